@@ -1,0 +1,1 @@
+"""taxi_platform: the NYC TLC batch-processing course as Dagster software-defined assets."""

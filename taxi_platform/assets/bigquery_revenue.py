@@ -1,0 +1,36 @@
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+
+from taxi_platform.assets.metadata import column_schema
+from taxi_platform.assets.revenue_report import revenue_report
+from taxi_platform.partitions import trip_month, trip_partitions
+from taxi_platform.resources import LocalLake, RevenueWarehouse
+from taxi_platform.resources.warehouse import REVENUE_COLUMNS
+
+
+@asset(
+    partitions_def=trip_partitions,
+    deps=[revenue_report],
+    group_name="revenue",
+    kinds={"bigquery", "duckdb"},
+    description=(
+        "The report rows in the warehouse table `revenue` (DuckDB locally, BigQuery in the gcp profile). "
+        "Materializing a partition replaces exactly its (revenue_month, service_type) slice."
+    ),
+)
+def bigquery_revenue(context: AssetExecutionContext, lake: LocalLake, warehouse: RevenueWarehouse) -> MaterializeResult:
+    month = trip_month(context)
+    report = lake.path(month.report_path)
+    if not (report / "_SUCCESS").exists():
+        raise Failure(f"{report} has no finished report: materialize revenue_report for {month.label} first")
+    loaded = warehouse.replace_revenue(report, month)
+    context.log.info(f"{loaded.table}: {loaded.rows} rows for {month.label}, {loaded.table_rows} in all")
+    return MaterializeResult(
+        metadata={
+            "table": loaded.table,
+            "uri": MetadataValue.url(loaded.uri),
+            "bytes": loaded.bytes,
+            "table_rows": loaded.table_rows,
+            "dagster/row_count": loaded.rows,
+            "dagster/column_schema": column_schema((name, kind.lower()) for name, kind in REVENUE_COLUMNS.items()),
+        }
+    )

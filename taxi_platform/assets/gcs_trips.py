@@ -1,0 +1,36 @@
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+
+from taxi_platform.assets.metadata import column_schema
+from taxi_platform.assets.typed_trips import typed_trips
+from taxi_platform.partitions import trip_month, trip_partitions
+from taxi_platform.resources import LocalLake, TripBucket
+from taxi_platform.resources.lake import parquet_summary
+
+
+@asset(
+    partitions_def=trip_partitions,
+    deps=[typed_trips],
+    group_name="trips",
+    kinds={"gcs", "parquet"},
+    description=(
+        "The typed parquet published to the bucket at `pq/{color}/{YYYY}/{MM}/` (a local folder with "
+        "the bucket's layout in the local profile). Republishing replaces the month's prefix whole."
+    ),
+)
+def gcs_trips(context: AssetExecutionContext, lake: LocalLake, bucket: TripBucket) -> MaterializeResult:
+    month = trip_month(context)
+    source = lake.path(month.typed_path)
+    if not (source / "_SUCCESS").exists():
+        raise Failure(f"{source} has no finished parquet: materialize typed_trips for {month.label} first")
+    rows, columns = parquet_summary(source)
+    published = bucket.publish(source, month.typed_path)
+    context.log.info(f"Published {month.label}: {published.files} files to {published.uri}")
+    return MaterializeResult(
+        metadata={
+            "uri": MetadataValue.url(published.uri),
+            "files": published.files,
+            "bytes": published.bytes,
+            "dagster/row_count": rows,
+            "dagster/column_schema": column_schema(columns),
+        }
+    )

@@ -1,0 +1,42 @@
+"""Materialization metadata shared by the assets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from dagster import MetadataValue, TableColumn, TableSchema
+
+from taxi_platform.resources.lake import tree_size
+
+
+def column_schema(columns: Iterable[tuple[str, str]]) -> TableSchema:
+    return TableSchema(columns=[TableColumn(name, kind) for name, kind in columns])
+
+
+def spark_columns(schema: Any) -> list[tuple[str, str]]:
+    """(name, type) pairs of a Spark StructType."""
+    return [(field.name, field.dataType.simpleString()) for field in schema.fields]
+
+
+def location(path: Path) -> dict[str, Any]:
+    """Path, URI, file count and bytes of a lake file or partition directory."""
+    files, size = tree_size(path)
+    return {
+        "path": MetadataValue.path(str(path)),
+        "uri": MetadataValue.url(path.absolute().as_uri()),
+        "files": files,
+        "bytes": size,
+    }
+
+
+def markdown_table(rows: list[Mapping[str, Any]]) -> MetadataValue:
+    if not rows:
+        return MetadataValue.md("_no rows_")
+    names = list(rows[0])
+    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+    for row in rows:
+        cells = (f"{value:.2f}" if isinstance(value, float) else str(value) for value in row.values())
+        lines.append("| " + " | ".join(cells) + " |")
+    return MetadataValue.md("\n".join(lines))

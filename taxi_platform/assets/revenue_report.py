@@ -1,0 +1,64 @@
+import math
+
+from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, MaterializeResult, asset
+
+from taxi_platform.assets.gcs_trips import gcs_trips
+from taxi_platform.assets.metadata import column_schema, location, markdown_table, spark_columns
+from taxi_platform.partitions import trip_month, trip_partitions
+from taxi_platform.resources import LocalLake, SparkResource, TripBucket
+from taxi_platform.spark.stages import write_revenue_report
+
+
+@asset(
+    partitions_def=trip_partitions,
+    deps=[gcs_trips],
+    group_name="revenue",
+    kinds={"spark", "parquet"},
+    check_specs=[
+        AssetCheckSpec(
+            "totals_reconcile",
+            asset="revenue_report",
+            description="The report's total revenue equals the sum of total_amount over the month's trips.",
+        )
+    ],
+    description=(
+        "The course's monthly revenue report (revenue per pickup zone, month and service type: the eight "
+        "`revenue_monthly_*` sums, average passenger count and trip distance) for one color and month, "
+        "read from the published parquet and written to `report/revenue/{color}/{YYYY}/{MM}/`. "
+        "**Trips whose pickup is outside the partition's month are excluded** (the course SQL would "
+        "give them their own `revenue_month` rows, e.g. 2008-12); their count is in the "
+        "`pickups_outside_month` metadata."
+    ),
+)
+def revenue_report(
+    context: AssetExecutionContext, spark: SparkResource, bucket: TripBucket, lake: LocalLake
+) -> MaterializeResult:
+    month = trip_month(context)
+    source = bucket.spark_path(month.typed_path)
+    context.log.info(f"Building the {month.label} revenue report from {source}")
+    with lake.replace_directory(month.report_path) as staging:
+        result = write_revenue_report(spark.spark_session, source, str(staging), month)
+    observed = result.observed
+    outside = observed["pickups_outside_month"]
+    if outside:
+        context.log.info(f"{outside} of {observed['trips']} trips have a pickup outside {month.label}: excluded")
+    expected, reported = observed["in_month_total_amount"] or 0.0, observed["report_total_amount"] or 0.0
+    return MaterializeResult(
+        metadata={
+            **location(lake.path(month.report_path)),
+            **spark.application,
+            "source": source,
+            "dagster/row_count": result.rows,
+            "dagster/column_schema": column_schema(spark_columns(result.schema)),
+            "trips_in_month": observed["trips"] - outside,
+            "pickups_outside_month": outside,
+            "preview": markdown_table(result.preview),
+        },
+        check_results=[
+            AssetCheckResult(
+                check_name="totals_reconcile",
+                passed=math.isclose(expected, reported, rel_tol=1e-9, abs_tol=1e-6),
+                metadata={"trips_total_amount": expected, "report_total_amount": reported},
+            )
+        ],
+    )

@@ -1,0 +1,72 @@
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Config,
+    Failure,
+    MaterializeResult,
+    asset,
+)
+from pydantic import Field
+
+from taxi_platform.assets.metadata import column_schema, location, spark_columns
+from taxi_platform.assets.raw_trips import raw_trips
+from taxi_platform.partitions import trip_month, trip_partitions
+from taxi_platform.resources import LocalLake, SparkResource
+from taxi_platform.spark.stages import write_typed_trips
+
+
+class TypedTripsConfig(Config):
+    partitions: int = Field(default=4, ge=1, description="Parquet files per month (the course's repartition).")
+
+
+@asset(
+    partitions_def=trip_partitions,
+    deps=[raw_trips],
+    group_name="trips",
+    kinds={"spark", "parquet"},
+    check_specs=[
+        AssetCheckSpec(
+            "all_values_parsed",
+            asset="typed_trips",
+            description="Every non-empty value parsed as its column's type (unparsed ones are kept as NULL).",
+        )
+    ],
+    description=(
+        "The raw CSV parsed with the color's explicit schema (the course's columns and types), at "
+        "`pq/{color}/{YYYY}/{MM}/`. Integer columns accept `1` and `1.0`; every row is kept, "
+        "including the trips with an empty VendorID and pickups outside the month."
+    ),
+)
+def typed_trips(
+    context: AssetExecutionContext, config: TypedTripsConfig, spark: SparkResource, lake: LocalLake
+) -> MaterializeResult:
+    month = trip_month(context)
+    raw = lake.path(month.raw_path)
+    if not raw.is_file():
+        raise Failure(f"{raw} does not exist: materialize raw_trips for {month.label} first")
+    context.log.info(f"Parsing {raw} into {config.partitions} parquet files")
+    with lake.replace_directory(month.typed_path) as staging:
+        result = write_typed_trips(spark.spark_session, str(raw), str(staging), month, config.partitions)
+    unparsed = {name: count for name, count in result.observed["unparsed_values"].items() if count}
+    if unparsed:
+        context.log.warning(f"{raw}: values that did not parse, kept as NULL: {unparsed}")
+    return MaterializeResult(
+        metadata={
+            **location(lake.path(month.typed_path)),
+            **spark.application,
+            "dagster/row_count": result.rows,
+            "dagster/column_schema": column_schema(spark_columns(result.schema)),
+            "pickups_outside_month": result.observed["pickups_outside_month"],
+            "unparsed_values": sum(unparsed.values()),
+        },
+        check_results=[
+            AssetCheckResult(
+                check_name="all_values_parsed",
+                passed=not unparsed,
+                severity=AssetCheckSeverity.WARN,
+                metadata={"unparsed_by_column": unparsed or {}},
+            )
+        ],
+    )

@@ -1,0 +1,102 @@
+"""The warehouse table `revenue`: DuckDB locally (BigQuery in the gcp profile, later)."""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+from dagster import ConfigurableResource, get_dagster_logger
+from pydantic import Field
+
+from taxi_platform.tlc.months import TripMonth
+
+REVENUE_TABLE = "revenue"
+
+# Columns of the revenue report, in order, with warehouse types.
+REVENUE_COLUMNS: dict[str, str] = {
+    "revenue_zone": "INTEGER",
+    "revenue_month": "DATE",
+    "service_type": "VARCHAR",
+    "revenue_monthly_fare": "DOUBLE",
+    "revenue_monthly_extra": "DOUBLE",
+    "revenue_monthly_mta_tax": "DOUBLE",
+    "revenue_monthly_tip_amount": "DOUBLE",
+    "revenue_monthly_tolls_amount": "DOUBLE",
+    "revenue_monthly_improvement_surcharge": "DOUBLE",
+    "revenue_monthly_total_amount": "DOUBLE",
+    "revenue_monthly_congestion_surcharge": "DOUBLE",
+    "avg_monthly_passenger_count": "DOUBLE",
+    "avg_monthly_trip_distance": "DOUBLE",
+}
+
+
+@dataclass(frozen=True)
+class LoadedSlice:
+    table: str
+    uri: str
+    rows: int  # rows of this (month, color) slice
+    table_rows: int  # rows in the whole table after the load
+    bytes: int
+
+
+class RevenueWarehouse(ConfigurableResource, ABC):
+    @abstractmethod
+    def replace_revenue(self, report_dir: Path, trip_month: TripMonth) -> LoadedSlice:
+        """Make the table's (month, color) slice exactly the report's rows."""
+
+
+class DuckDBWarehouse(RevenueWarehouse):
+    """A DuckDB file; one transaction deletes the slice and inserts the report, so reruns never duplicate."""
+
+    path: str = Field(description="DuckDB database file.")
+    lock_wait_seconds: float = Field(default=120.0, description="How long to wait for another writer.")
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        database = Path(self.path).expanduser().absolute()
+        database.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.lock_wait_seconds
+        while True:
+            try:
+                return duckdb.connect(str(database))
+            except duckdb.IOException as error:  # another process holds the file lock
+                if "lock" not in str(error).lower() or time.monotonic() > deadline:
+                    raise
+                get_dagster_logger().info(f"{database} is locked by another writer; waiting")
+                time.sleep(1.0)
+
+    def replace_revenue(self, report_dir: Path, trip_month: TripMonth) -> LoadedSlice:
+        files = str(report_dir.resolve() / "*.parquet")
+        columns = ", ".join(REVENUE_COLUMNS)
+        definition = ", ".join(f"{name} {kind}" for name, kind in REVENUE_COLUMNS.items())
+        where = "revenue_month = ? AND service_type = ?"
+        slice_key = [trip_month.month, trip_month.color]
+        with self._connect() as db:
+            strays = db.execute(
+                "SELECT count(*) FROM read_parquet(?) "
+                "WHERE revenue_month IS DISTINCT FROM ? OR service_type IS DISTINCT FROM ?",
+                [files, *slice_key],
+            ).fetchone()[0]
+            if strays:
+                raise ValueError(f"{report_dir}: {strays} report rows are not in {trip_month.label}; nothing loaded")
+            db.execute(f"CREATE TABLE IF NOT EXISTS {REVENUE_TABLE} ({definition})")
+            db.execute("BEGIN TRANSACTION")
+            try:
+                db.execute(f"DELETE FROM {REVENUE_TABLE} WHERE {where}", slice_key)
+                db.execute(f"INSERT INTO {REVENUE_TABLE} ({columns}) SELECT {columns} FROM read_parquet(?)", [files])
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            rows = db.execute(f"SELECT count(*) FROM {REVENUE_TABLE} WHERE {where}", slice_key).fetchone()[0]
+            table_rows = db.execute(f"SELECT count(*) FROM {REVENUE_TABLE}").fetchone()[0]
+        database = Path(self.path).expanduser().absolute()
+        return LoadedSlice(
+            table=REVENUE_TABLE,
+            uri=f"duckdb://{database}#{REVENUE_TABLE}",
+            rows=rows,
+            table_rows=table_rows,
+            bytes=database.stat().st_size,
+        )

@@ -1,0 +1,97 @@
+"""The two Spark stages with their I/O edges: read, transform, write, and what was observed.
+
+Used by the Dagster assets in-process and by `taxi_platform.spark.job` under spark-submit.
+Each writes to the directory it is given; making that write atomic is the caller's job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from taxi_platform.spark.revenue import revenue_report
+from taxi_platform.spark.trips import pickup_outside_month, read_raw_trips, typed_trips, unparsed_value_counts
+from taxi_platform.tlc.months import TripMonth
+
+PREVIEW_ROWS = 10
+
+
+@dataclass(frozen=True)
+class StageResult:
+    rows: int
+    schema: T.StructType
+    observed: dict[str, Any] = field(default_factory=dict)
+    preview: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _count_rows() -> F.Column:
+    return F.count(F.lit(1)).alias("rows")
+
+
+def write_typed_trips(
+    spark: SparkSession, csv_path: str, output: str, trip_month: TripMonth, partitions: int = 4
+) -> StageResult:
+    """Parse one raw monthly CSV with the color's schema and write it as parquet.
+
+    One pass over the CSV: row count, unparsed values and out-of-month pickups are observed
+    while the parquet is written.
+    """
+    color = trip_month.color
+    observation = Observation(f"typed_trips {trip_month.label}")
+    raw = read_raw_trips(spark, csv_path, color)
+    observed_raw = raw.observe(
+        observation,
+        _count_rows(),
+        *unparsed_value_counts(color),
+        F.sum(pickup_outside_month(color, trip_month.start, trip_month.end).cast("int")).alias("pickups_outside_month"),
+    )
+    trips = typed_trips(observed_raw, color)
+    trips.repartition(partitions).write.parquet(output)
+    observed = dict(observation.get)
+    rows = int(observed.pop("rows"))
+    outside = int(observed.pop("pickups_outside_month") or 0)
+    unparsed = {name: int(count or 0) for name, count in observed.items()}
+    return StageResult(
+        rows=rows,
+        schema=trips.schema,
+        observed={"pickups_outside_month": outside, "unparsed_values": unparsed},
+    )
+
+
+def write_revenue_report(spark: SparkSession, trips_path: str, output: str, trip_month: TripMonth) -> StageResult:
+    """Build the month's revenue report from typed trips; count the pickups it leaves out."""
+    color = trip_month.color
+    observation = Observation(f"revenue_report {trip_month.label}")
+    outside = pickup_outside_month(color, trip_month.start, trip_month.end)
+    trips = spark.read.parquet(trips_path).observe(
+        observation,
+        F.count(F.lit(1)).alias("trips"),
+        F.sum(outside.cast("int")).alias("pickups_outside_month"),
+        F.sum(F.when(~outside, F.col("total_amount"))).alias("in_month_total_amount"),
+    )
+    # A few hundred rows: keep them cached so counts and the preview do not recompute the month.
+    report = revenue_report(trips, color, trip_month.start, trip_month.end).orderBy("revenue_zone").cache()
+    try:
+        report.coalesce(1).write.parquet(output)
+        observed = observation.get
+        return StageResult(
+            rows=report.count(),
+            schema=report.schema,
+            observed={
+                "trips": int(observed["trips"]),
+                "pickups_outside_month": int(observed["pickups_outside_month"] or 0),
+                "in_month_total_amount": observed["in_month_total_amount"],
+                "report_total_amount": report.agg(F.sum("revenue_monthly_total_amount")).first()[0],
+            },
+            preview=_top_rows(report, "revenue_monthly_total_amount"),
+        )
+    finally:
+        report.unpersist()
+
+
+def _top_rows(frame: DataFrame, by: str) -> list[dict[str, Any]]:
+    return [row.asDict() for row in frame.orderBy(F.col(by).desc_nulls_last()).limit(PREVIEW_ROWS).collect()]

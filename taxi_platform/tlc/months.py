@@ -1,0 +1,81 @@
+"""One month of one taxi color, and every name derived from it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+COLORS: tuple[str, ...] = ("green", "yellow")
+
+DEFAULT_SOURCE_URL = "https://github.com/DataTalksClub/nyc-tlc-data/releases/download"
+
+
+@dataclass(frozen=True)
+class TripMonth:
+    """A (color, month) pair: the unit of every partition in the platform."""
+
+    color: str
+    month: dt.date  # first day of the month
+
+    def __post_init__(self) -> None:
+        if self.color not in COLORS:
+            raise ValueError(f"unknown taxi color {self.color!r}; expected one of {', '.join(COLORS)}")
+        if self.month.day != 1:
+            raise ValueError(f"month must be the first day of a month, got {self.month.isoformat()}")
+
+    @classmethod
+    def parse(cls, color: str, month: str) -> TripMonth:
+        """Accept `2021-01` or `2021-01-01`."""
+        return cls(color, dt.date.fromisoformat(month if len(month) > 7 else f"{month}-01"))
+
+    @property
+    def yyyy(self) -> str:
+        return f"{self.month.year:04d}"
+
+    @property
+    def mm(self) -> str:
+        return f"{self.month.month:02d}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.color} {self.yyyy}-{self.mm}"
+
+    @property
+    def start(self) -> dt.datetime:
+        return dt.datetime(self.month.year, self.month.month, 1)
+
+    @property
+    def end(self) -> dt.datetime:
+        """Exclusive end: the first instant of the next month."""
+        year, month = divmod(self.month.year * 12 + self.month.month, 12)
+        return dt.datetime(year, month + 1, 1)
+
+    @property
+    def remote_name(self) -> str:
+        """Name in the course's release (hyphen between year and month)."""
+        return f"{self.color}_tripdata_{self.yyyy}-{self.mm}.csv.gz"
+
+    @property
+    def local_name(self) -> str:
+        """Name in the lake (underscore, as the course's download script writes it)."""
+        return f"{self.color}_tripdata_{self.yyyy}_{self.mm}.csv.gz"
+
+    def source_url(self, base_url: str) -> str:
+        return f"{base_url.rstrip('/')}/{self.color}/{self.remote_name}"
+
+    @property
+    def month_path(self) -> str:
+        """`{color}/{YYYY}/{MM}`: the tail every lake zone shares."""
+        return f"{self.color}/{self.yyyy}/{self.mm}"
+
+    @property
+    def raw_path(self) -> str:
+        return f"raw/{self.month_path}/{self.local_name}"
+
+    @property
+    def typed_path(self) -> str:
+        return f"pq/{self.month_path}"
+
+    @property
+    def report_path(self) -> str:
+        return f"report/revenue/{self.month_path}"

@@ -1,0 +1,54 @@
+"""The course's explicit schema per color, and the columns the colors share.
+
+Types are named, not Spark objects, so this layer imports no engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ColumnType = Literal["int", "double", "timestamp", "string"]
+
+
+@dataclass(frozen=True)
+class TripColumn:
+    name: str
+    type: ColumnType
+
+
+def _columns(spec: str) -> tuple[TripColumn, ...]:
+    return tuple(TripColumn(*item.split(":")) for item in spec.split())  # type: ignore[arg-type]
+
+
+# Column order is the order of the header in the monthly CSV files.
+TRIP_COLUMNS: dict[str, tuple[TripColumn, ...]] = {
+    "green": _columns(
+        "VendorID:int lpep_pickup_datetime:timestamp lpep_dropoff_datetime:timestamp "
+        "store_and_fwd_flag:string RatecodeID:int PULocationID:int DOLocationID:int "
+        "passenger_count:int trip_distance:double fare_amount:double extra:double mta_tax:double "
+        "tip_amount:double tolls_amount:double ehail_fee:double improvement_surcharge:double "
+        "total_amount:double payment_type:int trip_type:int congestion_surcharge:double"
+    ),
+    "yellow": _columns(
+        "VendorID:int tpep_pickup_datetime:timestamp tpep_dropoff_datetime:timestamp "
+        "passenger_count:int trip_distance:double RatecodeID:int store_and_fwd_flag:string "
+        "PULocationID:int DOLocationID:int payment_type:int fare_amount:double extra:double "
+        "mta_tax:double tip_amount:double tolls_amount:double improvement_surcharge:double "
+        "total_amount:double congestion_surcharge:double"
+    ),
+}
+
+_PICKUP_PREFIX = {"green": "lpep", "yellow": "tpep"}
+
+
+def pickup_column(color: str) -> str:
+    return f"{_PICKUP_PREFIX[color]}_pickup_datetime"
+
+
+def dropoff_column(color: str) -> str:
+    return f"{_PICKUP_PREFIX[color]}_dropoff_datetime"
+
+
+def header_of(color: str) -> list[str]:
+    return [column.name for column in TRIP_COLUMNS[color]]

@@ -1,0 +1,64 @@
+"""Fixtures: a loopback mirror of the release over the committed TLC files, a Spark session, resources."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from taxi_platform.profile import local_resources
+from taxi_platform.resources import TripSource
+from taxi_platform_tests.mirror import MirrorServer, build_mirror
+
+DATA = Path(__file__).parent / "data"
+GREEN_CSV = DATA / "green_tripdata_2021_01.csv.gz"
+YELLOW_CSV = DATA / "yellow_tripdata_2021-01.csv"
+# Tests run many Spark sessions one after another: no UI ports to fight over.
+TEST_SPARK_CONFIG = {"spark.ui.enabled": "false", "spark.driver.memory": "2g"}
+
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+
+@pytest.fixture(scope="session")
+def mirror_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("mirror")
+    build_mirror(DATA, root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def mirror_server(mirror_root: Path):
+    server = MirrorServer(mirror_root).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mirror(mirror_server: MirrorServer) -> MirrorServer:
+    mirror_server.reset()
+    return mirror_server
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def resources(data_dir: Path, mirror: MirrorServer) -> dict:
+    resources = local_resources(data_dir, source_url=mirror.url, spark_config=TEST_SPARK_CONFIG)
+    resources["trip_source"] = TripSource(base_url=mirror.url, backoff_seconds=0.05)
+    return resources
+
+
+@pytest.fixture
+def spark():
+    """The process's Spark session (started once, reused by the runs of later tests)."""
+    from pyspark.sql import SparkSession
+
+    from taxi_platform.resources import SparkResource
+
+    return SparkSession.getActiveSession() or SparkResource(spark_config=TEST_SPARK_CONFIG).spark_session

@@ -1,0 +1,134 @@
+"""A loopback mirror of the course's release, built from local TLC files.
+
+    python -m taxi_platform_tests.mirror ../shared/data --port 8765
+    TAXI_SOURCE_URL=http://127.0.0.1:8765 dagster asset materialize ...
+
+Local names (`green_tripdata_2021_01.csv.gz`, `yellow_tripdata_2021-01.csv`) are published under the
+release's names (`green/green_tripdata_2021-01.csv.gz`); plain CSVs are gzipped without a cut-off
+last line. Tests script failures per path with `MirrorServer.script`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import http.server
+import re
+import shutil
+import tempfile
+import threading
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from pathlib import Path
+
+_NAME = re.compile(r"^(green|yellow)_tripdata_(\d{4})[-_](\d{2})\.csv(\.gz)?$")
+
+
+def whole_lines(path: Path) -> bytes:
+    """The file's bytes without a last line that has fewer fields than the header."""
+    data = path.read_bytes()
+    lines = data.splitlines(keepends=True)
+    header_fields = lines[0].count(b",")
+    if lines[-1].count(b",") != header_fields or not lines[-1].endswith(b"\n"):
+        lines = lines[:-1]
+    return b"".join(lines)
+
+
+def build_mirror(source: Path, target: Path) -> list[str]:
+    """Lay out `target` like the release; returns the relative paths published."""
+    published = []
+    for path in sorted(source.iterdir()):
+        match = _NAME.match(path.name)
+        if not match:
+            continue
+        color, year, month, gz = match.groups()
+        relative = f"{color}/{color}_tripdata_{year}-{month}.csv.gz"
+        destination = target / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if gz:
+            shutil.copyfile(path, destination)
+        else:
+            destination.write_bytes(gzip.compress(whole_lines(path), mtime=0))
+        published.append(relative)
+    return published
+
+
+@dataclass
+class Scripted:
+    status: int
+    body: bytes = b""
+    content_type: str = "application/octet-stream"
+    content_length: int | None = None  # claim more than is sent to simulate a dropped connection
+
+
+class MirrorServer:
+    """ThreadingHTTPServer on 127.0.0.1 over a mirror folder, with scripted answers per path."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.requests: list[str] = []
+        self._script: dict[str, deque[Scripted]] = defaultdict(deque)
+        server = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, directory=str(root), **kwargs)
+
+            def do_GET(self) -> None:
+                server.requests.append(self.path)
+                queue = server._script.get(self.path)
+                if queue:
+                    answer = queue.popleft()
+                    self.send_response(answer.status)
+                    self.send_header("Content-Type", answer.content_type)
+                    length = answer.content_length if answer.content_length is not None else len(answer.body)
+                    self.send_header("Content-Length", str(length))
+                    self.end_headers()
+                    self.wfile.write(answer.body)
+                    return
+                super().do_GET()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def script(self, relative: str, *answers: Scripted) -> None:
+        """Answer the next requests for `relative` with `answers`, in order, then serve the file."""
+        self._script["/" + relative.lstrip("/")].extend(answers)
+
+    def reset(self) -> None:
+        self._script.clear()
+        self.requests.clear()
+
+    def start(self) -> MirrorServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", type=Path, help="folder of TLC files, e.g. ../shared/data")
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="tlc-mirror-"))
+    for relative in build_mirror(args.source, root):
+        print(relative)
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(root), **k)  # noqa: E731
+    with http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler) as httpd:
+        print(f"serving {root} at http://127.0.0.1:{args.port}", flush=True)
+        httpd.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
