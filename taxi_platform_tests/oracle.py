@@ -1,0 +1,88 @@
+"""Independent readings of the test CSVs with Python's csv module and DuckDB: the test oracle.
+
+Nothing here imports taxi_platform, so a bug there cannot hide in both sides of a comparison.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from pathlib import Path
+
+# The course's schemas (week 5 notebook), written out again on purpose.
+COURSE_TYPES = {
+    "green": {
+        "VendorID": "int", "lpep_pickup_datetime": "timestamp", "lpep_dropoff_datetime": "timestamp",
+        "store_and_fwd_flag": "string", "RatecodeID": "int", "PULocationID": "int", "DOLocationID": "int",
+        "passenger_count": "int", "trip_distance": "double", "fare_amount": "double", "extra": "double",
+        "mta_tax": "double", "tip_amount": "double", "tolls_amount": "double", "ehail_fee": "double",
+        "improvement_surcharge": "double", "total_amount": "double", "payment_type": "int",
+        "trip_type": "int", "congestion_surcharge": "double",
+    },
+    "yellow": {
+        "VendorID": "int", "tpep_pickup_datetime": "timestamp", "tpep_dropoff_datetime": "timestamp",
+        "passenger_count": "int", "trip_distance": "double", "RatecodeID": "int",
+        "store_and_fwd_flag": "string", "PULocationID": "int", "DOLocationID": "int",
+        "payment_type": "int", "fare_amount": "double", "extra": "double", "mta_tax": "double",
+        "tip_amount": "double", "tolls_amount": "double", "improvement_surcharge": "double",
+        "total_amount": "double", "congestion_surcharge": "double",
+    },
+}  # fmt: skip
+
+
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", newline="") as stream:
+        return list(csv.DictReader(stream))
+
+
+def floats_for_ints(path: Path, color: str, target: Path) -> None:
+    """Rewrite a CSV the way the release copies are written: `1` -> `1.0` in integer columns."""
+    rows = csv_rows(path)
+    ints = [name for name, kind in COURSE_TYPES[color].items() if kind == "int"]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(COURSE_TYPES[color]), lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{int(v)}.0" if k in ints and v != "" else v) for k, v in row.items()})
+    target.write_bytes(gzip.compress(out.getvalue().encode()))
+
+
+REVENUE_SQL = """
+SELECT
+    PULocationID AS revenue_zone,
+    CAST(date_trunc('month', pickup_datetime) AS DATE) AS revenue_month,
+    '{color}' AS service_type,
+    SUM(fare_amount) AS revenue_monthly_fare,
+    SUM(extra) AS revenue_monthly_extra,
+    SUM(mta_tax) AS revenue_monthly_mta_tax,
+    SUM(tip_amount) AS revenue_monthly_tip_amount,
+    SUM(tolls_amount) AS revenue_monthly_tolls_amount,
+    SUM(improvement_surcharge) AS revenue_monthly_improvement_surcharge,
+    SUM(total_amount) AS revenue_monthly_total_amount,
+    SUM(congestion_surcharge) AS revenue_monthly_congestion_surcharge,
+    AVG(passenger_count) AS avg_monthly_passenger_count,
+    AVG(trip_distance) AS avg_monthly_trip_distance
+FROM (
+    SELECT *, {prefix}_pickup_datetime AS pickup_datetime
+    FROM read_csv(?, header = true, all_varchar = false, types = {types})
+)
+WHERE pickup_datetime >= TIMESTAMP '{start}' AND pickup_datetime < TIMESTAMP '{end}'
+GROUP BY 1, 2, 3
+ORDER BY 1
+"""
+
+
+def duckdb_revenue(path: Path, color: str, start: str, end: str) -> list[dict]:
+    """The course's revenue SQL, run by DuckDB straight over the CSV, for pickups in [start, end)."""
+    import duckdb
+
+    duck_types = {"int": "DOUBLE", "double": "DOUBLE", "timestamp": "TIMESTAMP", "string": "VARCHAR"}
+    types = "{" + ", ".join(f"'{k}': '{duck_types[v]}'" for k, v in COURSE_TYPES[color].items()) + "}"
+    prefix = {"green": "lpep", "yellow": "tpep"}[color]
+    sql = REVENUE_SQL.format(color=color, prefix=prefix, types=types, start=start, end=end)
+    with duckdb.connect() as db:
+        cursor = db.execute(sql, [str(path)])
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

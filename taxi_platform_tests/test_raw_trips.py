@@ -1,0 +1,125 @@
+"""raw_trips: streamed download from a real loopback server, checks, atomic replace."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from pathlib import Path
+
+import pytest
+from dagster import materialize
+
+from taxi_platform.assets import raw_trips
+from taxi_platform.partitions import partition_key
+from taxi_platform.resources import DownloadFailed, MonthNotPublished, TripSource
+from taxi_platform.tlc import BadTripFile, TripMonth
+from taxi_platform_tests.mirror import MirrorServer, Scripted
+
+GREEN = TripMonth.parse("green", "2021-01")
+YELLOW = TripMonth.parse("yellow", "2021-01")
+GREEN_REMOTE = "green/green_tripdata_2021-01.csv.gz"
+
+
+def run_raw(resources: dict, month: TripMonth, raise_on_error: bool = True):
+    return materialize(
+        [raw_trips],
+        resources={k: resources[k] for k in ("trip_source", "lake")},
+        partition_key=partition_key(month),
+        raise_on_error=raise_on_error,
+    )
+
+
+def raw_file(data_dir: Path, month: TripMonth) -> Path:
+    return data_dir / month.raw_path
+
+
+def test_downloads_the_month_byte_for_byte(resources, data_dir, mirror_root):
+    result = run_raw(resources, GREEN)
+    target = raw_file(data_dir, GREEN)
+    assert target == data_dir / "raw/green/2021/01/green_tripdata_2021_01.csv.gz"
+    source = (mirror_root / GREEN_REMOTE).read_bytes()
+    assert target.read_bytes() == source
+    metadata = result.asset_materializations_for_node("raw_trips")[0].metadata
+    with gzip.open(target, "rt", newline="") as stream:
+        data_lines = sum(1 for _ in stream) - 1
+    assert metadata["dagster/row_count"].value == data_lines == 76518
+    assert metadata["sha256"].value == hashlib.sha256(source).hexdigest()
+    assert metadata["bytes"].value == len(source)
+    assert [c.name for c in metadata["dagster/column_schema"].schema.columns][:3] == [
+        "VendorID",
+        "lpep_pickup_datetime",
+        "lpep_dropoff_datetime",
+    ]
+    assert not [p for p in target.parent.iterdir() if p != target], "no temporary files left behind"
+
+
+def test_file_base_url_works(resources, data_dir, mirror_root):
+    resources["trip_source"] = TripSource(base_url=mirror_root.as_uri())
+    run_raw(resources, YELLOW)
+    assert raw_file(data_dir, YELLOW).read_bytes() == (mirror_root / "yellow/yellow_tripdata_2021-01.csv.gz").read_bytes()
+
+
+def test_missing_month_says_not_published(resources, data_dir):
+    month = TripMonth.parse("green", "2019-02")
+    with pytest.raises(MonthNotPublished, match="not published.*404"):
+        run_raw(resources, month)
+    assert not raw_file(data_dir, month).exists()
+
+
+def test_missing_month_over_file_url_says_not_published(resources, mirror_root):
+    resources["trip_source"] = TripSource(base_url=mirror_root.as_uri())
+    with pytest.raises(MonthNotPublished, match="not published"):
+        run_raw(resources, TripMonth.parse("yellow", "2020-05"))
+
+
+def test_server_errors_are_retried_with_backoff(resources, data_dir, mirror: MirrorServer):
+    mirror.script(GREEN_REMOTE, Scripted(503, b"busy"), Scripted(500, b"oops"))
+    result = run_raw(resources, GREEN)
+    assert mirror.requests.count("/" + GREEN_REMOTE) == 3
+    assert result.asset_materializations_for_node("raw_trips")[0].metadata["download_attempts"].value == 3
+    assert raw_file(data_dir, GREEN).stat().st_size > 1_000_000
+
+
+def test_dropped_connection_is_retried(resources, data_dir, mirror: MirrorServer, mirror_root):
+    whole = (mirror_root / GREEN_REMOTE).read_bytes()
+    mirror.script(GREEN_REMOTE, Scripted(200, whole[:50_000], content_length=len(whole)))
+    run_raw(resources, GREEN)
+    assert raw_file(data_dir, GREEN).read_bytes() == whole
+
+
+def test_persistent_server_errors_fail_after_all_attempts(resources, data_dir, mirror: MirrorServer):
+    mirror.script(GREEN_REMOTE, *[Scripted(502, b"bad gateway")] * 5)
+    with pytest.raises(DownloadFailed, match="failed 5 times.*502"):
+        run_raw(resources, GREEN)
+    assert not raw_file(data_dir, GREEN).exists()
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        ("truncated", "gzip is truncated"),
+        ("html", "HTML/XML page, not a gzip file"),
+        ("other_color", "has the yellow trip header, but this is the green partition"),
+        ("cut_rows", "the file is cut off"),
+    ],
+)
+def test_bad_file_fails_clearly_and_keeps_previous_partition(
+    resources, data_dir, mirror: MirrorServer, mirror_root, answer, problem
+):
+    run_raw(resources, GREEN)
+    good = raw_file(data_dir, GREEN).read_bytes()
+    whole = (mirror_root / GREEN_REMOTE).read_bytes()
+    bodies = {
+        "truncated": whole[: len(whole) // 2],
+        "html": b"<!DOCTYPE html><html><body>Rate limit exceeded</body></html>",
+        "other_color": (mirror_root / "yellow/yellow_tripdata_2021-01.csv.gz").read_bytes(),
+        "cut_rows": gzip.compress(gzip.decompress(whole)[:-25]),
+    }
+    mirror.script(GREEN_REMOTE, Scripted(200, bodies[answer]))
+    with pytest.raises(BadTripFile) as failure:
+        run_raw(resources, GREEN)
+    message = str(failure.value)
+    assert problem in message
+    assert GREEN_REMOTE.split("/")[1] in message, "the error names the file"
+    assert raw_file(data_dir, GREEN).read_bytes() == good, "the previous good partition is untouched"
+    assert sorted(p.name for p in raw_file(data_dir, GREEN).parent.iterdir()) == [GREEN.local_name]

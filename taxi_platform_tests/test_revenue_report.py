@@ -1,0 +1,61 @@
+"""revenue_report against an independent computation: DuckDB running the course SQL over the CSV."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import pyarrow.parquet as pq
+import pytest
+from dagster import materialize
+
+from taxi_platform.assets import gcs_trips, raw_trips, revenue_report, typed_trips
+from taxi_platform.partitions import partition_key
+from taxi_platform.tlc import TripMonth
+from taxi_platform_tests.conftest import GREEN_CSV, YELLOW_CSV
+from taxi_platform_tests.mirror import whole_lines
+from taxi_platform_tests.oracle import csv_rows, duckdb_revenue
+
+def _yellow_csv(tmp_path):
+    path = tmp_path / "yellow.csv"
+    path.write_bytes(whole_lines(YELLOW_CSV))
+    return path
+
+
+@pytest.mark.parametrize("color", ["green", "yellow"])
+def test_report_equals_course_sql_row_by_row(resources, data_dir, tmp_path, color):
+    month = TripMonth.parse(color, "2021-01")
+    source_csv = GREEN_CSV if color == "green" else _yellow_csv(tmp_path)
+    result = materialize(
+        [raw_trips, typed_trips, gcs_trips, revenue_report], resources=resources, partition_key=partition_key(month)
+    )
+    report_dir = data_dir / f"report/revenue/{color}/2021/01"
+    ours = sorted(pq.read_table(str(report_dir.resolve())).to_pylist(), key=lambda r: r["revenue_zone"])
+    oracle = duckdb_revenue(source_csv, color, "2021-01-01", "2021-02-01")
+    assert len(ours) == len(oracle) > 100
+    for mine, theirs in zip(ours, oracle, strict=True):
+        assert mine.keys() == theirs.keys()
+        assert (mine["revenue_zone"], mine["revenue_month"], mine["service_type"]) == (
+            theirs["revenue_zone"],
+            theirs["revenue_month"],
+            theirs["service_type"],
+        )
+        for name, value in theirs.items():
+            if isinstance(value, float) or mine[name] is None:
+                assert (mine[name] is None) == (value is None), (name, mine, theirs)
+                if value is not None:
+                    assert math.isclose(mine[name], value, rel_tol=1e-9, abs_tol=1e-9), (name, mine, theirs)
+    assert {row["revenue_month"] for row in ours} == {dt.date(2021, 1, 1)}
+
+    metadata = result.asset_materializations_for_node("revenue_report")[0].metadata
+    pickups = [row[f"{'lpep' if color == 'green' else 'tpep'}_pickup_datetime"] for row in csv_rows(source_csv)]
+    outside = sum(1 for p in pickups if not p.startswith("2021-01-"))
+    assert outside > 0
+    assert metadata["pickups_outside_month"].value == outside
+    assert metadata["trips_in_month"].value == len(pickups) - outside
+    assert metadata["dagster/row_count"].value == len(oracle)
+    assert metadata["source"].value.endswith(f"bucket/pq/{color}/2021/01"), "the report reads the published copy"
+    top = max(oracle, key=lambda r: r["revenue_monthly_total_amount"])
+    assert f"| {int(top['revenue_zone'])} |" in metadata["preview"].value
+    assert "outside the partition's month are excluded" in revenue_report.descriptions_by_key[revenue_report.key]
+    assert {c.check_name: c.passed for c in result.get_asset_check_evaluations()}["totals_reconcile"]

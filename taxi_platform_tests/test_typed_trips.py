@@ -1,0 +1,115 @@
+"""typed_trips: the course schema on real files, with the data's traps."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from dagster import materialize
+
+from taxi_platform.assets import raw_trips, typed_trips
+from taxi_platform.partitions import partition_key
+from taxi_platform.spark.stages import write_typed_trips
+from taxi_platform.tlc import TripMonth
+from taxi_platform_tests.conftest import GREEN_CSV
+from taxi_platform_tests.oracle import COURSE_TYPES, csv_rows, floats_for_ints
+
+GREEN = TripMonth.parse("green", "2021-01")
+SPARK_NAMES = {"int": "int", "double": "double", "timestamp": "timestamp", "string": "string"}
+
+
+@pytest.fixture(scope="module")
+def green_rows() -> list[dict[str, str]]:
+    return csv_rows(GREEN_CSV)
+
+
+@pytest.fixture
+def green_typed(spark, tmp_path):
+    out = tmp_path / "typed"
+    result = write_typed_trips(spark, str(GREEN_CSV), str(out), GREEN)
+    return result, spark.read.parquet(str(out))
+
+
+def test_schema_is_the_course_schema(green_typed):
+    result, frame = green_typed
+    assert {f.name: f.dataType.simpleString() for f in frame.schema.fields} == COURSE_TYPES["green"]
+    assert [f.name for f in frame.schema.fields] == list(COURSE_TYPES["green"])
+
+
+def test_every_row_is_kept_including_empty_vendor_block(green_typed, green_rows):
+    result, frame = green_typed
+    assert result.rows == frame.count() == len(green_rows) == 76518
+    empty_vendor = sum(1 for row in green_rows if row["VendorID"] == "")
+    assert empty_vendor > 30_000  # the block at the end of each 2021 green file
+    assert frame.where("VendorID IS NULL").count() == empty_vendor
+    assert frame.where("VendorID IS NULL AND total_amount IS NOT NULL").count() == empty_vendor
+
+
+def test_values_survive_crlf_and_parse(green_typed, green_rows):
+    result, frame = green_typed
+    # congestion_surcharge is the last column: a stray '\r' would turn it NULL.
+    present = sum(1 for row in green_rows if row["congestion_surcharge"] != "")
+    assert frame.where("congestion_surcharge IS NOT NULL").count() == present
+    assert result.observed["unparsed_values"] == {k: 0 for k, v in COURSE_TYPES["green"].items() if v != "string"}
+    expected_total = math.fsum(float(row["total_amount"]) for row in green_rows)
+    assert math.isclose(frame.agg({"total_amount": "sum"}).first()[0], expected_total, rel_tol=1e-9)
+    passengers = sum(int(row["passenger_count"]) for row in green_rows if row["passenger_count"])
+    assert frame.agg({"passenger_count": "sum"}).first()[0] == passengers
+
+
+def test_pickups_outside_month_are_kept_and_counted(green_typed, green_rows):
+    result, frame = green_typed
+    outside = sum(1 for row in green_rows if not row["lpep_pickup_datetime"].startswith("2021-01-"))
+    assert outside > 0
+    assert result.observed["pickups_outside_month"] == outside
+    assert frame.where("lpep_pickup_datetime < '2021-01-01'").count() > 0
+
+
+def test_integers_written_as_floats_survive(spark, tmp_path, green_typed):
+    _, original = green_typed
+    floats = tmp_path / "green_floats.csv.gz"
+    floats_for_ints(GREEN_CSV, "green", floats)
+    out = tmp_path / "typed_floats"
+    result = write_typed_trips(spark, str(floats), str(out), GREEN)
+    from_floats = spark.read.parquet(str(out))
+    assert result.rows == 76518
+    assert from_floats.where("VendorID IS NOT NULL").count() == original.where("VendorID IS NOT NULL").count()
+    assert from_floats.exceptAll(original).count() == 0
+    assert original.exceptAll(from_floats).count() == 0
+
+
+def test_unparseable_values_are_kept_as_null_and_counted(spark, tmp_path, green_rows):
+    bad = tmp_path / "bad.csv"
+    header = ",".join(COURSE_TYPES["green"])
+    good_line = ",".join(green_rows[0].values())
+    broken = good_line.replace(green_rows[0]["fare_amount"], "abc", 1) if green_rows[0]["fare_amount"] else None
+    assert broken
+    bad.write_text(f"{header}\r\n{good_line}\r\n{broken}\r\n")
+    result = write_typed_trips(spark, str(bad), str(tmp_path / "out"), GREEN)
+    assert result.rows == 2
+    assert result.observed["unparsed_values"]["fare_amount"] >= 1
+
+
+def test_partition_count_is_configurable_and_rerun_replaces(resources, data_dir):
+    def run(partitions: int):
+        return materialize(
+            [raw_trips, typed_trips],
+            resources=resources,
+            partition_key=partition_key(GREEN),
+            run_config={"ops": {"typed_trips": {"config": {"partitions": partitions}}}},
+        )
+
+    run(4)
+    typed_dir: Path = data_dir / "pq/green/2021/01"
+    assert len(list(typed_dir.glob("part-*.parquet"))) == 4
+    assert (typed_dir / "_SUCCESS").exists()
+    result = run(2)
+    assert len(list(typed_dir.glob("part-*.parquet"))) == 2
+    # `01` is a link to the one live version; the replaced version is gone.
+    assert sorted(p.name for p in typed_dir.parent.iterdir()) == sorted(["01", typed_dir.resolve().name])
+    metadata = result.asset_materializations_for_node("typed_trips")[0].metadata
+    assert metadata["dagster/row_count"].value == 76518
+    assert metadata["files"].value == 3  # two parts and _SUCCESS
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"all_values_parsed": True}
