@@ -56,12 +56,14 @@ def test_downloads_the_month_byte_for_byte(resources, data_dir, mirror_root):
 def test_file_base_url_works(resources, data_dir, mirror_root):
     resources["trip_source"] = TripSource(base_url=mirror_root.as_uri())
     run_raw(resources, YELLOW)
-    assert raw_file(data_dir, YELLOW).read_bytes() == (mirror_root / "yellow/yellow_tripdata_2021-01.csv.gz").read_bytes()
+    assert (
+        raw_file(data_dir, YELLOW).read_bytes() == (mirror_root / "yellow/yellow_tripdata_2021-01.csv.gz").read_bytes()
+    )
 
 
 def test_missing_month_says_not_published(resources, data_dir):
     month = TripMonth.parse("green", "2019-02")
-    with pytest.raises(MonthNotPublished, match="not published.*404"):
+    with pytest.raises(MonthNotPublished, match=r"not published.*404"):
         run_raw(resources, month)
     assert not raw_file(data_dir, month).exists()
 
@@ -89,7 +91,7 @@ def test_dropped_connection_is_retried(resources, data_dir, mirror: MirrorServer
 
 def test_persistent_server_errors_fail_after_all_attempts(resources, data_dir, mirror: MirrorServer):
     mirror.script(GREEN_REMOTE, *[Scripted(502, b"bad gateway")] * 5)
-    with pytest.raises(DownloadFailed, match="failed 5 times.*502"):
+    with pytest.raises(DownloadFailed, match=r"failed 5 times.*502"):
         run_raw(resources, GREEN)
     assert not raw_file(data_dir, GREEN).exists()
 

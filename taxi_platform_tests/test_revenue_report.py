@@ -16,6 +16,7 @@ from taxi_platform_tests.conftest import GREEN_CSV, YELLOW_CSV
 from taxi_platform_tests.mirror import whole_lines
 from taxi_platform_tests.oracle import csv_rows, duckdb_revenue
 
+
 def _yellow_csv(tmp_path):
     path = tmp_path / "yellow.csv"
     path.write_bytes(whole_lines(YELLOW_CSV))

@@ -32,7 +32,7 @@ def green_typed(spark, tmp_path):
 
 
 def test_schema_is_the_course_schema(green_typed):
-    result, frame = green_typed
+    _, frame = green_typed
     assert {f.name: f.dataType.simpleString() for f in frame.schema.fields} == COURSE_TYPES["green"]
     assert [f.name for f in frame.schema.fields] == list(COURSE_TYPES["green"])
 

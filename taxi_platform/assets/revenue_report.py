@@ -1,6 +1,6 @@
 import math
 
-from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, MaterializeResult, asset
+from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, Failure, MaterializeResult, asset
 
 from taxi_platform.assets.gcs_trips import gcs_trips
 from taxi_platform.assets.metadata import column_schema, location, markdown_table, spark_columns
@@ -34,6 +34,8 @@ def revenue_report(
     context: AssetExecutionContext, spark: SparkResource, bucket: TripBucket, lake: LocalLake
 ) -> MaterializeResult:
     month = trip_month(context)
+    if not bucket.is_published(month.typed_path):
+        raise Failure(f"{month.typed_path} is not published: materialize gcs_trips for {month.label} first")
     source = bucket.spark_path(month.typed_path)
     context.log.info(f"Building the {month.label} revenue report from {source}")
     with lake.replace_directory(month.report_path) as staging:

@@ -31,6 +31,10 @@ class TripBucket(ConfigurableResource, ABC):
     def publish(self, source: Path, prefix: str) -> Published: ...
 
     @abstractmethod
+    def is_published(self, prefix: str) -> bool:
+        """True when the prefix holds a complete partition (its `_SUCCESS` marker)."""
+
+    @abstractmethod
     def spark_path(self, prefix: str) -> str:
         """Where Spark reads a published prefix (`/local/path` or `gs://bucket/prefix`)."""
 
@@ -54,6 +58,9 @@ class LocalBucket(TripBucket):
         count, size = tree_size(target)
         get_dagster_logger().info(f"Published {count} files ({size} bytes) to {target}")
         return Published(uri=target.as_uri(), files=count, bytes=size)
+
+    def is_published(self, prefix: str) -> bool:
+        return (self._path(prefix) / "_SUCCESS").is_file()
 
     def spark_path(self, prefix: str) -> str:
         return str(self._path(prefix))

@@ -1,0 +1,72 @@
+"""The code location: importing it is cheap and inert; the graph and partitions are as designed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dagster import MultiPartitionsDefinition
+
+from taxi_platform.assets import trip_assets
+from taxi_platform.partitions import trip_partitions
+
+REPO = Path(__file__).resolve().parents[1]
+
+PROBE = """
+import json, os, time
+started = time.perf_counter()
+import taxi_platform.definitions as d
+seconds = time.perf_counter() - started
+import pyspark
+children = []
+for task in os.listdir("/proc/self/task"):
+    with open(f"/proc/self/task/{task}/children") as f:
+        children += f.read().split()
+print(json.dumps({
+    "seconds": seconds,
+    "gateway": pyspark.SparkContext._gateway is not None,
+    "children": children,
+    "assets": sorted(k.to_user_string() for k in d.defs.resolve_asset_graph().get_all_asset_keys()),
+}))
+"""
+
+
+def test_import_starts_no_jvm_and_opens_nothing():
+    done = subprocess.run([sys.executable, "-c", PROBE], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    probe = json.loads(done.stdout.strip().splitlines()[-1])
+    assert probe["gateway"] is False, "no Py4J gateway, so no JVM"
+    assert probe["children"] == [], "no child process (java) was started"
+    assert probe["assets"] == ["bigquery_revenue", "gcs_trips", "raw_trips", "revenue_report", "typed_trips"]
+    print(f"import took {probe['seconds']:.2f}s")
+
+
+def test_every_asset_shares_the_month_by_color_partitions():
+    assert isinstance(trip_partitions, MultiPartitionsDefinition)
+    dims = {d.name: d.partitions_def for d in trip_partitions.partitions_defs}
+    assert dims["color"].get_partition_keys() == ["green", "yellow"]
+    assert dims["month"].get_first_partition_key() == "2019-01-01"
+    for asset in trip_assets:
+        assert asset.partitions_def is trip_partitions, asset.key
+
+
+def test_assets_are_chained_in_order():
+    upstream = {a.key.to_user_string(): sorted(k.to_user_string() for k in a.dependency_keys) for a in trip_assets}
+    assert upstream == {
+        "raw_trips": [],
+        "typed_trips": ["raw_trips"],
+        "gcs_trips": ["typed_trips"],
+        "revenue_report": ["gcs_trips"],
+        "bigquery_revenue": ["revenue_report"],
+    }
+
+
+def test_unknown_profile_is_a_clear_error(monkeypatch):
+    from taxi_platform.profile import resources_from_environment
+
+    monkeypatch.setenv("TAXI_PROFILE", "gpc")
+    with pytest.raises(ValueError, match="TAXI_PROFILE='gpc' is not available; choose one of: local"):
+        resources_from_environment()
