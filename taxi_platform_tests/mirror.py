@@ -17,6 +17,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,7 @@ class Scripted:
     body: bytes = b""
     content_type: str = "application/octet-stream"
     content_length: int | None = None  # claim more than is sent to simulate a dropped connection
+    delay: float = 0.0  # seconds to wait before answering (a slow or hung server)
 
 
 class MirrorServer:
@@ -79,6 +81,7 @@ class MirrorServer:
                 queue = server._script.get(self.path)
                 if queue:
                     answer = queue.popleft()
+                    time.sleep(answer.delay)
                     self.send_response(answer.status)
                     self.send_header("Content-Type", answer.content_type)
                     length = answer.content_length if answer.content_length is not None else len(answer.body)

@@ -89,6 +89,14 @@ def test_dropped_connection_is_retried(resources, data_dir, mirror: MirrorServer
     assert raw_file(data_dir, GREEN).read_bytes() == whole
 
 
+def test_timeouts_are_retried(resources, data_dir, mirror: MirrorServer):
+    resources["trip_source"] = TripSource(base_url=mirror.url, timeout_seconds=0.5, backoff_seconds=0.05)
+    mirror.script(GREEN_REMOTE, Scripted(200, b"late", delay=2.0))
+    result = run_raw(resources, GREEN)
+    assert result.asset_materializations_for_node("raw_trips")[0].metadata["download_attempts"].value == 2
+    assert raw_file(data_dir, GREEN).stat().st_size > 1_000_000
+
+
 def test_persistent_server_errors_fail_after_all_attempts(resources, data_dir, mirror: MirrorServer):
     mirror.script(GREEN_REMOTE, *[Scripted(502, b"bad gateway")] * 5)
     with pytest.raises(DownloadFailed, match=r"failed 5 times.*502"):
