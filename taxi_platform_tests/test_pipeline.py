@@ -138,4 +138,5 @@ def test_each_stage_names_its_missing_input(resources, selection):
     )  # fmt: skip
     assert not result.success
     message = result.get_step_failure_events()[0].step_failure_data.error.message
-    assert "yellow" in message and "2021" in message
+    upstream = {"gcs_trips": "typed_trips", "revenue_report": "gcs_trips", "bigquery_revenue": "revenue_report"}
+    assert f"materialize {upstream[selection[0]]} for yellow 2021-01 first" in message

@@ -1,7 +1,8 @@
-from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from taxi_platform.assets.metadata import column_schema
 from taxi_platform.assets.revenue_report import revenue_report
+from taxi_platform.assets.upstream import require_upstream
 from taxi_platform.partitions import trip_month, trip_partitions
 from taxi_platform.resources import LocalLake, RevenueWarehouse
 from taxi_platform.resources.warehouse import REVENUE_COLUMNS
@@ -20,8 +21,7 @@ from taxi_platform.resources.warehouse import REVENUE_COLUMNS
 def bigquery_revenue(context: AssetExecutionContext, lake: LocalLake, warehouse: RevenueWarehouse) -> MaterializeResult:
     month = trip_month(context)
     report = lake.path(month.report_path)
-    if not (report / "_SUCCESS").exists():
-        raise Failure(f"{report} has no finished report: materialize revenue_report for {month.label} first")
+    require_upstream((report / "_SUCCESS").is_file(), f"finished report in {report}", "revenue_report", month)
     loaded = warehouse.replace_revenue(report, month)
     context.log.info(f"{loaded.table}: {loaded.rows} rows for {month.label}, {loaded.table_rows} in all")
     return MaterializeResult(

@@ -1,7 +1,8 @@
-from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from taxi_platform.assets.metadata import column_schema
 from taxi_platform.assets.typed_trips import typed_trips
+from taxi_platform.assets.upstream import require_upstream
 from taxi_platform.partitions import trip_month, trip_partitions
 from taxi_platform.resources import LocalLake, TripBucket
 from taxi_platform.resources.lake import parquet_summary
@@ -20,8 +21,7 @@ from taxi_platform.resources.lake import parquet_summary
 def gcs_trips(context: AssetExecutionContext, lake: LocalLake, bucket: TripBucket) -> MaterializeResult:
     month = trip_month(context)
     source = lake.path(month.typed_path)
-    if not (source / "_SUCCESS").exists():
-        raise Failure(f"{source} has no finished parquet: materialize typed_trips for {month.label} first")
+    require_upstream((source / "_SUCCESS").is_file(), f"finished parquet in {source}", "typed_trips", month)
     rows, columns = parquet_summary(source)
     published = bucket.publish(source, month.typed_path)
     context.log.info(f"Published {month.label}: {published.files} files to {published.uri}")

@@ -1,9 +1,10 @@
 import math
 
-from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, Failure, MaterializeResult, asset
+from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, MaterializeResult, asset
 
 from taxi_platform.assets.gcs_trips import gcs_trips
 from taxi_platform.assets.metadata import column_schema, location, markdown_table, spark_columns
+from taxi_platform.assets.upstream import require_upstream
 from taxi_platform.partitions import trip_month, trip_partitions
 from taxi_platform.resources import LocalLake, SparkResource, TripBucket
 from taxi_platform.spark.stages import write_revenue_report
@@ -34,8 +35,7 @@ def revenue_report(
     context: AssetExecutionContext, spark: SparkResource, bucket: TripBucket, lake: LocalLake
 ) -> MaterializeResult:
     month = trip_month(context)
-    if not bucket.is_published(month.typed_path):
-        raise Failure(f"{month.typed_path} is not published: materialize gcs_trips for {month.label} first")
+    require_upstream(bucket.is_published(month.typed_path), f"published {month.typed_path}", "gcs_trips", month)
     source = bucket.spark_path(month.typed_path)
     context.log.info(f"Building the {month.label} revenue report from {source}")
     with lake.replace_directory(month.report_path) as staging:

@@ -4,7 +4,6 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     Config,
-    Failure,
     MaterializeResult,
     asset,
 )
@@ -12,6 +11,7 @@ from pydantic import Field
 
 from taxi_platform.assets.metadata import column_schema, location, spark_columns
 from taxi_platform.assets.raw_trips import raw_trips
+from taxi_platform.assets.upstream import require_upstream
 from taxi_platform.partitions import trip_month, trip_partitions
 from taxi_platform.resources import LocalLake, SparkResource
 from taxi_platform.spark.stages import write_typed_trips
@@ -44,8 +44,7 @@ def typed_trips(
 ) -> MaterializeResult:
     month = trip_month(context)
     raw = lake.path(month.raw_path)
-    if not raw.is_file():
-        raise Failure(f"{raw} does not exist: materialize raw_trips for {month.label} first")
+    require_upstream(raw.is_file(), str(raw), "raw_trips", month)
     context.log.info(f"Parsing {raw} into {config.partitions} parquet files")
     with lake.replace_directory(month.typed_path) as staging:
         result = write_typed_trips(spark.spark_session, str(raw), str(staging), month, config.partitions)
