@@ -22,7 +22,7 @@ import taxi_platform.definitions as d
 seconds = time.perf_counter() - started
 import pyspark
 children = []
-for task in os.listdir("/proc/self/task"):
+for task in os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else []:  # Linux
     with open(f"/proc/self/task/{task}/children") as f:
         children += f.read().split()
 print(json.dumps({
