@@ -1,9 +1,10 @@
-"""The one place the environment is read: which profile, and where its data lives.
+"""The one place the environment is read: which profile to build.
 
-TAXI_PROFILE      `local` (default). `standalone` and `gcp` arrive with their issues.
-TAXI_DATA_DIR     local lake, bucket stand-in and DuckDB file (default `./data`).
-TAXI_SOURCE_URL   base of the monthly files (default: the course's release); resolved at run
-                  time through `EnvVar`, so a token in it never lands in the definitions.
+TAXI_PROFILE is read here, at import; everything else reaches the resources through `EnvVar`,
+resolved when a run starts (so nothing secret is in the definitions):
+
+TAXI_DATA_DIR     local lake, its bucket zone and the DuckDB file (`scripts/dev`: `./data`).
+TAXI_SOURCE_URL   base of the monthly files (`scripts/dev`: the course's release).
 """
 
 from __future__ import annotations
@@ -20,26 +21,26 @@ PROFILES = ("local",)
 
 
 def local_resources(
-    data_dir: str | Path,
-    source_url: str | EnvVar | None = None,
+    data_dir: str | Path | EnvVar,
+    source_url: str | EnvVar,
     spark_config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Everything on this machine: Spark `local[*]`, a lake folder, a bucket folder, DuckDB."""
-    root = Path(data_dir).expanduser().absolute()
+    """Everything on this machine: Spark `local[*]`, a lake folder with its bucket zone, DuckDB."""
+    lake = LocalLake(root=str(data_dir) if isinstance(data_dir, Path) else data_dir)
     return {
-        "trip_source": TripSource(base_url=source_url) if source_url else TripSource(),
+        "trip_source": TripSource(base_url=source_url),
         "spark": SparkResource(master="local[*]", spark_config=spark_config or {}),
-        "lake": LocalLake(root=str(root)),
-        "bucket": LocalBucket(root=str(root / "bucket")),
-        "warehouse": DuckDBWarehouse(path=str(root / "warehouse.duckdb")),
+        "lake": lake,
+        "bucket": LocalBucket(lake=lake),
+        "warehouse": DuckDBWarehouse(lake=lake),
     }
 
 
-def resources_from_environment() -> dict[str, Any]:
-    profile = os.environ.get("TAXI_PROFILE", "local")
+def resources_for(profile: str) -> dict[str, Any]:
     if profile not in PROFILES:
         raise ValueError(f"TAXI_PROFILE={profile!r} is not available; choose one of: {', '.join(PROFILES)}")
-    return local_resources(
-        data_dir=os.environ.get("TAXI_DATA_DIR", "data"),
-        source_url=EnvVar("TAXI_SOURCE_URL") if os.environ.get("TAXI_SOURCE_URL") else None,
-    )
+    return local_resources(data_dir=EnvVar("TAXI_DATA_DIR"), source_url=EnvVar("TAXI_SOURCE_URL"))
+
+
+def resources_from_environment() -> dict[str, Any]:
+    return resources_for(os.environ.get("TAXI_PROFILE", "local"))

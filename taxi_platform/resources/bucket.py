@@ -14,7 +14,7 @@ from pathlib import Path
 from dagster import ConfigurableResource, get_dagster_logger
 from pydantic import Field
 
-from taxi_platform.resources.lake import replace_directory, tree_size
+from taxi_platform.resources.lake import LocalLake, replace_directory, tree_size
 
 
 @dataclass(frozen=True)
@@ -40,12 +40,13 @@ class TripBucket(ConfigurableResource, ABC):
 
 
 class LocalBucket(TripBucket):
-    """The local profile's bucket: a folder with the bucket's layout and the lake's atomic swaps."""
+    """The local profile's bucket: the lake's publish zone, with the bucket's layout and atomic swaps."""
 
-    root: str = Field(description="Folder standing in for gs://bucket/.")
+    lake: LocalLake
+    zone: str = Field(default="bucket", description="Folder of the lake standing in for gs://bucket/.")
 
     def _path(self, prefix: str) -> Path:
-        return Path(self.root).expanduser().absolute() / prefix
+        return self.lake.path(self.zone) / prefix
 
     def publish(self, source: Path, prefix: str) -> Published:
         target = self._path(prefix)

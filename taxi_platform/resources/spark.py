@@ -8,7 +8,6 @@ every Spark step of that run (in-process executor), stopped at teardown.
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
@@ -29,19 +28,23 @@ class SparkResource(LazyPySparkResource):
 
     master: str = Field(default="local[*]", description="`local[*]`, `local[N]` or `spark://host:port`.")
     app_name: str = Field(default="taxi_platform", description="Spark application name shown in the Spark UI.")
+    driver_host: str = Field(default="127.0.0.1", description="Address the driver binds and advertises.")
+    python: str = Field(default=sys.executable, description="Python for executors (default: this one).")
     spark_config: dict[str, Any] = Field(default_factory=dict, description="Extra Spark settings, e.g. memory.")
     _owns_session: bool = PrivateAttr(default=False)
 
     def _settings(self) -> dict[str, str]:
-        return {**_DEFAULTS, **{k: str(v) for k, v in self.spark_config.items()}, **SESSION_SETTINGS}
+        placement = {
+            "spark.driver.host": self.driver_host,
+            "spark.driver.bindAddress": self.driver_host,
+            "spark.pyspark.python": self.python,
+        }
+        return {**_DEFAULTS, **placement, **{k: str(v) for k, v in self.spark_config.items()}, **SESSION_SETTINGS}
 
     def _init_session(self) -> None:
         if self._spark_session is not None:
             return
         log = get_dagster_logger()
-        # Loopback unless the user says otherwise, and executors run this very Python.
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         active = SparkSession.getActiveSession()
         if active is not None:
             # getOrCreate would silently ignore our static settings; say so and set what can be set.

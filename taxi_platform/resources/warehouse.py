@@ -11,6 +11,7 @@ import duckdb
 from dagster import ConfigurableResource, get_dagster_logger
 from pydantic import Field
 
+from taxi_platform.resources.lake import LocalLake
 from taxi_platform.tlc.months import TripMonth
 
 REVENUE_TABLE = "revenue"
@@ -51,11 +52,16 @@ class RevenueWarehouse(ConfigurableResource, ABC):
 class DuckDBWarehouse(RevenueWarehouse):
     """A DuckDB file; one transaction deletes the slice and inserts the report, so reruns never duplicate."""
 
-    path: str = Field(description="DuckDB database file.")
+    lake: LocalLake
+    database: str = Field(default="warehouse.duckdb", description="DuckDB file, relative to the lake folder.")
     lock_wait_seconds: float = Field(default=120.0, description="How long to wait for another writer.")
 
+    @property
+    def database_path(self) -> Path:
+        return self.lake.path(self.database)
+
     def _connect(self) -> duckdb.DuckDBPyConnection:
-        database = Path(self.path).expanduser().absolute()
+        database = self.database_path
         database.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + self.lock_wait_seconds
         while True:
@@ -92,7 +98,7 @@ class DuckDBWarehouse(RevenueWarehouse):
                 raise
             rows = db.execute(f"SELECT count(*) FROM {REVENUE_TABLE} WHERE {where}", slice_key).fetchone()[0]
             table_rows = db.execute(f"SELECT count(*) FROM {REVENUE_TABLE}").fetchone()[0]
-        database = Path(self.path).expanduser().absolute()
+        database = self.database_path
         return LoadedSlice(
             table=REVENUE_TABLE,
             uri=f"duckdb://{database}#{REVENUE_TABLE}",
