@@ -5,7 +5,7 @@ from taxi_platform.assets.revenue_report import revenue_report
 from taxi_platform.assets.upstream import require_upstream
 from taxi_platform.partitions import trip_month, trip_partitions
 from taxi_platform.resources import LocalLake, RevenueWarehouse
-from taxi_platform.resources.warehouse import REVENUE_COLUMNS
+from taxi_platform.tlc.schemas import REVENUE_COLUMNS
 
 
 @asset(
@@ -31,6 +31,6 @@ def bigquery_revenue(context: AssetExecutionContext, lake: LocalLake, warehouse:
             "bytes": loaded.bytes,
             "table_rows": loaded.table_rows,
             "dagster/row_count": loaded.rows,
-            "dagster/column_schema": column_schema((name, kind.lower()) for name, kind in REVENUE_COLUMNS.items()),
+            "dagster/column_schema": column_schema((c.name, c.type) for c in REVENUE_COLUMNS),
         }
     )

@@ -13,25 +13,11 @@ from pydantic import Field
 
 from taxi_platform.resources.lake import LocalLake
 from taxi_platform.tlc.months import TripMonth
+from taxi_platform.tlc.schemas import REVENUE_COLUMNS
 
 REVENUE_TABLE = "revenue"
 
-# Columns of the revenue report, in order, with warehouse types.
-REVENUE_COLUMNS: dict[str, str] = {
-    "revenue_zone": "INTEGER",
-    "revenue_month": "DATE",
-    "service_type": "VARCHAR",
-    "revenue_monthly_fare": "DOUBLE",
-    "revenue_monthly_extra": "DOUBLE",
-    "revenue_monthly_mta_tax": "DOUBLE",
-    "revenue_monthly_tip_amount": "DOUBLE",
-    "revenue_monthly_tolls_amount": "DOUBLE",
-    "revenue_monthly_improvement_surcharge": "DOUBLE",
-    "revenue_monthly_total_amount": "DOUBLE",
-    "revenue_monthly_congestion_surcharge": "DOUBLE",
-    "avg_monthly_passenger_count": "DOUBLE",
-    "avg_monthly_trip_distance": "DOUBLE",
-}
+_DUCKDB_TYPES = {"int": "INTEGER", "date": "DATE", "string": "VARCHAR", "double": "DOUBLE"}
 
 
 @dataclass(frozen=True)
@@ -75,8 +61,8 @@ class DuckDBWarehouse(RevenueWarehouse):
 
     def replace_revenue(self, report_dir: Path, trip_month: TripMonth) -> LoadedSlice:
         files = str(report_dir.resolve() / "*.parquet")
-        columns = ", ".join(REVENUE_COLUMNS)
-        definition = ", ".join(f"{name} {kind}" for name, kind in REVENUE_COLUMNS.items())
+        columns = ", ".join(c.name for c in REVENUE_COLUMNS)
+        definition = ", ".join(f"{c.name} {_DUCKDB_TYPES[c.type]}" for c in REVENUE_COLUMNS)
         where = "revenue_month = ? AND service_type = ?"
         slice_key = [trip_month.month, trip_month.color]
         with self._connect() as db:

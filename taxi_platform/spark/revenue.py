@@ -8,27 +8,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from taxi_platform.spark.trips import pickup_outside_month
-from taxi_platform.tlc.schemas import dropoff_column, pickup_column
-
-# The columns both colors share, after renaming lpep_/tpep_ timestamps (course: `common_colums`).
-COMMON_COLUMNS = [
-    "VendorID", "pickup_datetime", "dropoff_datetime", "store_and_fwd_flag", "RatecodeID",
-    "PULocationID", "DOLocationID", "passenger_count", "trip_distance", "fare_amount", "extra",
-    "mta_tax", "tip_amount", "tolls_amount", "improvement_surcharge", "total_amount",
-    "payment_type", "congestion_surcharge",
-]  # fmt: skip
-
-# Report column -> summed trip column, named as in the course.
-REVENUE_SUMS = {
-    "revenue_monthly_fare": "fare_amount",
-    "revenue_monthly_extra": "extra",
-    "revenue_monthly_mta_tax": "mta_tax",
-    "revenue_monthly_tip_amount": "tip_amount",
-    "revenue_monthly_tolls_amount": "tolls_amount",
-    "revenue_monthly_improvement_surcharge": "improvement_surcharge",
-    "revenue_monthly_total_amount": "total_amount",
-    "revenue_monthly_congestion_surcharge": "congestion_surcharge",
-}
+from taxi_platform.tlc.schemas import COMMON_COLUMNS, REVENUE_COLUMNS, REVENUE_SUMS, dropoff_column, pickup_column
 
 
 def common_trips(trips: DataFrame, color: str) -> DataFrame:
@@ -36,7 +16,7 @@ def common_trips(trips: DataFrame, color: str) -> DataFrame:
     return (
         trips.withColumnRenamed(pickup_column(color), "pickup_datetime")
         .withColumnRenamed(dropoff_column(color), "dropoff_datetime")
-        .select(COMMON_COLUMNS)
+        .select(*COMMON_COLUMNS)
         .withColumn("service_type", F.lit(color))
     )
 
@@ -61,4 +41,5 @@ def revenue_report(trips: DataFrame, color: str, start: dt.datetime, end: dt.dat
             F.avg("passenger_count").alias("avg_monthly_passenger_count"),
             F.avg("trip_distance").alias("avg_monthly_trip_distance"),
         )
+        .select(*(column.name for column in REVENUE_COLUMNS))
     )

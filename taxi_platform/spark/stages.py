@@ -28,10 +28,6 @@ class StageResult:
     preview: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _count_rows() -> F.Column:
-    return F.count(F.lit(1)).alias("rows")
-
-
 def write_typed_trips(
     spark: SparkSession, csv_path: str, output: str, trip_month: TripMonth, partitions: int = 4
 ) -> StageResult:
@@ -45,7 +41,7 @@ def write_typed_trips(
     raw = read_raw_trips(spark, csv_path, color)
     observed_raw = raw.observe(
         observation,
-        _count_rows(),
+        F.count(F.lit(1)).alias("rows"),
         *unparsed_value_counts(color),
         F.sum(pickup_outside_month(color, trip_month.start, trip_month.end).cast("int")).alias("pickups_outside_month"),
     )

@@ -14,6 +14,7 @@ _SPARK_TYPES: dict[ColumnType, T.DataType] = {
     "int": T.IntegerType(),
     "double": T.DoubleType(),
     "timestamp": T.TimestampType(),
+    "date": T.DateType(),
     "string": T.StringType(),
 }
 _INT_MAX = 2**31 - 1

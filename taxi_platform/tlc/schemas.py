@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-ColumnType = Literal["int", "double", "timestamp", "string"]
+ColumnType = Literal["int", "double", "timestamp", "date", "string"]
 
 
 @dataclass(frozen=True)
@@ -52,3 +52,34 @@ def dropoff_column(color: str) -> str:
 
 def header_of(color: str) -> list[str]:
     return [column.name for column in TRIP_COLUMNS[color]]
+
+
+# The columns both colors share once lpep_/tpep_ timestamps are renamed (course: `common_colums`).
+COMMON_COLUMNS: tuple[str, ...] = (
+    "VendorID", "pickup_datetime", "dropoff_datetime", "store_and_fwd_flag", "RatecodeID",
+    "PULocationID", "DOLocationID", "passenger_count", "trip_distance", "fare_amount", "extra",
+    "mta_tax", "tip_amount", "tolls_amount", "improvement_surcharge", "total_amount",
+    "payment_type", "congestion_surcharge",
+)  # fmt: skip
+
+# Revenue report column -> the trip column it sums, named as in the course.
+REVENUE_SUMS: dict[str, str] = {
+    "revenue_monthly_fare": "fare_amount",
+    "revenue_monthly_extra": "extra",
+    "revenue_monthly_mta_tax": "mta_tax",
+    "revenue_monthly_tip_amount": "tip_amount",
+    "revenue_monthly_tolls_amount": "tolls_amount",
+    "revenue_monthly_improvement_surcharge": "improvement_surcharge",
+    "revenue_monthly_total_amount": "total_amount",
+    "revenue_monthly_congestion_surcharge": "congestion_surcharge",
+}
+
+# The revenue report, in order: what Spark writes and what the warehouse table holds.
+REVENUE_COLUMNS: tuple[TripColumn, ...] = (
+    TripColumn("revenue_zone", "int"),
+    TripColumn("revenue_month", "date"),
+    TripColumn("service_type", "string"),
+    *(TripColumn(name, "double") for name in REVENUE_SUMS),
+    TripColumn("avg_monthly_passenger_count", "double"),
+    TripColumn("avg_monthly_trip_distance", "double"),
+)
