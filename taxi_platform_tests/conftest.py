@@ -62,3 +62,32 @@ def spark():
     from taxi_platform.resources import SparkResource
 
     return SparkSession.getActiveSession() or SparkResource(spark_config=TEST_SPARK_CONFIG).spark_session
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator(tmp_path_factory: pytest.TempPathFactory):
+    """gcp-storage-emulator in a subprocess (Spark's JVM reaches it too), in memory.
+
+    Objects are also written to `gcs_emulator.mirror_dir/bucket/name`, which the BigQuery emulator
+    reads for `gs://` load URIs. Use your own bucket names: the emulator is shared by the session.
+    """
+    from taxi_platform_tests.emulators import GcsEmulator
+
+    emulator = GcsEmulator(mirror_dir=tmp_path_factory.mktemp("gcs-mirror")).start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def bigquery_emulator(gcs_emulator):
+    """bqemulator from `.venv-bqemulator` (scripts/setup makes it); `gs://` loads read the GCS emulator's objects."""
+    from taxi_platform_tests.emulators import BigQueryEmulator, EmulatorError
+
+    emulator = BigQueryEmulator(gcs_local_root=gcs_emulator.mirror_dir)
+    try:
+        emulator.check_installed()
+    except EmulatorError as err:
+        pytest.fail(str(err), pytrace=False)
+    emulator.start()
+    yield emulator
+    emulator.stop()
