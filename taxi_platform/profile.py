@@ -1,10 +1,8 @@
-"""The one place the environment is read: which profile to build.
+"""The one place the environment is read: which profile to build, and which optional parts it has.
 
-TAXI_PROFILE is read here, at import; everything else reaches the resources through `EnvVar`,
-resolved when a run starts (so nothing secret is in the definitions):
-
-TAXI_DATA_DIR     local lake, its bucket zone and the DuckDB file (`scripts/dev`: `./data`).
-TAXI_SOURCE_URL   base of the monthly files (`scripts/dev`: the course's release).
+TAXI_PROFILE (`local`, `standalone` or `gcp`) is read here, at import, together with whether the
+optional variables below are set. Their values reach the resources through `EnvVar`, resolved
+when a run starts, so nothing secret is in the definitions. See the README's table.
 """
 
 from __future__ import annotations
@@ -15,31 +13,100 @@ from typing import Any
 
 from dagster import EnvVar
 
-from taxi_platform.resources import DuckDBWarehouse, LocalBucket, LocalLake, SparkResource, TripSource
+from taxi_platform.resources import DataprocJobs, DuckDBWarehouse, LocalBucket, LocalLake, SparkResource, TripSource
 
-PROFILES = ("local",)
+PROFILES = ("local", "standalone", "gcp")
 
 
 def local_resources(
     data_dir: str | Path | EnvVar,
     source_url: str | EnvVar,
     spark_config: dict[str, Any] | None = None,
+    master: str | EnvVar = "local[*]",
 ) -> dict[str, Any]:
-    """Everything on this machine: Spark `local[*]`, a lake folder with its bucket zone, DuckDB."""
+    """A lake folder with its bucket zone and DuckDB; Spark on `local[*]` or a standalone master."""
     lake = LocalLake(root=str(data_dir) if isinstance(data_dir, Path) else data_dir)
     return {
         "trip_source": TripSource(base_url=source_url),
-        "spark": SparkResource(master="local[*]", spark_config=spark_config or {}),
+        "spark": SparkResource(master=master, spark_config=spark_config or {}),
         "lake": lake,
         "bucket": LocalBucket(lake=lake),
         "warehouse": DuckDBWarehouse(lake=lake),
     }
 
 
+def gcp_resources(
+    data_dir: str | Path | EnvVar,
+    source_url: str | EnvVar,
+    project: str | EnvVar,
+    bucket: str | EnvVar,
+    dataset: str | EnvVar,
+    gcs_endpoint: str | EnvVar | None = None,
+    bigquery_endpoint: str | EnvVar | None = None,
+    master: str | EnvVar = "local[*]",
+    dataproc: DataprocJobs | None = None,
+    spark_config: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Raw and typed files in a local lake; the bucket on GCS, the table in BigQuery.
+
+    Spark runs in-process (`local[*]` or standalone) with the GCS connector, or, with `dataproc`,
+    the stages whose data is in GCS (the report) are submitted to Dataproc.
+    """
+    from taxi_platform.resources.bigquery_warehouse import BigQueryWarehouse
+    from taxi_platform.resources.gcp import BigQueryClient, GcsClient
+    from taxi_platform.resources.gcs_bucket import GCSBucket
+
+    resources = local_resources(data_dir, source_url, spark_config, master)
+    gcs = GcsClient(project=project, endpoint=gcs_endpoint)
+    resources["spark"] = SparkResource(
+        master=master,
+        spark_config=spark_config or {},
+        gcs_connector=True,
+        gcs_endpoint=gcs_endpoint,
+        gcp_project=project,
+        dataproc=dataproc,
+    )
+    resources["bucket"] = GCSBucket(gcs=gcs, bucket=bucket)
+    bigquery = BigQueryClient(project=project, endpoint=bigquery_endpoint)
+    resources["warehouse"] = BigQueryWarehouse(bigquery=bigquery, dataset=dataset)
+    return resources
+
+
+def _optional(name: str) -> EnvVar | None:
+    """An EnvVar for a variable that is set, None for one that is not (its part is off)."""
+    return EnvVar(name) if os.environ.get(name) else None
+
+
 def resources_for(profile: str) -> dict[str, Any]:
     if profile not in PROFILES:
         raise ValueError(f"TAXI_PROFILE={profile!r} is not available; choose one of: {', '.join(PROFILES)}")
-    return local_resources(data_dir=EnvVar("TAXI_DATA_DIR"), source_url=EnvVar("TAXI_SOURCE_URL"))
+    data_dir, source_url = EnvVar("TAXI_DATA_DIR"), EnvVar("TAXI_SOURCE_URL")
+    if profile == "local":
+        return local_resources(data_dir, source_url)
+    if profile == "standalone":
+        return local_resources(data_dir, source_url, master=EnvVar("TAXI_SPARK_MASTER"))
+    project = EnvVar("TAXI_GCP_PROJECT")
+    dataproc = None
+    if _optional("TAXI_DATAPROC_CLUSTER"):
+        dataproc = DataprocJobs(
+            project=project,
+            region=EnvVar("TAXI_DATAPROC_REGION"),
+            cluster=EnvVar("TAXI_DATAPROC_CLUSTER"),
+            code_uri=EnvVar("TAXI_DATAPROC_CODE_URI"),
+            api_endpoint=_optional("TAXI_DATAPROC_ENDPOINT"),
+            storage_endpoint=_optional("TAXI_GCS_ENDPOINT"),
+        )
+    return gcp_resources(
+        data_dir,
+        source_url,
+        project=project,
+        bucket=EnvVar("TAXI_GCS_BUCKET"),
+        dataset=EnvVar("TAXI_BQ_DATASET"),
+        gcs_endpoint=_optional("TAXI_GCS_ENDPOINT"),
+        bigquery_endpoint=_optional("TAXI_BIGQUERY_ENDPOINT"),
+        master=_optional("TAXI_SPARK_MASTER") or "local[*]",
+        dataproc=dataproc,
+    )
 
 
 def resources_from_environment() -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import math
 from pathlib import Path
 
 # The course's schemas (week 5 notebook), written out again on purpose.
@@ -86,3 +87,36 @@ def duckdb_revenue(path: Path, color: str, start: str, end: str) -> list[dict]:
         cursor = db.execute(sql, [str(path)])
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+REPORT_KEY = ("revenue_zone", "revenue_month", "service_type")
+
+
+def assert_same_report(ours: list[dict], theirs: list[dict]) -> None:
+    """Same rows by (zone, month, service type); sums equal up to float summation order."""
+    mine_by_key = {tuple(row[k] for k in REPORT_KEY): row for row in ours}
+    their_by_key = {tuple(row[k] for k in REPORT_KEY): row for row in theirs}
+    assert len(mine_by_key) == len(ours) and len(their_by_key) == len(theirs), "report keys repeat"
+    assert mine_by_key.keys() == their_by_key.keys()
+    for key, theirs_row in their_by_key.items():
+        mine = mine_by_key[key]
+        assert mine.keys() == theirs_row.keys()
+        for name, value in theirs_row.items():
+            if isinstance(value, float) or isinstance(mine[name], float):
+                assert (mine[name] is None) == (value is None), (name, mine, theirs_row)
+                if value is not None:
+                    assert math.isclose(mine[name], value, rel_tol=1e-9, abs_tol=1e-9), (name, mine, theirs_row)
+            else:
+                assert mine[name] == value, (name, mine, theirs_row)
+
+
+def course_csv(color: str, folder: Path) -> Path:
+    """The committed 2021-01 file of a color as the oracle reads it (yellow without its cut-off last line)."""
+    from taxi_platform_tests.conftest import GREEN_CSV, YELLOW_CSV
+    from taxi_platform_tests.mirror import whole_lines
+
+    if color == "green":
+        return GREEN_CSV
+    path = folder / "yellow.csv"
+    path.write_bytes(whole_lines(YELLOW_CSV))
+    return path

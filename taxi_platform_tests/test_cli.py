@@ -3,35 +3,26 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
+from taxi_platform_tests.cli import dagster_home, materialize_cli
+
 REPO = Path(__file__).resolve().parents[1]
 
 
 def test_cli_materializes_all_five_assets(tmp_path, mirror):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / ".dagster/dagster.yaml", home / "dagster.yaml")
+    home = dagster_home(tmp_path / "dagster_home")
     env = {
         **os.environ,
         "DAGSTER_HOME": str(home),
         "TAXI_DATA_DIR": str(tmp_path / "data"),
         "TAXI_SOURCE_URL": mirror.url,
     }
-    dagster = Path(sys.executable).parent / "dagster"
-    command = [str(dagster), "asset", "materialize", "-m", "taxi_platform.definitions", "--select", "raw_trips*"]
     for partition in ("green|2021-01-01", "yellow|2021-01-01"):
-        done = subprocess.run(
-            [*command, "--partition", partition], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        assert "RUN_SUCCESS" in done.stderr
+        materialize_cli(env, "raw_trips*", partition)
 
     with duckdb.connect(str(tmp_path / "data/warehouse.duckdb"), read_only=True) as db:
         slices = db.execute(

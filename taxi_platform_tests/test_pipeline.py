@@ -32,7 +32,7 @@ def warehouse_rows(data_dir: Path) -> list[tuple]:
 def lake_snapshot(data_dir: Path) -> dict[str, object]:
     """What a reader of the lake sees: files per partition (part names aside) and their rows."""
     snapshot: dict[str, object] = {}
-    for zone in ("pq", "bucket/pq", "report/revenue"):
+    for zone in ("pq", "bucket/pq", "bucket/report/revenue"):
         for partition in sorted((data_dir / zone).glob("*/*/*")):
             if partition.name.startswith("."):
                 continue
@@ -65,7 +65,7 @@ def test_all_five_assets_for_both_colors_rerun_is_idempotent(resources, data_dir
 
     rows = warehouse_rows(data_dir)
     report_rows = {
-        color: pq.read_table(str((data_dir / f"report/revenue/{color}/2021/01").resolve())).num_rows
+        color: pq.read_table(str((data_dir / f"bucket/report/revenue/{color}/2021/01").resolve())).num_rows
         for color in ("green", "yellow")
     }
     by_color = {color: [r for r in rows if r[2] == color] for color in ("green", "yellow")}

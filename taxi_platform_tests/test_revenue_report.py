@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 
 import pyarrow.parquet as pq
 import pytest
@@ -12,40 +11,21 @@ from dagster import materialize
 from taxi_platform.assets import gcs_trips, raw_trips, revenue_report, typed_trips
 from taxi_platform.partitions import partition_key
 from taxi_platform.tlc import TripMonth
-from taxi_platform_tests.conftest import GREEN_CSV, YELLOW_CSV
-from taxi_platform_tests.mirror import whole_lines
-from taxi_platform_tests.oracle import csv_rows, duckdb_revenue
-
-
-def _yellow_csv(tmp_path):
-    path = tmp_path / "yellow.csv"
-    path.write_bytes(whole_lines(YELLOW_CSV))
-    return path
+from taxi_platform_tests.oracle import assert_same_report, course_csv, csv_rows, duckdb_revenue
 
 
 @pytest.mark.parametrize("color", ["green", "yellow"])
 def test_report_equals_course_sql_row_by_row(resources, data_dir, tmp_path, color):
     month = TripMonth.parse(color, "2021-01")
-    source_csv = GREEN_CSV if color == "green" else _yellow_csv(tmp_path)
+    source_csv = course_csv(color, tmp_path)
     result = materialize(
         [raw_trips, typed_trips, gcs_trips, revenue_report], resources=resources, partition_key=partition_key(month)
     )
-    report_dir = data_dir / f"report/revenue/{color}/2021/01"
+    report_dir = data_dir / f"bucket/report/revenue/{color}/2021/01"
     ours = sorted(pq.read_table(str(report_dir.resolve())).to_pylist(), key=lambda r: r["revenue_zone"])
     oracle = duckdb_revenue(source_csv, color, "2021-01-01", "2021-02-01")
     assert len(ours) == len(oracle) > 100
-    for mine, theirs in zip(ours, oracle, strict=True):
-        assert mine.keys() == theirs.keys()
-        assert (mine["revenue_zone"], mine["revenue_month"], mine["service_type"]) == (
-            theirs["revenue_zone"],
-            theirs["revenue_month"],
-            theirs["service_type"],
-        )
-        for name, value in theirs.items():
-            if isinstance(value, float) or mine[name] is None:
-                assert (mine[name] is None) == (value is None), (name, mine, theirs)
-                if value is not None:
-                    assert math.isclose(mine[name], value, rel_tol=1e-9, abs_tol=1e-9), (name, mine, theirs)
+    assert_same_report(ours, oracle)
     assert {row["revenue_month"] for row in ours} == {dt.date(2021, 1, 1)}
 
     metadata = result.asset_materializations_for_node("revenue_report")[0].metadata

@@ -10,13 +10,21 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pyspark
+from dagster import materialize
 
+from taxi_platform.assets import gcs_trips, raw_trips, revenue_report, typed_trips
+from taxi_platform.partitions import partition_key
+from taxi_platform.profile import local_resources
 from taxi_platform.spark.stages import write_revenue_report, write_typed_trips
 from taxi_platform.tlc import TripMonth
-from taxi_platform_tests.conftest import GREEN_CSV
+from taxi_platform_tests.conftest import GREEN_CSV, TEST_SPARK_CONFIG
+from taxi_platform_tests.mirror import build_mirror
+from taxi_platform_tests.oracle import assert_same_report
 
 REPO = Path(__file__).resolve().parents[1]
 GREEN = TripMonth.parse("green", "2021-01")
+# The real files of the course's months, beside the checkout in the developers' workspace only.
+SHARED = REPO.parent / "shared" / "data"
 
 
 def spark_submit(*args: str) -> dict:
@@ -46,5 +54,43 @@ def test_spark_submit_runs_the_same_stages(spark, tmp_path):
     assert typed["rows"] == in_process_typed.rows == 76518
     assert len(list((tmp_path / "pq").glob("part-*.parquet"))) == 4
     assert report["rows"] == in_process_report.rows
-    assert report["pickups_outside_month"] == in_process_report.observed["pickups_outside_month"]
+    assert report["observed"]["pickups_outside_month"] == in_process_report.observed["pickups_outside_month"]
+    assert [tuple(c) for c in report["columns"]] == in_process_report.columns
     assert rows(tmp_path / "report") == rows(tmp_path / "report_local")
+
+
+def test_course_call_equals_the_assets_reports(mirror_root, mirror_server, tmp_path):
+    """`spark-submit job.py --input_green ... --input_yellow ... --output ...`, as the course calls
+    spark-sql.py, gives exactly the union of the per-partition reports the assets wrote.
+
+    Uses every real month in ../shared/data when it is there (the 7 green months of 2021), else the
+    committed green and yellow 2021-01.
+    """
+    months = [TripMonth.parse("green", "2021-01"), TripMonth.parse("yellow", "2021-01")]
+    source = mirror_server
+    if SHARED.is_dir():
+        build_mirror(SHARED, mirror_root)
+        months += [
+            TripMonth.parse("green", f"2021-{m:02d}")
+            for m in range(2, 8)
+            if (SHARED / f"green_tripdata_2021_{m:02d}.csv.gz").is_file()
+        ]
+    data_dir = tmp_path / "data"
+    resources = local_resources(data_dir, source_url=source.url, spark_config=TEST_SPARK_CONFIG)
+    for month in months:
+        result = materialize(
+            [raw_trips, typed_trips, gcs_trips, revenue_report], resources=resources, partition_key=partition_key(month)
+        )
+        assert result.success
+
+    bucket = data_dir / "bucket"
+    course = spark_submit(
+        "--input_green", str(bucket / "pq/green/*/*"),
+        "--input_yellow", str(bucket / "pq/yellow/*/*"),
+        "--output", str(tmp_path / "course"),
+    )  # fmt: skip
+
+    assets = [row for month in months for row in rows(bucket / month.report_path)]
+    assert course["rows"] == len(assets)
+    assert sorted(course["observed"]["months"]) == sorted({m.month.isoformat() for m in months})
+    assert_same_report(rows(tmp_path / "course"), assets)

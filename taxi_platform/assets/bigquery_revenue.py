@@ -4,7 +4,7 @@ from taxi_platform.assets.metadata import column_schema
 from taxi_platform.assets.revenue_report import revenue_report
 from taxi_platform.assets.upstream import require_upstream
 from taxi_platform.partitions import trip_month, trip_partitions
-from taxi_platform.resources import LocalLake, RevenueWarehouse
+from taxi_platform.resources import RevenueWarehouse, TripBucket
 from taxi_platform.tlc.schemas import REVENUE_COLUMNS
 
 
@@ -18,16 +18,20 @@ from taxi_platform.tlc.schemas import REVENUE_COLUMNS
         "Materializing a partition replaces exactly its (revenue_month, service_type) slice."
     ),
 )
-def bigquery_revenue(context: AssetExecutionContext, lake: LocalLake, warehouse: RevenueWarehouse) -> MaterializeResult:
+def bigquery_revenue(
+    context: AssetExecutionContext, bucket: TripBucket, warehouse: RevenueWarehouse
+) -> MaterializeResult:
     month = trip_month(context)
-    report = lake.path(month.report_path)
-    require_upstream((report / "_SUCCESS").is_file(), f"finished report in {report}", "revenue_report", month)
-    loaded = warehouse.replace_revenue(report, month)
+    report = bucket.spark_path(month.report_path)
+    require_upstream(bucket.is_published(month.report_path), f"finished report in {report}", "revenue_report", month)
+    with bucket.local_copy(month.report_path) as files:
+        loaded = warehouse.replace_revenue(files, month)
     context.log.info(f"{loaded.table}: {loaded.rows} rows for {month.label}, {loaded.table_rows} in all")
     return MaterializeResult(
         metadata={
             "table": loaded.table,
             "uri": MetadataValue.url(loaded.uri),
+            "source": report,
             "bytes": loaded.bytes,
             "table_rows": loaded.table_rows,
             "dagster/row_count": loaded.rows,

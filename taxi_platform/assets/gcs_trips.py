@@ -24,12 +24,14 @@ def gcs_trips(context: AssetExecutionContext, lake: LocalLake, bucket: TripBucke
     require_upstream((source / "_SUCCESS").is_file(), f"finished parquet in {source}", "typed_trips", month)
     rows, columns = parquet_summary(source)
     published = bucket.publish(source, month.typed_path)
-    context.log.info(f"Published {month.label}: {published.files} files to {published.uri}")
+    verb = "Published" if published.changed else "Unchanged, kept"
+    context.log.info(f"{verb} {month.label}: {published.files} files at {published.uri}")
     return MaterializeResult(
         metadata={
             "uri": MetadataValue.url(published.uri),
             "files": published.files,
             "bytes": published.bytes,
+            "changed": published.changed,
             "dagster/row_count": rows,
             "dagster/column_schema": column_schema(columns),
         }

@@ -15,11 +15,6 @@ def column_schema(columns: Iterable[tuple[str, str]]) -> TableSchema:
     return TableSchema(columns=[TableColumn(name, kind) for name, kind in columns])
 
 
-def spark_columns(schema: Any) -> list[tuple[str, str]]:
-    """(name, type) pairs of a Spark StructType."""
-    return [(field.name, field.dataType.simpleString()) for field in schema.fields]
-
-
 def location(path: Path) -> dict[str, Any]:
     """Path, URI, file count and bytes of a lake file or partition directory."""
     files, size = tree_size(path)

@@ -1,13 +1,12 @@
 import math
 
-from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, MaterializeResult, asset
+from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from taxi_platform.assets.gcs_trips import gcs_trips
-from taxi_platform.assets.metadata import column_schema, location, markdown_table, spark_columns
+from taxi_platform.assets.metadata import column_schema, markdown_table
 from taxi_platform.assets.upstream import require_upstream
 from taxi_platform.partitions import trip_month, trip_partitions
-from taxi_platform.resources import LocalLake, SparkResource, TripBucket
-from taxi_platform.spark.stages import write_revenue_report
+from taxi_platform.resources import SparkResource, TripBucket
 
 
 @asset(
@@ -25,33 +24,34 @@ from taxi_platform.spark.stages import write_revenue_report
     description=(
         "The course's monthly revenue report (revenue per pickup zone, month and service type: the eight "
         "`revenue_monthly_*` sums, average passenger count and trip distance) for one color and month, "
-        "read from the published parquet and written to `report/revenue/{color}/{YYYY}/{MM}/`. "
+        "read from the published parquet and written to the bucket at `report/revenue/{color}/{YYYY}/{MM}/`. "
         "**Trips whose pickup is outside the partition's month are excluded** (the course SQL would "
         "give them their own `revenue_month` rows, e.g. 2008-12); their count is in the "
         "`pickups_outside_month` metadata."
     ),
 )
-def revenue_report(
-    context: AssetExecutionContext, spark: SparkResource, bucket: TripBucket, lake: LocalLake
-) -> MaterializeResult:
+def revenue_report(context: AssetExecutionContext, spark: SparkResource, bucket: TripBucket) -> MaterializeResult:
     month = trip_month(context)
     require_upstream(bucket.is_published(month.typed_path), f"published {month.typed_path}", "gcs_trips", month)
     source = bucket.spark_path(month.typed_path)
     context.log.info(f"Building the {month.label} revenue report from {source}")
-    with lake.replace_directory(month.report_path) as staging:
-        result = write_revenue_report(spark.spark_session, source, str(staging), month)
-    observed = result.observed
+    with bucket.replace_prefix(month.report_path) as staging:
+        run = spark.run_revenue_report(source, staging, month)
+    result, observed = run.result, run.result.observed
+    written = bucket.describe(month.report_path)
     outside = observed["pickups_outside_month"]
     if outside:
         context.log.info(f"{outside} of {observed['trips']} trips have a pickup outside {month.label}: excluded")
     expected, reported = observed["in_month_total_amount"] or 0.0, observed["report_total_amount"] or 0.0
     return MaterializeResult(
         metadata={
-            **location(lake.path(month.report_path)),
-            **spark.application,
+            "uri": MetadataValue.url(written.uri),
+            "files": written.files,
+            "bytes": written.bytes,
+            **run.placement,
             "source": source,
             "dagster/row_count": result.rows,
-            "dagster/column_schema": column_schema(spark_columns(result.schema)),
+            "dagster/column_schema": column_schema(result.columns),
             "trips_in_month": observed["trips"] - outside,
             "pickups_outside_month": outside,
             "preview": markdown_table(result.preview),

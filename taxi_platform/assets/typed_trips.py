@@ -9,12 +9,11 @@ from dagster import (
 )
 from pydantic import Field
 
-from taxi_platform.assets.metadata import column_schema, location, spark_columns
+from taxi_platform.assets.metadata import column_schema, location
 from taxi_platform.assets.raw_trips import raw_trips
 from taxi_platform.assets.upstream import require_upstream
 from taxi_platform.partitions import trip_month, trip_partitions
 from taxi_platform.resources import LocalLake, SparkResource
-from taxi_platform.spark.stages import write_typed_trips
 
 
 class TypedTripsConfig(Config):
@@ -47,16 +46,17 @@ def typed_trips(
     require_upstream(raw.is_file(), str(raw), "raw_trips", month)
     context.log.info(f"Parsing {raw} into {config.partitions} parquet files")
     with lake.replace_directory(month.typed_path) as staging:
-        result = write_typed_trips(spark.spark_session, str(raw), str(staging), month, config.partitions)
+        run = spark.run_typed_trips(str(raw), str(staging), month, config.partitions)
+    result = run.result
     unparsed = {name: count for name, count in result.observed["unparsed_values"].items() if count}
     if unparsed:
         context.log.warning(f"{raw}: values that did not parse, kept as NULL: {unparsed}")
     return MaterializeResult(
         metadata={
             **location(lake.path(month.typed_path)),
-            **spark.application,
+            **run.placement,
             "dagster/row_count": result.rows,
-            "dagster/column_schema": column_schema(spark_columns(result.schema)),
+            "dagster/column_schema": column_schema(result.columns),
             "pickups_outside_month": result.observed["pickups_outside_month"],
             "unparsed_values": sum(unparsed.values()),
         },

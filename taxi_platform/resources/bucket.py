@@ -1,13 +1,16 @@
-"""The publish zone that the revenue report reads from: a GCS bucket, or a local stand-in for it.
+"""The bucket: the published parquet the report reads, and the report itself.
 
-Both keep the bucket's layout (`pq/{color}/{YYYY}/{MM}/`), so the report stage reads the same
-relative paths in every profile.
+A GCS bucket on the gcp profile, a local folder standing in for it otherwise. Both keep the
+bucket's layout (`pq/{color}/{YYYY}/{MM}/`, `report/revenue/{color}/{YYYY}/{MM}/`), so the stages
+use the same relative paths in every profile.
 """
 
 from __future__ import annotations
 
 import shutil
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,12 +19,15 @@ from pydantic import Field
 
 from taxi_platform.resources.lake import LocalLake, replace_directory, tree_size
 
+SUCCESS = "_SUCCESS"
+
 
 @dataclass(frozen=True)
 class Published:
     uri: str
     files: int
     bytes: int
+    changed: bool = True  # False when the prefix already held exactly these files
 
 
 class TripBucket(ConfigurableResource, ABC):
@@ -31,12 +37,24 @@ class TripBucket(ConfigurableResource, ABC):
     def publish(self, source: Path, prefix: str) -> Published: ...
 
     @abstractmethod
+    def describe(self, prefix: str) -> Published:
+        """URI, object count and bytes of what a prefix holds now."""
+
+    @abstractmethod
     def is_published(self, prefix: str) -> bool:
         """True when the prefix holds a complete partition (its `_SUCCESS` marker)."""
 
     @abstractmethod
     def spark_path(self, prefix: str) -> str:
         """Where Spark reads a published prefix (`/local/path` or `gs://bucket/prefix`)."""
+
+    @abstractmethod
+    def replace_prefix(self, prefix: str) -> AbstractContextManager[str]:
+        """Yield a fresh location for Spark to write; on success it becomes the prefix's content."""
+
+    @abstractmethod
+    def local_copy(self, prefix: str) -> AbstractContextManager[Path]:
+        """A local folder holding the prefix's files, for loaders that read files."""
 
 
 class LocalBucket(TripBucket):
@@ -54,14 +72,27 @@ class LocalBucket(TripBucket):
         with replace_directory(target) as staging:
             staging.mkdir(parents=True)
             # Data first, the `_SUCCESS` marker last, as a reader of the bucket expects.
-            for path in sorted(files, key=lambda p: p.name == "_SUCCESS"):
+            for path in sorted(files, key=lambda p: p.name == SUCCESS):
                 shutil.copy2(path, staging / path.name)
-        count, size = tree_size(target)
-        get_dagster_logger().info(f"Published {count} files ({size} bytes) to {target}")
-        return Published(uri=target.as_uri(), files=count, bytes=size)
+        published = self.describe(prefix)
+        get_dagster_logger().info(f"Published {published.files} files ({published.bytes} bytes) to {target}")
+        return published
+
+    def describe(self, prefix: str) -> Published:
+        count, size = tree_size(self._path(prefix))
+        return Published(uri=self._path(prefix).as_uri(), files=count, bytes=size)
 
     def is_published(self, prefix: str) -> bool:
-        return (self._path(prefix) / "_SUCCESS").is_file()
+        return (self._path(prefix) / SUCCESS).is_file()
 
     def spark_path(self, prefix: str) -> str:
         return str(self._path(prefix))
+
+    @contextmanager
+    def replace_prefix(self, prefix: str) -> Iterator[str]:
+        with replace_directory(self._path(prefix)) as staging:
+            yield str(staging)
+
+    @contextmanager
+    def local_copy(self, prefix: str) -> Iterator[Path]:
+        yield self._path(prefix).resolve()

@@ -1,37 +1,76 @@
-"""The platform's Spark session: dagster-pyspark's lazy resource plus what it lacks.
+"""The platform's Spark: dagster-pyspark's lazy resource plus what it lacks, in three modes.
 
 `LazyPySparkResource` has only a free-form `spark_config`, reuses any session in the process and
-never stops it. This adds the master as config, the settings every stage needs, and a session that
-belongs to one run: created on first use (a run that never touches Spark starts no JVM), shared by
-every Spark step of that run (in-process executor), stopped at teardown.
+never stops it. This adds the master as config (`local[*]` or a standalone `spark://host:port`,
+checked before any JVM waits on it), the settings every stage needs, a session that belongs to one
+run (created on first use, shared by the run's Spark steps, stopped at teardown), the GCS
+connector for `gs://` paths, and Dataproc: with `dataproc` set, a stage whose data is in GCS is
+submitted as a Dataproc job running the same job module instead of running in-process.
 """
 
 from __future__ import annotations
 
+import re
+import socket
 import sys
+import time
+from dataclasses import dataclass
 from typing import Any
 
-from dagster import InitResourceContext, get_dagster_logger
+from dagster import Failure, InitResourceContext, get_dagster_logger
 from dagster_pyspark import LazyPySparkResource
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, field_validator
 from pyspark.sql import SparkSession
 
+from taxi_platform.resources.dataproc import DataprocJobs
+from taxi_platform.spark.gcs import gcs_connector_settings
 from taxi_platform.spark.settings import SESSION_SETTINGS
+from taxi_platform.spark.stages import StageResult, write_revenue_report, write_typed_trips
+from taxi_platform.tlc.months import TripMonth
 
 # Settings a user's `spark_config` may override; SESSION_SETTINGS may not be overridden.
 _DEFAULTS: dict[str, str] = {"spark.ui.showConsoleProgress": "false"}
 _RUNTIME_SQL_SETTINGS = ("spark.sql.session.timeZone", "spark.sql.parquet.outputTimestampType")
+_LOCAL_MASTER = re.compile(r"local(\[(\*|\d+)(,\d+)?\])?")
+_STANDALONE_MASTER = re.compile(r"spark://([\w.-]+:\d+)(,[\w.-]+:\d+)*")
+
+
+@dataclass(frozen=True)
+class StageRun:
+    """A stage's result and where it ran (Spark application or Dataproc job), for metadata."""
+
+    result: StageResult
+    placement: dict[str, str]
 
 
 class SparkResource(LazyPySparkResource):
-    """A SparkSession on `local[*]`, a standalone `spark://host:7077` master, or (later) Dataproc."""
+    """Spark on `local[*]`, a standalone `spark://host:7077` cluster (client mode), or Dataproc."""
 
-    master: str = Field(default="local[*]", description="`local[*]`, `local[N]` or `spark://host:port`.")
+    master: str = Field(default="local[*]", description="`local[*]`, `local[N]` or `spark://host:port` (client mode).")
     app_name: str = Field(default="taxi_platform", description="Spark application name shown in the Spark UI.")
     driver_host: str = Field(default="127.0.0.1", description="Address the driver binds and advertises.")
     python: str = Field(default=sys.executable, description="Python for executors (default: this one).")
     spark_config: dict[str, Any] = Field(default_factory=dict, description="Extra Spark settings, e.g. memory.")
+    gcs_connector: bool = Field(default=False, description="Put the GCS connector on the classpath for gs:// paths.")
+    gcs_endpoint: str | None = Field(default=None, description="GCS API root for the connector (an emulator).")
+    gcp_project: str | None = Field(default=None, description="Project the GCS connector bills to.")
+    executor_wait_seconds: float = Field(
+        default=60.0, description="How long a standalone application waits for its first executor before failing."
+    )
+    dataproc: DataprocJobs | None = Field(
+        default=None, description="Submit stages whose data is in GCS as Dataproc jobs instead of running them here."
+    )
     _owns_session: bool = PrivateAttr(default=False)
+
+    @field_validator("master")
+    @classmethod
+    def _known_master(cls, master: str) -> str:
+        if not (_LOCAL_MASTER.fullmatch(master) or _STANDALONE_MASTER.fullmatch(master)):
+            raise ValueError(
+                f"Spark master {master!r} is not one this platform runs on: use local[*], local[N] or "
+                "spark://host:port (a standalone cluster; set `dataproc` for Dataproc)"
+            )
+        return master
 
     def _settings(self) -> dict[str, str]:
         placement = {
@@ -39,7 +78,9 @@ class SparkResource(LazyPySparkResource):
             "spark.driver.bindAddress": self.driver_host,
             "spark.pyspark.python": self.python,
         }
-        return {**_DEFAULTS, **placement, **{k: str(v) for k, v in self.spark_config.items()}, **SESSION_SETTINGS}
+        gcs = gcs_connector_settings(self.gcs_endpoint, self.gcp_project) if self.gcs_connector else {}
+        user = {k: str(v) for k, v in self.spark_config.items()}
+        return {**_DEFAULTS, **placement, **gcs, **user, **SESSION_SETTINGS}
 
     def _init_session(self) -> None:
         if self._spark_session is not None:
@@ -53,22 +94,86 @@ class SparkResource(LazyPySparkResource):
             log.warning(f"Reusing the Spark session already in this process (master {active.sparkContext.master}).")
             self._spark_session = active
             return
+        if self.master.startswith("spark://"):
+            _require_reachable(self.master)
         builder = SparkSession.builder.master(self.master).appName(self.app_name)
         for key, value in self._settings().items():
             builder = builder.config(key, value)
         log.info(f"Starting Spark session on {self.master}")
         self._spark_session = builder.getOrCreate()
         self._owns_session = True
+        if self.master.startswith("spark://"):
+            self._await_executor()
         log.info(f"Spark application {self._spark_session.sparkContext.applicationId} started on {self.master}")
+
+    def _await_executor(self) -> None:
+        """A standalone application with no free worker cores waits forever; fail instead."""
+        context = self._spark_session.sparkContext
+        deadline = time.monotonic() + self.executor_wait_seconds
+        # The map holds the driver plus one entry per registered executor.
+        while context._jsc.sc().getExecutorMemoryStatus().size() < 2:
+            if time.monotonic() > deadline:
+                application = context.applicationId
+                self.teardown_after_execution(None)
+                raise Failure(
+                    f"Spark application {application} got no executor from {self.master} within "
+                    f"{self.executor_wait_seconds:.0f}s: is a worker running with free cores? "
+                    "(one application takes all of a worker's cores; the next one waits)"
+                )
+            time.sleep(0.5)
 
     @property
     def application(self) -> dict[str, str]:
-        """Where this run's Spark work ran, for materialization metadata."""
+        """Where this run's in-process Spark work ran, for materialization metadata."""
         context = self.spark_session.sparkContext
         return {"spark_application_id": context.applicationId, "spark_master": context.master}
 
-    def teardown_after_execution(self, context: InitResourceContext) -> None:
+    def _on_dataproc(self, *paths: str) -> bool:
+        return self.dataproc is not None and all(p.startswith("gs://") for p in paths)
+
+    def run_typed_trips(self, csv_path: str, output: str, month: TripMonth, partitions: int) -> StageRun:
+        """Parse one month's CSV into parquet, where its data is."""
+        if self._on_dataproc(csv_path, output):
+            args = ["typed", *_partition_args(month), "--input", csv_path, "--output", output]
+            return self._submit(args, f"typed_trips {month.label}", partitions=partitions)
+        result = write_typed_trips(self.spark_session, csv_path, output, month, partitions)
+        return StageRun(result, self.application)
+
+    def run_revenue_report(self, trips_path: str, output: str, month: TripMonth) -> StageRun:
+        """Build one month's revenue report, where its data is."""
+        if self._on_dataproc(trips_path, output):
+            args = ["revenue", *_partition_args(month), "--input", trips_path, "--output", output]
+            return self._submit(args, f"revenue_report {month.label}")
+        result = write_revenue_report(self.spark_session, trips_path, output, month)
+        return StageRun(result, self.application)
+
+    def _submit(self, args: list[str], label: str, partitions: int | None = None) -> StageRun:
+        if partitions is not None:
+            args = [*args, "--partitions", str(partitions)]
+        submitted = self.dataproc.run_job(args, label, get_dagster_logger())
+        return StageRun(StageResult.from_dict(submitted.summary), submitted.placement)
+
+    def teardown_after_execution(self, context: InitResourceContext | None) -> None:
         if self._spark_session is not None and self._owns_session:
             self._spark_session.stop()
         self._spark_session = None
         self._owns_session = False
+
+
+def _partition_args(month: TripMonth) -> list[str]:
+    return ["--color", month.color, "--month", f"{month.yyyy}-{month.mm}"]
+
+
+def _require_reachable(master: str, timeout: float = 5.0) -> None:
+    """Spark retries an unreachable master for a minute before giving up; check in seconds."""
+    for address in master.removeprefix("spark://").split(","):
+        host, port = address.rsplit(":", 1)
+        try:
+            socket.create_connection((host, int(port)), timeout=timeout).close()
+            return
+        except OSError as error:
+            problem = error
+    raise Failure(
+        f"Spark master {master} is not reachable ({problem}). Start it (see README, 'standalone') "
+        "or point TAXI_SPARK_MASTER at a running master."
+    )

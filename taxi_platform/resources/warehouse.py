@@ -1,4 +1,4 @@
-"""The warehouse table `revenue`: DuckDB locally (BigQuery in the gcp profile, later)."""
+"""The warehouse table `revenue`: DuckDB locally, BigQuery on the gcp profile."""
 
 from __future__ import annotations
 
@@ -60,19 +60,13 @@ class DuckDBWarehouse(RevenueWarehouse):
                 time.sleep(1.0)
 
     def replace_revenue(self, report_dir: Path, trip_month: TripMonth) -> LoadedSlice:
+        reject_strays(sorted(report_dir.glob("*.parquet")), trip_month, report_dir)
         files = str(report_dir.resolve() / "*.parquet")
         columns = ", ".join(c.name for c in REVENUE_COLUMNS)
         definition = ", ".join(f"{c.name} {_DUCKDB_TYPES[c.type]}" for c in REVENUE_COLUMNS)
         where = "revenue_month = ? AND service_type = ?"
         slice_key = [trip_month.month, trip_month.color]
         with self._connect() as db:
-            strays = db.execute(
-                "SELECT count(*) FROM read_parquet(?) "
-                "WHERE revenue_month IS DISTINCT FROM ? OR service_type IS DISTINCT FROM ?",
-                [files, *slice_key],
-            ).fetchone()[0]
-            if strays:
-                raise ValueError(f"{report_dir}: {strays} report rows are not in {trip_month.label}; nothing loaded")
             db.execute(f"CREATE TABLE IF NOT EXISTS {REVENUE_TABLE} ({definition})")
             db.execute("BEGIN TRANSACTION")
             try:
@@ -92,3 +86,16 @@ class DuckDBWarehouse(RevenueWarehouse):
             table_rows=table_rows,
             bytes=database.stat().st_size,
         )
+
+
+def reject_strays(files: list[Path], trip_month: TripMonth, report_dir: Path) -> None:
+    """Rows of another month or color would escape the slice replace; refuse them before loading."""
+    import pyarrow.parquet as pq
+
+    if not files:
+        raise FileNotFoundError(f"{report_dir}: no report parquet files")
+    for path in files:
+        keys = pq.read_table(path, columns=["revenue_month", "service_type"]).to_pylist()
+        strays = [k for k in keys if (k["revenue_month"], k["service_type"]) != (trip_month.month, trip_month.color)]
+        if strays:
+            raise ValueError(f"{path}: {len(strays)} report rows are not in {trip_month.label}; nothing loaded")

@@ -1,52 +1,77 @@
 """spark-submit entry point: the course's `spark-sql.py`, running the same stages as the assets.
 
+The course's call, over many months of both colors (lake layout `.../{YYYY}/{MM}/`):
+
+    spark-submit taxi_platform/spark/job.py \
+        --input_green 'data/bucket/pq/green/2021/*/' --input_yellow 'data/bucket/pq/yellow/2021/*/' \
+        --output /tmp/report
+
+One partition's stage, as the assets run it (this is what Dataproc mode submits):
+
     spark-submit --master spark://127.0.0.1:7077 taxi_platform/spark/job.py \
         revenue --color green --month 2021-01 --input data/bucket/pq/green/2021/01 --output /tmp/report
 
-The last line printed is a JSON summary (rows and observed counts) for whoever submitted the job.
+Paths may be local or `gs://` URIs. The last line printed is the stage's result as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from pyspark.sql import SparkSession
 
 from taxi_platform.spark.settings import SESSION_SETTINGS
-from taxi_platform.spark.stages import write_revenue_report, write_typed_trips
+from taxi_platform.spark.stages import StageResult, write_course_report, write_revenue_report, write_typed_trips
 from taxi_platform.tlc.months import COLORS, TripMonth
+
+STAGES = ("course", "typed", "revenue")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="taxi_platform.spark.job", description=__doc__.splitlines()[0])
-    parser.add_argument("stage", choices=["typed", "revenue"], help="typed: CSV -> parquet; revenue: the report")
-    parser.add_argument("--color", required=True, choices=COLORS)
-    parser.add_argument("--month", required=True, help="YYYY-MM")
-    parser.add_argument("--input", required=True, help="raw .csv.gz (typed) or typed parquet folder (revenue)")
+    parser = argparse.ArgumentParser(prog="job.py", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "stage", nargs="?", default="course", choices=STAGES,
+        help="course (default): report over --input_green/--input_yellow; typed: one CSV -> parquet; "
+        "revenue: one partition's report",
+    )  # fmt: skip
+    parser.add_argument("--input_green", help="course: typed green parquet (glob allowed)")
+    parser.add_argument("--input_yellow", help="course: typed yellow parquet (glob allowed)")
+    parser.add_argument("--color", choices=COLORS, help="typed/revenue: the partition's color")
+    parser.add_argument("--month", help="typed/revenue: the partition's month, YYYY-MM")
+    parser.add_argument("--input", help="typed: raw .csv.gz; revenue: the typed parquet folder")
     parser.add_argument("--output", required=True, help="folder to write; must not exist")
-    parser.add_argument("--partitions", type=int, default=4, help="parquet files (typed stage)")
-    return parser.parse_args(argv)
+    parser.add_argument("--partitions", type=int, default=4, help="typed: parquet files to write")
+    args = parser.parse_args(argv)
+    if args.stage == "course" and not (args.input_green or args.input_yellow):
+        parser.error("the course report needs --input_green and/or --input_yellow")
+    if args.stage != "course" and not (args.color and args.month and args.input):
+        parser.error(f"the {args.stage} stage needs --color, --month and --input")
+    return args
 
 
-def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+def run(spark: SparkSession, args: argparse.Namespace) -> StageResult:
+    if args.stage == "course":
+        inputs = {color: path for color, path in (("green", args.input_green), ("yellow", args.input_yellow)) if path}
+        return write_course_report(spark, inputs, args.output)
     month = TripMonth.parse(args.color, args.month)
-    builder = SparkSession.builder.appName(f"taxi_platform {args.stage} {month.label}")
+    if args.stage == "typed":
+        return write_typed_trips(spark, args.input, args.output, month, args.partitions)
+    return write_revenue_report(spark, args.input, args.output, month)
+
+
+def main(argv: list[str] | None = None) -> StageResult:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    builder = SparkSession.builder.appName(f"taxi_platform {args.stage}")
     for key, value in SESSION_SETTINGS.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     try:
-        if args.stage == "typed":
-            result = write_typed_trips(spark, args.input, args.output, month, args.partitions)
-        else:
-            result = write_revenue_report(spark, args.input, args.output, month)
+        result = run(spark, args)
     finally:
         spark.stop()
-    summary = {"stage": args.stage, "partition": month.label, "rows": result.rows, **result.observed}
-    print(json.dumps(summary, default=str), flush=True)
-    return summary
+    print(result.to_json(), flush=True)
+    return result
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import reduce
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from taxi_platform.spark.trips import pickup_outside_month
@@ -29,9 +30,36 @@ def revenue_report(trips: DataFrame, color: str, start: dt.datetime, end: dt.dat
     with `pickup_outside_month`.
     """
     in_month = trips.where(~pickup_outside_month(color, start, end))
+    return _revenue(common_trips(in_month, color))
+
+
+def course_revenue_report(trips_by_color: dict[str, DataFrame]) -> DataFrame:
+    """The course's `spark-sql.py` over many months of both colors, with the partitions' rule.
+
+    Each frame must be read straight from parquet files laid out as `.../{YYYY}/{MM}/part-*`: a
+    trip counts in the month of the file it came from, and only if its pickup is in that month,
+    so the result is exactly the union of the per-partition reports.
+    """
+    harmonised = []
+    for color, trips in trips_by_color.items():
+        pickup_month = F.trunc(F.col(pickup_column(color)), "month")
+        harmonised.append(common_trips(trips.where(pickup_month == source_month(F.input_file_name())), color))
+    return _revenue(reduce(DataFrame.unionByName, harmonised))
+
+
+MONTH_IN_PATH = r"/(\d{4})/(\d{2})/[^/]+$"
+
+
+def source_month(path: Column) -> Column:
+    """First day of the `{YYYY}/{MM}` folder a file sits in (NULL when the path has none)."""
+    year, month = (F.regexp_extract(path, MONTH_IN_PATH, group) for group in (1, 2))
+    return F.when(year != "", F.to_date(F.concat_ws("-", year, month, F.lit("01"))))
+
+
+def _revenue(trips: DataFrame) -> DataFrame:
+    """The course's aggregation over harmonised trips."""
     return (
-        common_trips(in_month, color)
-        .groupBy(
+        trips.groupBy(
             F.col("PULocationID").alias("revenue_zone"),
             F.trunc("pickup_datetime", "month").alias("revenue_month"),
             "service_type",

@@ -6,14 +6,16 @@ Each writes to the directory it is given; making that write atomic is the caller
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import re
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from taxi_platform.spark.revenue import revenue_report
+from taxi_platform.spark.revenue import MONTH_IN_PATH, course_revenue_report, revenue_report
 from taxi_platform.spark.trips import pickup_outside_month, read_raw_trips, typed_trips, unparsed_value_counts
 from taxi_platform.tlc.months import TripMonth
 
@@ -22,10 +24,28 @@ PREVIEW_ROWS = 10
 
 @dataclass(frozen=True)
 class StageResult:
+    """What a stage wrote, in plain values: it travels as JSON from a submitted job's driver."""
+
     rows: int
-    schema: T.StructType
+    columns: list[tuple[str, str]]  # (name, Spark simple type) of what was written
     observed: dict[str, Any] = field(default_factory=dict)
     preview: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=str)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> StageResult:
+        return cls(
+            rows=int(values["rows"]),
+            columns=[(name, kind) for name, kind in values["columns"]],
+            observed=values.get("observed", {}),
+            preview=values.get("preview", []),
+        )
+
+
+def _columns(schema: T.StructType) -> list[tuple[str, str]]:
+    return [(f.name, f.dataType.simpleString()) for f in schema.fields]
 
 
 def write_typed_trips(
@@ -53,7 +73,7 @@ def write_typed_trips(
     unparsed = {name: int(count or 0) for name, count in observed.items()}
     return StageResult(
         rows=rows,
-        schema=trips.schema,
+        columns=_columns(trips.schema),
         observed={"pickups_outside_month": outside, "unparsed_values": unparsed},
     )
 
@@ -76,7 +96,7 @@ def write_revenue_report(spark: SparkSession, trips_path: str, output: str, trip
         observed = observation.get
         return StageResult(
             rows=report.count(),
-            schema=report.schema,
+            columns=_columns(report.schema),
             observed={
                 "trips": int(observed["trips"]),
                 "pickups_outside_month": int(observed["pickups_outside_month"] or 0),
@@ -87,6 +107,54 @@ def write_revenue_report(spark: SparkSession, trips_path: str, output: str, trip
         )
     finally:
         report.unpersist()
+
+
+def write_course_report(spark: SparkSession, inputs: dict[str, str], output: str) -> StageResult:
+    """The course's report over many months of typed parquet per color (`spark-sql.py`)."""
+    trips_by_color = {}
+    for color, pattern in inputs.items():
+        trips = spark.read.parquet(*visible_paths(spark, pattern))
+        undated = [name for name in trips.inputFiles() if not re.search(MONTH_IN_PATH, name)]
+        if undated:
+            raise ValueError(
+                f"{undated[0]}: not in a `{{YYYY}}/{{MM}}/` folder, so its month is unknown "
+                f"(--input_{color} must point at the lake layout, e.g. .../pq/{color}/*/*/)"
+            )
+        trips_by_color[color] = trips
+    report = course_revenue_report(trips_by_color).orderBy("revenue_month", "service_type", "revenue_zone").cache()
+    try:
+        report.coalesce(1).write.parquet(output)
+        return StageResult(
+            rows=report.count(),
+            columns=_columns(report.schema),
+            observed={
+                "months": [r[0] for r in report.select("revenue_month").distinct().orderBy("revenue_month").collect()]
+            },
+            preview=_top_rows(report, "revenue_monthly_total_amount"),
+        )
+    finally:
+        report.unpersist()
+
+
+def visible_paths(spark: SparkSession, pattern: str) -> list[str]:
+    """Expand a glob the way Spark lists folders: without hidden (`.x`, `_x`) matches.
+
+    Hadoop's glob matches hidden folders, such as the lake's `.MM.v-*` versions behind each
+    partition's link, which would count a month twice.
+    """
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(pattern)
+    statuses = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).globStatus(path) or []
+    wild = [i for i, part in enumerate(pattern.rstrip("/").split("/")) if any(c in part for c in "*?[{")]
+    visible = []
+    for status in statuses:
+        parts = status.getPath().toString().rstrip("/").split("/")
+        offset = len(parts) - len(pattern.rstrip("/").split("/"))
+        if not any(parts[i + offset].startswith((".", "_")) for i in wild):
+            visible.append(status.getPath().toString())
+    if not visible:
+        raise FileNotFoundError(f"{pattern}: matches no folder")
+    return visible
 
 
 def _top_rows(frame: DataFrame, by: str) -> list[dict[str, Any]]:

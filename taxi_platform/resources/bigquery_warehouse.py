@@ -1,0 +1,103 @@
+"""The warehouse table on BigQuery (imported by the gcp profile only: the client library is slow to import)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+from dagster import get_dagster_logger
+from google.cloud import bigquery
+from pydantic import Field
+
+from taxi_platform.resources.gcp import BigQueryClient
+from taxi_platform.resources.warehouse import REVENUE_TABLE, LoadedSlice, RevenueWarehouse, reject_strays
+from taxi_platform.tlc.months import TripMonth
+from taxi_platform.tlc.schemas import REVENUE_COLUMNS
+
+_BIGQUERY_TYPES = {"int": "INT64", "date": "DATE", "string": "STRING", "double": "FLOAT64"}
+_CONCURRENT_UPDATE = "concurrent update"
+
+
+class BigQueryWarehouse(RevenueWarehouse):
+    """A BigQuery dataset (google-cloud-bigquery through dagster-gcp's resource).
+
+    The table is partitioned by `revenue_month` (monthly) and clustered by `service_type`. A load
+    job puts the report into a staging table; one MERGE then deletes the slice's old rows and
+    inserts the new ones, so a reader, a rerun or a concurrent rerun sees the old slice or the new
+    one, never both or neither.
+    """
+
+    bigquery: BigQueryClient
+    dataset: str = Field(description="Dataset holding the `revenue` table (created if missing).")
+    merge_attempts: int = Field(default=5, ge=1, description="Tries when a concurrent MERGE wins the table.")
+
+    def replace_revenue(self, report_dir: Path, trip_month: TripMonth) -> LoadedSlice:
+        files = sorted(report_dir.glob("*.parquet"))
+        reject_strays(files, trip_month, report_dir)
+        schema = [bigquery.SchemaField(c.name, _BIGQUERY_TYPES[c.type]) for c in REVENUE_COLUMNS]
+        log = get_dagster_logger()
+        with self.bigquery.get_client() as client:
+            table_id = self._ensure_table(client, schema)
+            staging = f"{client.project}.{self.dataset}._load_{trip_month.local_name[:-7]}_{uuid.uuid4().hex[:8]}"
+            try:
+                load = bigquery.LoadJobConfig(
+                    schema=schema,
+                    source_format=bigquery.SourceFormat.PARQUET,
+                    write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
+                )
+                for path in files:
+                    with path.open("rb") as stream:
+                        client.load_table_from_file(stream, staging, job_config=load).result()
+                log.info(f"Loaded {len(files)} report files into {staging}")
+                self._merge(client, table_id, staging, trip_month)
+            finally:
+                client.delete_table(staging, not_found_ok=True)
+            rows = self._count(client, table_id, trip_month)
+            table = client.get_table(table_id)
+        return LoadedSlice(
+            table=table_id,
+            uri=f"bigquery://{table_id}",
+            rows=rows,
+            table_rows=int(table.num_rows or 0),
+            bytes=int(table.num_bytes or 0),
+        )
+
+    def _ensure_table(self, client: bigquery.Client, schema: list[bigquery.SchemaField]) -> str:
+        client.create_dataset(f"{client.project}.{self.dataset}", exists_ok=True)
+        table = bigquery.Table(f"{client.project}.{self.dataset}.{REVENUE_TABLE}", schema=schema)
+        table.time_partitioning = bigquery.TimePartitioning(
+            type_=bigquery.TimePartitioningType.MONTH, field="revenue_month"
+        )
+        table.clustering_fields = ["service_type"]
+        return client.create_table(table, exists_ok=True).full_table_id.replace(":", ".")
+
+    def _merge(self, client: bigquery.Client, table_id: str, staging: str, trip_month: TripMonth) -> None:
+        columns = ", ".join(c.name for c in REVENUE_COLUMNS)
+        statement = (
+            f"MERGE `{table_id}` AS t USING `{staging}` AS s ON FALSE "
+            "WHEN NOT MATCHED BY SOURCE AND t.revenue_month = @month AND t.service_type = @color THEN DELETE "
+            f"WHEN NOT MATCHED THEN INSERT ({columns}) VALUES ({columns})"
+        )
+        job_config = bigquery.QueryJobConfig(query_parameters=_slice_parameters(trip_month))
+        for attempt in range(1, self.merge_attempts + 1):
+            try:
+                client.query(statement, job_config=job_config).result()
+                return
+            except Exception as error:  # BigQuery serialises DML per table; a loser may retry
+                if _CONCURRENT_UPDATE not in str(error).lower() or attempt == self.merge_attempts:
+                    raise
+                get_dagster_logger().info(f"{table_id} was being updated concurrently; retrying the MERGE")
+                time.sleep(attempt)
+
+    def _count(self, client: bigquery.Client, table_id: str, trip_month: TripMonth) -> int:
+        query = f"SELECT count(*) FROM `{table_id}` WHERE revenue_month = @month AND service_type = @color"
+        job_config = bigquery.QueryJobConfig(query_parameters=_slice_parameters(trip_month))
+        return int(next(iter(client.query(query, job_config=job_config).result()))[0])
+
+
+def _slice_parameters(trip_month: TripMonth) -> list[bigquery.ScalarQueryParameter]:
+    return [
+        bigquery.ScalarQueryParameter("month", "DATE", trip_month.month),
+        bigquery.ScalarQueryParameter("color", "STRING", trip_month.color),
+    ]

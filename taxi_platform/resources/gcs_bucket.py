@@ -1,0 +1,143 @@
+"""The bucket on Google Cloud Storage (imported by the gcp profile only: the client libraries are slow to import)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from dagster import get_dagster_logger
+from google.cloud import storage
+from google.cloud.storage import transfer_manager
+from pydantic import Field
+
+from taxi_platform.resources.bucket import SUCCESS, Published, TripBucket
+from taxi_platform.resources.gcp import GcsClient
+
+
+class GCSBucket(TripBucket):
+    """A GCS bucket (google-cloud-storage through dagster-gcp's resource).
+
+    GCS cannot swap a prefix in one step, so a replace takes `_SUCCESS` down first, puts the new
+    objects, removes the ones the new version lacks and puts `_SUCCESS` back last: readers that
+    wait for the marker (the report stage) never read a half-replaced partition.
+    """
+
+    gcs: GcsClient
+    bucket: str = Field(description="Bucket name, without gs://.")
+    upload_workers: int = Field(default=8, ge=1, description="Parallel uploads per partition.")
+
+    def _bucket(self) -> storage.Bucket:
+        return self.gcs.get_client().bucket(self.bucket)
+
+    def _uri(self, prefix: str) -> str:
+        return f"gs://{self.bucket}/{prefix}"
+
+    def _objects(self, prefix: str, markers: bool = False) -> dict[str, storage.Blob]:
+        """Objects under `prefix/`, by their name relative to it; without the connector's folder markers."""
+        blobs = self.gcs.get_client().list_blobs(self.bucket, prefix=f"{prefix}/")
+        named = {blob.name[len(prefix) + 1 :]: blob for blob in blobs}
+        return {name: blob for name, blob in named.items() if markers or (name and not name.endswith("/"))}
+
+    def publish(self, source: Path, prefix: str) -> Published:
+        files = {p.name: p for p in sorted(source.resolve().iterdir()) if p.is_file() and not p.name.startswith(".")}
+        digests = {name: file_md5(path) for name, path in files.items()}
+        size = sum(path.stat().st_size for path in files.values())
+        existing = self._objects(prefix)
+        uri = self._uri(prefix)
+        log = get_dagster_logger()
+        if {name: blob.md5_hash for name, blob in existing.items()} == digests:
+            log.info(f"{uri} already holds these {len(files)} files; nothing to upload")
+            return Published(uri=uri, files=len(files), bytes=size, changed=False)
+        bucket = self._bucket()
+        new = [n for n in files if n != SUCCESS and (n not in existing or existing[n].md5_hash != digests[n])]
+
+        def put(names: list[str]) -> None:
+            pairs = [(str(files[name]), bucket.blob(f"{prefix}/{name}")) for name in names]
+            errors = [r for r in transfer_manager.upload_many(
+                pairs, max_workers=self.upload_workers, worker_type=transfer_manager.THREAD, raise_exception=False
+            ) if isinstance(r, Exception)]  # fmt: skip
+            if errors:
+                raise RuntimeError(f"{len(errors)} uploads to {uri} failed; first: {errors[0]}")
+            self._verify(prefix, {name: digests[name] for name in names})
+
+        self._replace(prefix, existing, new, put, keep=set(files))
+        log.info(f"Published {len(new)} new of {len(files)} files ({size} bytes) to {uri}")
+        return Published(uri=uri, files=len(files), bytes=size)
+
+    def _verify(self, prefix: str, digests: dict[str, str]) -> None:
+        """The bucket's md5 of each object equals the local file's, or the publish fails."""
+        stored = self._objects(prefix)
+        wrong = [name for name, digest in digests.items() if getattr(stored.get(name), "md5_hash", None) != digest]
+        if wrong:
+            raise RuntimeError(f"{self._uri(prefix)}: checksum mismatch after upload for {', '.join(wrong)}")
+
+    def _replace(
+        self,
+        prefix: str,
+        existing: dict[str, storage.Blob],
+        new: list[str],
+        put: Callable[[list[str]], None],
+        keep: set[str],
+    ) -> None:
+        """Swap a prefix's objects: marker down, new objects in, stale ones out, marker up."""
+        if SUCCESS in existing:
+            existing[SUCCESS].delete()
+        put(new)
+        for name, blob in existing.items():
+            if name not in keep:
+                blob.delete()
+        if SUCCESS in keep:
+            put([SUCCESS])
+
+    def describe(self, prefix: str) -> Published:
+        objects = self._objects(prefix)
+        return Published(uri=self._uri(prefix), files=len(objects), bytes=sum(b.size or 0 for b in objects.values()))
+
+    def is_published(self, prefix: str) -> bool:
+        return self._bucket().blob(f"{prefix}/{SUCCESS}").exists()
+
+    def spark_path(self, prefix: str) -> str:
+        return self._uri(prefix)
+
+    @contextmanager
+    def replace_prefix(self, prefix: str) -> Iterator[str]:
+        staging = f"_staging/{prefix}/{uuid.uuid4().hex}"
+        try:
+            yield self._uri(staging)
+            written = self._objects(staging)
+            if SUCCESS not in written:
+                raise RuntimeError(f"nothing complete was written to {self._uri(staging)}")
+            bucket = self._bucket()
+
+            def put(names: list[str]) -> None:
+                for name in names:
+                    bucket.copy_blob(written[name], bucket, f"{prefix}/{name}")
+
+            existing = self._objects(prefix)
+            self._replace(prefix, existing, [n for n in written if n != SUCCESS], put, keep=set(written))
+            get_dagster_logger().info(f"Replaced {self._uri(prefix)} with {len(written)} objects")
+        finally:
+            for blob in self._objects(staging, markers=True).values():
+                blob.delete()
+
+    @contextmanager
+    def local_copy(self, prefix: str) -> Iterator[Path]:
+        with tempfile.TemporaryDirectory(prefix="taxi_platform-") as folder:
+            for name, blob in self._objects(prefix).items():
+                if "/" not in name:
+                    blob.download_to_filename(str(Path(folder) / name))
+            yield Path(folder)
+
+
+def file_md5(path: Path) -> str:
+    """Base64 MD5, the form GCS reports as an object's `md5Hash`."""
+    digest = hashlib.md5()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return base64.b64encode(digest.digest()).decode()

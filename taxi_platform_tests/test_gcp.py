@@ -1,0 +1,227 @@
+"""The gcp profile end to end: the real client libraries against the GCS and BigQuery emulators.
+
+`dagster asset materialize` runs with TAXI_PROFILE=gcp, as a user would, so each run is a fresh
+process whose Spark session has the GCS connector: the report is computed from the bucket's
+`gs://` copy and written back to the bucket, and BigQuery gets it through a load job and a MERGE.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import threading
+import uuid
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, materialize
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import bigquery, storage
+
+from taxi_platform.assets import trip_assets
+from taxi_platform.partitions import partition_key
+from taxi_platform.profile import gcp_resources
+from taxi_platform.resources import DataprocJobs
+from taxi_platform.resources.bigquery_warehouse import BigQueryWarehouse
+from taxi_platform.resources.gcp import BigQueryClient
+from taxi_platform.spark.gcs import gcs_connector_jar
+from taxi_platform.tlc import TripMonth
+from taxi_platform_tests.cli import dagster_home, materialize_cli
+from taxi_platform_tests.conftest import GREEN_CSV, TEST_SPARK_CONFIG
+from taxi_platform_tests.dataproc_standin import DataprocStandIn
+from taxi_platform_tests.oracle import assert_same_report, course_csv, duckdb_revenue
+
+MONTHS = [TripMonth.parse("green", "2021-01"), TripMonth.parse("yellow", "2021-01")]
+DATASET = "taxi"
+
+
+def partition(month: TripMonth) -> str:
+    return f"{month.color}|{month.month.isoformat()}"
+
+
+@pytest.fixture
+def gcp(tmp_path, mirror, gcs_emulator, bigquery_emulator):
+    bucket = f"taxi-{uuid.uuid4().hex[:8]}"
+    gcs_emulator.create_bucket(bucket)
+    project = bigquery_emulator.project
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(dagster_home(tmp_path / "dagster_home")),
+        "TAXI_PROFILE": "gcp",
+        "TAXI_DATA_DIR": str(tmp_path / "data"),
+        "TAXI_SOURCE_URL": mirror.url,
+        "TAXI_GCP_PROJECT": project,
+        "TAXI_GCS_BUCKET": bucket,
+        "TAXI_BQ_DATASET": DATASET,
+        "TAXI_GCS_ENDPOINT": gcs_emulator.endpoint,
+        "TAXI_BIGQUERY_ENDPOINT": bigquery_emulator.endpoint,
+    }
+    options = {"credentials": AnonymousCredentials(), "project": project}
+    gcs = storage.Client(client_options={"api_endpoint": gcs_emulator.endpoint}, **options)
+    bq = bigquery.Client(client_options={"api_endpoint": bigquery_emulator.endpoint}, **options)
+    return env, gcs.bucket(bucket), bq
+
+
+def objects(bucket: storage.Bucket, prefix: str) -> dict[str, str]:
+    """name -> md5 (base64, as GCS reports it) of the objects under a prefix."""
+    return {b.name[len(prefix) + 1 :]: b.md5_hash for b in bucket.client.list_blobs(bucket, prefix=f"{prefix}/")}
+
+
+def local_md5s(folder: Path) -> dict[str, str]:
+    return {
+        p.name: base64.b64encode(hashlib.md5(p.read_bytes()).digest()).decode()
+        for p in folder.resolve().iterdir()
+        if p.is_file() and not p.name.startswith(".")
+    }
+
+
+def report_in_bucket(bucket: storage.Bucket, month: TripMonth, folder: Path) -> list[dict]:
+    folder.mkdir(parents=True)
+    for blob in bucket.client.list_blobs(bucket, prefix=f"{month.report_path}/"):
+        if blob.name.endswith(".parquet"):
+            blob.download_to_filename(str(folder / Path(blob.name).name))
+    return pq.read_table(str(folder)).to_pylist()
+
+
+def warehouse_rows(bq: bigquery.Client, month: TripMonth | None = None) -> list[dict]:
+    where = f"WHERE service_type = '{month.color}'" if month else ""
+    return [dict(row.items()) for row in bq.query(f"SELECT * FROM `{bq.project}.{DATASET}.revenue` {where}").result()]
+
+
+def oracle(month: TripMonth, tmp_path: Path) -> list[dict]:
+    return duckdb_revenue(course_csv(month.color, tmp_path), month.color, "2021-01-01", "2021-02-01")
+
+
+def test_gcp_profile_bucket_report_and_bigquery(gcp, tmp_path):
+    env, bucket, bq = gcp
+    for month in MONTHS:
+        materialize_cli(env, "raw_trips*", partition(month))
+
+    data = Path(env["TAXI_DATA_DIR"])
+    for month in MONTHS:
+        # The bucket holds exactly the local parquet: same names, same bytes (md5 computed here).
+        assert objects(bucket, month.typed_path) == local_md5s(data / month.typed_path)
+        # The report was written to gs:// by Spark and equals the course SQL on the same CSV.
+        report = report_in_bucket(bucket, month, tmp_path / f"report-{month.color}")
+        assert_same_report(report, oracle(month, tmp_path))
+        # BigQuery's slice equals the report.
+        assert_same_report(warehouse_rows(bq, month), report)
+
+    table = bq.get_table(f"{bq.project}.{DATASET}.revenue")
+    assert table.time_partitioning.type_ == "MONTH" and table.time_partitioning.field == "revenue_month"
+    assert table.clustering_fields == ["service_type"]
+
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        report_meta = latest(instance, "revenue_report", MONTHS[0])
+        assert report_meta["source"].value == f"gs://{bucket.name}/{MONTHS[0].typed_path}"
+        assert report_meta["uri"].value == f"gs://{bucket.name}/{MONTHS[0].report_path}"
+
+    # A rerun of the whole chain: typed parquet gets new part names, the bucket drops the old ones,
+    # and the warehouse holds the same rows, once.
+    before = warehouse_rows(bq)
+    old_parts = objects(bucket, MONTHS[0].typed_path)
+    materialize_cli(env, "raw_trips*", partition(MONTHS[0]))
+    new_parts = objects(bucket, MONTHS[0].typed_path)
+    assert new_parts == local_md5s(data / MONTHS[0].typed_path)
+    assert set(new_parts) != set(old_parts) and len(new_parts) == len(old_parts)
+    assert_same_report(warehouse_rows(bq), before)
+
+    # Publishing an unchanged partition uploads nothing.
+    materialize_cli(env, "gcs_trips", partition(MONTHS[0]))
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        assert latest(instance, "gcs_trips", MONTHS[0])["changed"].value is False
+    assert objects(bucket, MONTHS[0].typed_path) == new_parts
+
+
+def latest(instance: DagsterInstance, asset: str, month: TripMonth) -> dict:
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[partition(month)]), limit=1
+    ).records
+    return records[0].asset_materialization.metadata
+
+
+def test_concurrent_slice_replaces_never_duplicate(bigquery_emulator, tmp_path, spark):
+    """Two loads of the same slice at once, plus another slice: each slice ends with the report's rows once."""
+    from taxi_platform.spark.stages import write_revenue_report, write_typed_trips
+
+    month = MONTHS[0]
+    write_typed_trips(spark, str(GREEN_CSV), str(tmp_path / "pq"), month)
+    write_revenue_report(spark, str(tmp_path / "pq"), str(tmp_path / "report"), month)
+    report = pq.read_table(str(tmp_path / "report")).to_pylist()
+    dataset = f"concurrent_{uuid.uuid4().hex[:6]}"
+    warehouse = BigQueryWarehouse(
+        bigquery=BigQueryClient(project=bigquery_emulator.project, endpoint=bigquery_emulator.endpoint),
+        dataset=dataset,
+    )
+    warehouse.replace_revenue(tmp_path / "report", month)
+    errors: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            warehouse.replace_revenue(tmp_path / "report", month)
+        except BaseException as error:  # surfaced below
+            errors.append(error)
+
+    threads = [threading.Thread(target=load) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    with warehouse.bigquery.get_client() as client:
+        rows = [dict(r.items()) for r in client.query(f"SELECT * FROM `{client.project}.{dataset}.revenue`").result()]
+    assert_same_report(rows, report)
+
+
+def test_dataproc_mode_submits_the_report_job(tmp_path, mirror, gcs_emulator, bigquery_emulator, spark):
+    """The chain on gcp resources with a Dataproc cluster named: the report stage becomes a job
+    submitted through google-cloud-dataproc to a loopback stand-in that runs it with spark-submit."""
+    month = MONTHS[0]
+    bucket, staging = f"taxi-{uuid.uuid4().hex[:8]}", f"dataproc-{uuid.uuid4().hex[:8]}"
+    for name in (bucket, staging):
+        gcs_emulator.create_bucket(name)
+    project = bigquery_emulator.project
+    gcs = storage.Client(
+        project=project, credentials=AnonymousCredentials(), client_options={"api_endpoint": gcs_emulator.endpoint}
+    )
+    jar = f"gs://{bucket}/jars/{Path(gcs_connector_jar()).name}"
+    gcs.bucket(bucket).blob(jar.split("/", 3)[3]).upload_from_filename(gcs_connector_jar())
+    with DataprocStandIn(gcs_emulator.endpoint, staging, cluster="taxi-cluster", project=project) as standin:
+        dataproc = DataprocJobs(
+            project=project, region="europe-west1", cluster="taxi-cluster", code_uri=f"gs://{bucket}/code",
+            api_endpoint=standin.url, storage_endpoint=gcs_emulator.endpoint, jar_uris=[jar],
+            properties={"spark.ui.enabled": "false"}, poll_seconds=0.5,
+        )  # fmt: skip
+        resources = gcp_resources(
+            tmp_path / "data", mirror.url, project=project, bucket=bucket, dataset=f"dataproc_{uuid.uuid4().hex[:6]}",
+            gcs_endpoint=gcs_emulator.endpoint, bigquery_endpoint=bigquery_emulator.endpoint, dataproc=dataproc,
+            spark_config=TEST_SPARK_CONFIG,
+        )  # fmt: skip
+        result = materialize(trip_assets, resources=resources, partition_key=partition_key(month))
+    assert result.success
+
+    [submitted] = [s["body"]["job"] for s in standin.submissions]
+    job = submitted["pysparkJob"]
+    assert job["mainPythonFileUri"].startswith(f"gs://{bucket}/code/") and job["mainPythonFileUri"].endswith("/job.py")
+    assert job["pythonFileUris"] == [job["mainPythonFileUri"].removesuffix("job.py") + "taxi_platform.zip"]
+    assert job["jarFileUris"] == [jar]
+    assert job["args"][:7] == [
+        "revenue",
+        "--color",
+        "green",
+        "--month",
+        "2021-01",
+        "--input",
+        f"gs://{bucket}/{month.typed_path}",
+    ]
+    assert job["args"][7] == "--output" and job["args"][8].startswith(f"gs://{bucket}/_staging/{month.report_path}/")
+
+    report_meta = result.asset_materializations_for_node("revenue_report")[0].metadata
+    assert report_meta["dataproc_job_id"].value == submitted["reference"]["jobId"]
+    report = report_in_bucket(gcs.bucket(bucket), month, tmp_path / "report")
+    assert_same_report(report, oracle(month, tmp_path))
+    assert not list(gcs.list_blobs(bucket, prefix="_staging/")), "the job's staging output is cleaned up"
+    loaded = result.asset_materializations_for_node("bigquery_revenue")[0].metadata
+    assert loaded["dagster/row_count"].value == len(report)
