@@ -35,10 +35,10 @@ def probe_order() -> list[str]:
 
 
 def next_to_probe(order: list[str], missing: set[str], after: str | None, limit: int) -> list[str]:
-    """Up to `limit` missing keys following `after` in `order`, wrapping around."""
+    """Up to `limit` missing keys following `after` in `order`; from the start once past the end."""
     start = order.index(after) + 1 if after in order else 0
-    rotated = order[start:] + order[:start]
-    return [key for key in rotated if key in missing][:limit]
+    later = [key for key in order[start:] if key in missing]
+    return (later or [key for key in order if key in missing])[:limit]
 
 
 @sensor(
