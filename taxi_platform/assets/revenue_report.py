@@ -19,6 +19,7 @@ from taxi_platform.spark.stages import write_revenue_report
         AssetCheckSpec(
             "totals_reconcile",
             asset="revenue_report",
+            partitions_def=trip_partitions,
             description="The report's total revenue equals the sum of total_amount over the month's trips.",
         )
     ],
