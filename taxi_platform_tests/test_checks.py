@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -160,3 +161,20 @@ def test_warehouse_check_fails_when_the_slice_differs_from_the_report(crafted: P
         db.execute(statement)
     evaluation = run_check(crafted, "slice_matches_report")
     assert not evaluation.passed, evaluation.metadata
+
+
+def test_unparsed_values_warn_on_a_crafted_raw_file(crafted: Path):
+    """all_values_parsed is computed while Spark parses: a raw file with a non-number in it warns."""
+    raw = crafted / GREEN.raw_path
+    lines = gzip.decompress(raw.read_bytes()).split(b"\n")
+    fields = lines[1].split(b",")
+    fields[7] = b"two"  # passenger_count
+    lines[1] = b",".join(fields)
+    raw.write_bytes(gzip.compress(b"\n".join(lines)))
+    result = materialize(
+        [*trip_assets, *trip_checks], resources=resources_for(crafted), partition_key=_key(), selection=["typed_trips"]
+    )
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    unparsed = checks["all_values_parsed"]
+    assert not unparsed.passed and unparsed.severity == AssetCheckSeverity.WARN
+    assert unparsed.metadata["unparsed_by_column"].value == {"passenger_count": 1}

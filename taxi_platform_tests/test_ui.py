@@ -313,6 +313,11 @@ query($path: [String!]!, $check: String!, $partition: String) {
 CHECKS_OF_ASSETS = """
 { assetNodes { assetKey { path } assetChecksOrError { ... on AssetChecks { checks { name } } } } }
 """
+SENSOR_CURSOR = """
+query($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) {
+    ... on Sensor { sensorState { typeSpecificData { ... on SensorData { lastCursor } } } }
+} }
+"""
 LAUNCH_BACKFILL = """
 mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
     __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message }
@@ -402,6 +407,11 @@ def test_dropped_file_reaches_the_warehouse_without_a_click(dev_server: DevServe
     for (_, total), row in zip(zones, oracle, strict=True):
         assert math.isclose(total, row["revenue_monthly_total_amount"], rel_tol=1e-9)
     assert metadata(loaded)["dagster/row_count"] == len(oracle)
+
+    # The cursor lives in the instance's storage, where a restarted daemon reads it back.
+    state = dev_server.graphql(SENSOR_CURSOR, selector={**LOCATION, "sensorName": "landing_files_sensor"})
+    cursor = json.loads(state["sensorOrError"]["sensorState"]["typeSpecificData"]["lastCursor"])
+    assert cursor["handled_at_version"] == ["green/" + landed.name]
 
     # Every check of every asset ran on this partition and passed; the UI's API says so.
     results = latest_check_results(dev_server, partition)

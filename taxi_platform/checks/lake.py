@@ -2,18 +2,22 @@
 
 from pathlib import Path
 
-from dagster import AssetCheckResult
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from taxi_platform.assets.upstream import require_upstream
 from taxi_platform.resources import LocalLake
+from taxi_platform.tlc.months import TripMonth
 
 
-def partition_files(lake: LocalLake, relative: str) -> list[str]:
-    """The parquet files of a finished lake partition (`_SUCCESS` written), else none."""
+def finished_parquet(lake: LocalLake, relative: str, asset: str, month: TripMonth) -> list[str]:
+    """The parquet files of a finished lake partition; fails naming the asset to materialize first."""
     directory = lake.path(relative)
-    if not (directory / "_SUCCESS").is_file():
-        return []
+    require_upstream((directory / "_SUCCESS").is_file(), f"finished partition in {directory}", asset, month)
     return [str(p) for p in sorted(Path(directory.resolve()).glob("*.parquet"))]
 
 
-def missing_partition(lake: LocalLake, relative: str) -> AssetCheckResult:
-    return AssetCheckResult(passed=False, metadata={"problem": f"{lake.path(relative)} holds no finished partition"})
+def pickups_in_month(pickups: pa.ChunkedArray, month: TripMonth) -> pa.ChunkedArray:
+    """True where the pickup is in [start, end) of the month; NULL pickups count as outside."""
+    naive = pickups.cast(pa.timestamp("us"))
+    return pc.fill_null(pc.and_(pc.greater_equal(naive, month.start), pc.less(naive, month.end)), False)

@@ -6,13 +6,12 @@ report left stale by a rewritten typed partition, or a warehouse slice that drif
 
 import math
 
-import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from dagster import AssetCheckExecutionContext, AssetCheckResult, asset_check
 
 from taxi_platform.assets import bigquery_revenue, revenue_report
-from taxi_platform.checks.lake import missing_partition, partition_files
+from taxi_platform.checks.lake import finished_parquet, pickups_in_month
 from taxi_platform.partitions import trip_month, trip_partitions
 from taxi_platform.resources import LocalLake, RevenueWarehouse
 from taxi_platform.tlc import pickup_column
@@ -34,13 +33,11 @@ def _close(a: object, b: object) -> bool:
 )
 def total_matches_typed_trips(context: AssetCheckExecutionContext, lake: LocalLake) -> AssetCheckResult:
     month = trip_month(context)
-    report, typed = partition_files(lake, month.report_path), partition_files(lake, month.typed_path)
-    if not report or not typed:
-        return missing_partition(lake, month.typed_path if not typed else month.report_path)
+    report = finished_parquet(lake, month.report_path, "revenue_report", month)
+    typed = finished_parquet(lake, month.typed_path, "typed_trips", month)
     reported = pc.sum(pq.read_table(report, columns=["revenue_monthly_total_amount"]).column(0)).as_py() or 0.0
     trips = pq.read_table(typed, columns=[pickup_column(month.color), "total_amount"])
-    pickups = trips.column(0).cast(pa.timestamp("us"))
-    in_month = pc.fill_null(pc.and_(pc.greater_equal(pickups, month.start), pc.less(pickups, month.end)), False)
+    in_month = pickups_in_month(trips.column(0), month)
     expected = pc.sum(pc.filter(trips.column("total_amount"), in_month)).as_py() or 0.0
     return AssetCheckResult(
         passed=_close(float(expected), float(reported)),
@@ -57,9 +54,7 @@ def slice_matches_report(
     context: AssetCheckExecutionContext, lake: LocalLake, warehouse: RevenueWarehouse
 ) -> AssetCheckResult:
     month = trip_month(context)
-    report = partition_files(lake, month.report_path)
-    if not report:
-        return missing_partition(lake, month.report_path)
+    report = finished_parquet(lake, month.report_path, "revenue_report", month)
     expected = sorted(pq.read_table(report).to_pylist(), key=lambda row: row["revenue_zone"])
     loaded = warehouse.slice_rows(month)
     names = [c.name for c in REVENUE_COLUMNS]

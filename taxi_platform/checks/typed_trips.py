@@ -12,10 +12,11 @@ import pyarrow.parquet as pq
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
 
 from taxi_platform.assets import typed_trips
-from taxi_platform.checks.lake import missing_partition, partition_files
+from taxi_platform.checks.lake import finished_parquet, pickups_in_month
 from taxi_platform.partitions import trip_month, trip_partitions
 from taxi_platform.resources import LocalLake
 from taxi_platform.tlc import TRIP_COLUMNS, inspect_trip_file, pickup_column
+from taxi_platform.tlc.months import TripMonth
 from taxi_platform.tlc.schemas import ColumnType
 
 OUTSIDE_MONTH_MAX_SHARE = 0.01  # real 2021 files: at most 0.03 % of trips
@@ -29,17 +30,18 @@ _ARROW_TYPES: dict[ColumnType, Callable[[pa.DataType], bool]] = {
 }
 
 
-@asset_check(
-    asset=typed_trips,
-    partitions_def=trip_partitions,
-    blocking=True,
-    description="The parquet has the course's columns, in order, with the course's types.",
-)
-def schema_is_the_course_schema(context: AssetCheckExecutionContext, lake: LocalLake) -> AssetCheckResult:
+def typed_trips_check(description: str, blocking: bool = True) -> Callable:
+    return asset_check(asset=typed_trips, partitions_def=trip_partitions, blocking=blocking, description=description)
+
+
+def typed_partition(context: AssetCheckExecutionContext, lake: LocalLake) -> tuple[TripMonth, list[str]]:
     month = trip_month(context)
-    files = partition_files(lake, month.typed_path)
-    if not files:
-        return missing_partition(lake, month.typed_path)
+    return month, finished_parquet(lake, month.typed_path, "typed_trips", month)
+
+
+@typed_trips_check("The parquet has the course's columns, in order, with the course's types.")
+def schema_is_the_course_schema(context: AssetCheckExecutionContext, lake: LocalLake) -> AssetCheckResult:
+    month, files = typed_partition(context, lake)
     schema = pq.read_schema(files[0])
     expected = TRIP_COLUMNS[month.color]
     found = {field.name: field.type for field in schema}
@@ -55,17 +57,9 @@ def schema_is_the_course_schema(context: AssetCheckExecutionContext, lake: Local
     )
 
 
-@asset_check(
-    asset=typed_trips,
-    partitions_def=trip_partitions,
-    blocking=True,
-    description="The parquet holds rows, exactly as many as the raw CSV has data lines.",
-)
+@typed_trips_check("The parquet holds rows, exactly as many as the raw CSV has data lines.")
 def rows_match_raw_file(context: AssetCheckExecutionContext, lake: LocalLake) -> AssetCheckResult:
-    month = trip_month(context)
-    files = partition_files(lake, month.typed_path)
-    if not files:
-        return missing_partition(lake, month.typed_path)
+    month, files = typed_partition(context, lake)
     raw = lake.path(month.raw_path)
     rows = sum(pq.read_metadata(path).num_rows for path in files)
     raw_rows = inspect_trip_file(raw, month.color).rows if raw.is_file() else None
@@ -75,36 +69,19 @@ def rows_match_raw_file(context: AssetCheckExecutionContext, lake: LocalLake) ->
     )
 
 
-@asset_check(
-    asset=typed_trips,
-    partitions_def=trip_partitions,
-    blocking=True,
-    description="No trip lacks its pickup time, pickup zone or drop-off zone.",
-)
+@typed_trips_check("No trip lacks its pickup time, pickup zone or drop-off zone.")
 def no_null_pickup_or_zones(context: AssetCheckExecutionContext, lake: LocalLake) -> AssetCheckResult:
-    month = trip_month(context)
-    files = partition_files(lake, month.typed_path)
-    if not files:
-        return missing_partition(lake, month.typed_path)
+    month, files = typed_partition(context, lake)
     columns = [pickup_column(month.color), "PULocationID", "DOLocationID"]
     nulls = {name: pq.read_table(files, columns=[name]).column(name).null_count for name in columns}
     return AssetCheckResult(passed=not any(nulls.values()), metadata={"nulls_by_column": nulls})
 
 
-@asset_check(
-    asset=typed_trips,
-    partitions_def=trip_partitions,
-    description=f"Fewer than {OUTSIDE_MONTH_MAX_SHARE:.0%} of the trips have a pickup outside the month (warns).",
-)
+@typed_trips_check(f"Fewer than {OUTSIDE_MONTH_MAX_SHARE:.0%} of the trips pick up outside the month.", blocking=False)
 def few_pickups_outside_month(context: AssetCheckExecutionContext, lake: LocalLake) -> AssetCheckResult:
-    month = trip_month(context)
-    files = partition_files(lake, month.typed_path)
-    if not files:
-        return missing_partition(lake, month.typed_path)
+    month, files = typed_partition(context, lake)
     pickups = pq.read_table(files, columns=[pickup_column(month.color)]).column(0)
-    pickups = pickups.cast(pa.timestamp("us"))
-    inside = pc.and_(pc.greater_equal(pickups, month.start), pc.less(pickups, month.end))
-    outside = len(pickups) - pc.sum(pc.fill_null(inside, False).cast(pa.int64())).as_py()
+    outside = len(pickups) - pc.sum(pickups_in_month(pickups, month).cast(pa.int64())).as_py()
     share = outside / len(pickups) if len(pickups) else 0.0
     return AssetCheckResult(
         passed=share < OUTSIDE_MONTH_MAX_SHARE,

@@ -78,7 +78,7 @@ class LocalLandingZone(LandingZone):
                 if entry.is_dir():
                     yield from _files_in(entry, real_root)
                 elif entry.is_file():
-                    yield _landed(entry, entry.name, real_root, linked=entry.is_symlink())
+                    yield from _landed(entry, entry.name, real_root, linked=entry.is_symlink())
 
 
 def _files_in(folder: os.DirEntry, real_root: Path) -> Iterator[LandedFile]:
@@ -87,13 +87,16 @@ def _files_in(folder: os.DirEntry, real_root: Path) -> Iterator[LandedFile]:
         for entry in entries:
             if not entry.name.startswith(".") and entry.is_file():
                 linked = folder_linked or entry.is_symlink()
-                yield _landed(entry, f"{folder.name}/{entry.name}", real_root, linked)
+                yield from _landed(entry, f"{folder.name}/{entry.name}", real_root, linked)
 
 
-def _landed(entry: os.DirEntry, relative: str, real_root: Path, linked: bool) -> LandedFile:
-    stat = entry.stat()  # follows links: a re-pointed link's target has its own ctime
+def _landed(entry: os.DirEntry, relative: str, real_root: Path, linked: bool) -> Iterator[LandedFile]:
+    try:
+        stat = entry.stat()  # follows links: a re-pointed link's target has its own ctime
+    except FileNotFoundError:
+        return  # removed (or renamed into place) since the listing: the next tick sees its new name
     path = Path(entry.path)
     if linked:  # only links pay for a resolve; it shows where the file really is
         path = path.resolve()
         relative = os.path.relpath(path, real_root).replace(os.sep, "/")
-    return LandedFile(relative=relative, version=stat.st_ctime_ns, size=stat.st_size, uri=path.as_uri())
+    yield LandedFile(relative=relative, version=stat.st_ctime_ns, size=stat.st_size, uri=path.as_uri())
