@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from dagster import (
+    AssetCheckExecutionContext,
     AssetExecutionContext,
     MonthlyPartitionsDefinition,
     MultiPartitionKey,
@@ -26,8 +27,8 @@ def partition_key(trip_month: TripMonth) -> MultiPartitionKey:
     return MultiPartitionKey({"month": trip_month.month.isoformat(), "color": trip_month.color})
 
 
-def trip_month(context: AssetExecutionContext) -> TripMonth:
-    """The (color, month) a run's partition key stands for."""
+def trip_month(context: AssetExecutionContext | AssetCheckExecutionContext) -> TripMonth:
+    """The (color, month) a run's partition key stands for (in an asset or a check)."""
     key = context.partition_key
     if not isinstance(key, MultiPartitionKey):
         key = trip_partitions.get_partition_key_from_str(key)

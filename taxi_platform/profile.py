@@ -3,6 +3,8 @@
 TAXI_PROFILE (`local`, `standalone` or `gcp`) is read here, at import, together with whether the
 optional variables below are set. Their values reach the resources through `EnvVar`, resolved
 when a run starts, so nothing secret is in the definitions. See the README's table.
+
+TAXI_LANDING_DIR is the folder the landing sensor watches for new monthly files (`scripts/dev`: `./landing`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ from typing import Any
 
 from dagster import EnvVar
 
-from taxi_platform.resources import DataprocJobs, DuckDBWarehouse, LocalBucket, LocalLake, SparkResource, TripSource
+from taxi_platform.resources import (
+    DataprocJobs,
+    DuckDBWarehouse,
+    LocalBucket,
+    LocalLake,
+    LocalLandingZone,
+    SparkResource,
+    TripSource,
+)
 
 PROFILES = ("local", "standalone", "gcp")
 
@@ -23,10 +33,14 @@ def local_resources(
     source_url: str | EnvVar,
     spark_config: dict[str, Any] | None = None,
     master: str | EnvVar = "local[*]",
+    landing_dir: str | Path | EnvVar | None = None,
 ) -> dict[str, Any]:
     """A lake folder with its bucket zone and DuckDB; Spark on `local[*]` or a standalone master."""
     lake = LocalLake(root=str(data_dir) if isinstance(data_dir, Path) else data_dir)
+    landing_root = str(landing_dir) if isinstance(landing_dir, Path) else landing_dir
+    landing = {} if landing_root is None else {"landing": LocalLandingZone(root=landing_root)}
     return {
+        **landing,
         "trip_source": TripSource(base_url=source_url),
         "spark": SparkResource(master=master, spark_config=spark_config or {}),
         "lake": lake,
@@ -46,6 +60,7 @@ def gcp_resources(
     master: str | EnvVar = "local[*]",
     dataproc: DataprocJobs | None = None,
     spark_config: dict[str, Any] | None = None,
+    landing_dir: str | Path | EnvVar | None = None,
 ) -> dict[str, Any]:
     """Raw and typed files in a local lake; the bucket on GCS, the table in BigQuery.
 
@@ -56,7 +71,7 @@ def gcp_resources(
     from taxi_platform.resources.gcp import BigQueryClient, GcsClient
     from taxi_platform.resources.gcs_bucket import GCSBucket
 
-    resources = local_resources(data_dir, source_url, spark_config, master)
+    resources = local_resources(data_dir, source_url, spark_config, master, landing_dir)
     gcs = GcsClient(project=project, endpoint=gcs_endpoint)
     resources["spark"] = SparkResource(
         master=master,
@@ -80,11 +95,11 @@ def _optional(name: str) -> EnvVar | None:
 def resources_for(profile: str) -> dict[str, Any]:
     if profile not in PROFILES:
         raise ValueError(f"TAXI_PROFILE={profile!r} is not available; choose one of: {', '.join(PROFILES)}")
-    data_dir, source_url = EnvVar("TAXI_DATA_DIR"), EnvVar("TAXI_SOURCE_URL")
+    data_dir, source_url, landing = EnvVar("TAXI_DATA_DIR"), EnvVar("TAXI_SOURCE_URL"), EnvVar("TAXI_LANDING_DIR")
     if profile == "local":
-        return local_resources(data_dir, source_url)
+        return local_resources(data_dir, source_url, landing_dir=landing)
     if profile == "standalone":
-        return local_resources(data_dir, source_url, master=EnvVar("TAXI_SPARK_MASTER"))
+        return local_resources(data_dir, source_url, master=EnvVar("TAXI_SPARK_MASTER"), landing_dir=landing)
     project = EnvVar("TAXI_GCP_PROJECT")
     dataproc = None
     if _optional("TAXI_DATAPROC_CLUSTER"):
@@ -106,6 +121,7 @@ def resources_for(profile: str) -> dict[str, Any]:
         bigquery_endpoint=_optional("TAXI_BIGQUERY_ENDPOINT"),
         master=_optional("TAXI_SPARK_MASTER") or "local[*]",
         dataproc=dataproc,
+        landing_dir=landing,
     )
 
 

@@ -11,10 +11,13 @@ import pytest
 from taxi_platform.profile import local_resources
 from taxi_platform.resources import TripSource
 from taxi_platform_tests.mirror import MirrorServer, build_mirror
+from taxi_platform_tests.months import moved_months
 
 DATA = Path(__file__).parent / "data"
 GREEN_CSV = DATA / "green_tripdata_2021_01.csv.gz"
 YELLOW_CSV = DATA / "yellow_tripdata_2021-01.csv"
+# Green months the mirror also serves, made from GREEN_CSV by moving its timestamps (see months.py).
+MOVED_GREEN_MONTHS = ("2021-02", "2021-03")
 # Tests run many Spark sessions one after another: no UI ports to fight over.
 TEST_SPARK_CONFIG = {"spark.ui.enabled": "false", "spark.driver.memory": "2g"}
 
@@ -26,6 +29,8 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 def mirror_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("mirror")
     build_mirror(DATA, root)
+    for month in MOVED_GREEN_MONTHS:
+        moved_months(GREEN_CSV, int(month[-2:]) - 1, root / f"green/green_tripdata_{month}.csv.gz")
     return root
 
 

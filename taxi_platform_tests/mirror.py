@@ -68,7 +68,8 @@ class MirrorServer:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.requests: list[str] = []
+        self.requests: list[str] = []  # paths of GET requests
+        self.head_requests: list[str] = []
         self._script: dict[str, deque[Scripted]] = defaultdict(deque)
         server = self
 
@@ -91,6 +92,10 @@ class MirrorServer:
                     return
                 super().do_GET()
 
+            def do_HEAD(self) -> None:
+                server.head_requests.append(self.path)
+                super().do_HEAD()
+
             def log_message(self, *args) -> None:
                 pass
 
@@ -109,6 +114,7 @@ class MirrorServer:
     def reset(self) -> None:
         self._script.clear()
         self.requests.clear()
+        self.head_requests.clear()
 
     def start(self) -> MirrorServer:
         self._thread.start()

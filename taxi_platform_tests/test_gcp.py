@@ -97,7 +97,10 @@ def oracle(month: TripMonth, tmp_path: Path) -> list[dict]:
 def test_gcp_profile_bucket_report_and_bigquery(gcp, tmp_path):
     env, bucket, bq = gcp
     for month in MONTHS:
-        materialize_cli(env, "raw_trips*", partition(month))
+        output = materialize_cli(env, "raw_trips*", partition(month))
+        # The checks read the bucket and BigQuery back too.
+        for check in ("total_matches_typed_trips' on 'revenue_report", "slice_matches_report' on 'bigquery_revenue"):
+            assert f"Asset check '{check}' passed" in output, check
 
     data = Path(env["TAXI_DATA_DIR"])
     for month in MONTHS:

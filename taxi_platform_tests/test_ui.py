@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -21,9 +22,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from taxi_platform.tlc.months import COLORS
+from taxi_platform_tests.mirror import MirrorServer
+from taxi_platform_tests.oracle import duckdb_revenue
 
 REPO = Path(__file__).resolve().parents[1]
 # Debian's chromium by default; elsewhere (macOS) point CHROMIUM at a Chrome/Chromium binary.
@@ -57,6 +61,8 @@ class DevServer:
     url: str
     process: subprocess.Popen
     log: Path
+    data_dir: Path
+    landing: Path
 
     def log_tail(self, chars: int = 4000) -> str:
         return self.log.read_text(errors="replace")[-chars:]
@@ -65,10 +71,10 @@ class DevServer:
         with HTTP.open(self.url + path, timeout=timeout) as response:
             return response.read().decode()
 
-    def graphql(self, query: str) -> dict:
+    def graphql(self, query: str, **variables: object) -> dict:
         request = urllib.request.Request(
             self.url + "/graphql",
-            data=json.dumps({"query": query}).encode(),
+            data=json.dumps({"query": query, "variables": variables}).encode(),
             headers={"Content-Type": "application/json"},
         )
         with HTTP.open(request, timeout=30) as response:
@@ -154,8 +160,10 @@ def wait_until_loaded(server: DevServer) -> None:
 
 
 @pytest.fixture(scope="module")
-def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+def dev_server(tmp_path_factory: pytest.TempPathFactory, mirror_server: MirrorServer) -> Iterator[DevServer]:
     root = tmp_path_factory.mktemp("dev")
+    landing = root / "landing"
+    (landing / "green").mkdir(parents=True)
     home = root / "dagster_home"
     home.mkdir()
     shutil.copy(REPO / ".dagster" / "dagster.yaml", home / "dagster.yaml")
@@ -166,6 +174,8 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
         "DAGSTER_HOME": str(home),
         "TAXI_DATA_DIR": str(root / "data"),
         "TAXI_PROFILE": "local",
+        "TAXI_SOURCE_URL": mirror_server.url,
+        "TAXI_LANDING_DIR": str(landing),
     }
     log = root / "dev.log"
     with log.open("wb") as log_file:
@@ -179,7 +189,9 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
             start_new_session=True,
             preexec_fn=_reset_signals,
         )
-    server = DevServer(url=f"http://127.0.0.1:{port}", process=process, log=log)
+    server = DevServer(
+        url=f"http://127.0.0.1:{port}", process=process, log=log, data_dir=root / "data", landing=landing
+    )
     try:
         wait_until_loaded(server)
         yield server
@@ -268,3 +280,197 @@ def test_ui_renders_the_asset_catalog(dev_server: DevServer, tmp_path: Path):
     assert (width, height) == (1400, 900), (width, height)
     # A blank or shell-only page compresses to a few KB; the rendered catalog is ~100 KB.
     assert len(png) > 30_000, f"screenshot {screenshot} is only {len(png)} bytes"
+
+
+# --- Keeping current without a click: the daemon, the landing sensor, a backfill, the checks in the UI ---
+
+LOCATION = {"repositoryLocationName": "taxi_platform", "repositoryName": "__repository__"}
+ARTIFACTS = REPO / "artifacts" / "ui"
+RUN_WAIT_SECONDS = 420  # a wait limit on a loaded 2-core machine, not a performance claim
+
+START_SENSOR = """
+mutation($selector: SensorSelector!) { startSensor(sensorSelector: $selector) {
+    __typename ... on Sensor { sensorState { status } } ... on PythonError { message }
+} }
+"""
+MATERIALIZATIONS = """
+query($path: [String!]!, $partitions: [String!]) { assetNodeOrError(assetKey: {path: $path}) {
+    ... on AssetNode { assetMaterializations(partitions: $partitions) {
+        runId partition
+        metadataEntries { label __typename
+            ... on TextMetadataEntry { text } ... on IntMetadataEntry { intValue } ... on UrlMetadataEntry { url }
+        }
+    } }
+} }
+"""
+CHECK_EXECUTIONS = """
+query($path: [String!]!, $check: String!, $partition: String) {
+    assetCheckExecutions(assetKey: {path: $path}, checkName: $check, partition: $partition, limit: 5) {
+        runId partition status evaluation { success severity }
+    }
+}
+"""
+CHECKS_OF_ASSETS = """
+{ assetNodes { assetKey { path } assetChecksOrError { ... on AssetChecks { checks { name } } } } }
+"""
+SENSOR_CURSOR = """
+query($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) {
+    ... on Sensor { sensorState { typeSpecificData { ... on SensorData { lastCursor } } } }
+} }
+"""
+LAUNCH_BACKFILL = """
+mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
+    __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message }
+    ... on InvalidSubsetError { message } ... on PartitionSetNotFoundError { message }
+} }
+"""
+BACKFILL_STATUS = """
+query($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status } } }
+"""
+RUNS_TAGGED = """
+query($key: String!, $value: String!) { runsOrError(filter: {tags: [{key: $key, value: $value}]}) {
+    ... on Runs { results { runId status jobName tags { key value } } }
+} }
+"""
+
+
+def wait_for(server: DevServer, what: str, ready, seconds: float = RUN_WAIT_SECONDS):
+    """Poll `ready()` until it returns something truthy; fail with the server log if it never does."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = ready()
+        if value:
+            return value
+        time.sleep(2)
+    pytest.fail(f"{what}: not within {seconds}s\n{server.log_tail()}")
+
+
+def materializations(server: DevServer, asset: str, partitions: list[str]) -> list[dict]:
+    node = server.graphql(MATERIALIZATIONS, path=[asset], partitions=partitions)["assetNodeOrError"]
+    return node.get("assetMaterializations") or []
+
+
+def metadata(event: dict) -> dict[str, object]:
+    return {e["label"]: e.get("text", e.get("intValue", e.get("url"))) for e in event["metadataEntries"]}
+
+
+def check_names(server: DevServer) -> dict[str, list[str]]:
+    nodes = server.graphql(CHECKS_OF_ASSETS)["assetNodes"]
+    return {n["assetKey"]["path"][-1]: [c["name"] for c in n["assetChecksOrError"].get("checks", [])] for n in nodes}
+
+
+def latest_check_results(server: DevServer, partition: str) -> dict[tuple[str, str], dict]:
+    results = {}
+    for asset, names in check_names(server).items():
+        for name in names:
+            runs = server.graphql(CHECK_EXECUTIONS, path=[asset], check=name, partition=partition)
+            results[(asset, name)] = (runs["assetCheckExecutions"] or [None])[0]
+    return results
+
+
+@pytest.mark.timeout(RUN_WAIT_SECONDS + 120)
+def test_dropped_file_reaches_the_warehouse_without_a_click(dev_server: DevServer, mirror_root: Path):
+    """The daemon's landing sensor sees a new file and one run takes it through all five stages."""
+    started = dev_server.graphql(START_SENSOR, selector={**LOCATION, "sensorName": "landing_files_sensor"})
+    assert started["startSensor"]["sensorState"]["status"] == "RUNNING", started
+
+    source = mirror_root / "green/green_tripdata_2021-02.csv.gz"  # a generated month (conftest)
+    landed = dev_server.landing / "green" / source.name
+    shutil.copyfile(source, landed.with_name(f".{landed.name}.part"))
+    os.replace(landed.with_name(f".{landed.name}.part"), landed)
+
+    partition = "green|2021-02-01"
+    [loaded] = wait_for(
+        dev_server,
+        "bigquery_revenue green|2021-02-01",
+        lambda: materializations(dev_server, "bigquery_revenue", [partition]),
+    )
+    runs = {materializations(dev_server, asset, [partition])[0]["runId"] for asset in ASSETS}
+    assert runs == {loaded["runId"]}, "one run took the partition through all five stages"
+    [run] = [
+        r for r in dev_server.graphql(RUNS_TAGGED, key="dagster/partition", value=partition)["runsOrError"]["results"]
+    ]
+    tags = {t["key"]: t["value"] for t in run["tags"]}
+    assert (run["jobName"], tags["dagster/sensor_name"]) == ("trip_chain", "landing_files_sensor")
+    assert tags["taxi_platform/landed_file"] == landed.as_uri()
+    raw = metadata(materializations(dev_server, "raw_trips", [partition])[0])
+    assert raw["source_url"] == landed.as_uri(), "raw_trips read the landed file"
+
+    # The warehouse slice holds the course's numbers for the landed file (independent DuckDB oracle).
+    oracle = duckdb_revenue(landed, "green", "2021-02-01", "2021-03-01")
+    with duckdb.connect(str(dev_server.data_dir / "warehouse.duckdb"), read_only=True) as db:
+        zones = db.execute(
+            "SELECT revenue_zone, revenue_monthly_total_amount FROM revenue "
+            "WHERE service_type = 'green' AND revenue_month = DATE '2021-02-01' ORDER BY revenue_zone"
+        ).fetchall()
+    assert [z for z, _ in zones] == [row["revenue_zone"] for row in oracle]
+    for (_, total), row in zip(zones, oracle, strict=True):
+        assert math.isclose(total, row["revenue_monthly_total_amount"], rel_tol=1e-9)
+    assert metadata(loaded)["dagster/row_count"] == len(oracle)
+
+    # The cursor lives in the instance's storage, where a restarted daemon reads it back.
+    state = dev_server.graphql(SENSOR_CURSOR, selector={**LOCATION, "sensorName": "landing_files_sensor"})
+    cursor = json.loads(state["sensorOrError"]["sensorState"]["typeSpecificData"]["lastCursor"])
+    assert cursor["handled_at_version"] == ["green/" + landed.name]
+
+    # Every check of every asset ran on this partition and passed; the UI's API says so.
+    results = latest_check_results(dev_server, partition)
+    assert len(results) >= 8, results
+    failed = {key: value for key, value in results.items() if not (value and value["evaluation"]["success"])}
+    assert not failed, failed
+    assert {value["partition"] for value in results.values()} == {partition}
+
+
+@pytest.mark.timeout(RUN_WAIT_SECONDS + 120)
+def test_backfill_of_three_green_months_costs_one_run_and_one_spark_session_per_month(dev_server: DevServer):
+    partitions = [f"green|2021-0{m}-01" for m in (1, 2, 3)]
+    launched = dev_server.graphql(
+        LAUNCH_BACKFILL,
+        params={"partitionNames": partitions, "assetSelection": [{"path": [a]} for a in ASSETS]},
+    )["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    backfill = launched["backfillId"]
+
+    def finished():
+        status = dev_server.graphql(BACKFILL_STATUS, id=backfill)["partitionBackfillOrError"]["status"]
+        return status if status not in ("REQUESTED", "CANCELING", "FAILING") else None
+
+    assert wait_for(dev_server, f"backfill {backfill}", finished) in ("COMPLETED", "COMPLETED_SUCCESS")
+    runs = dev_server.graphql(RUNS_TAGGED, key="dagster/backfill", value=backfill)["runsOrError"]["results"]
+    assert {r["status"] for r in runs} == {"SUCCESS"}
+    run_ids = {r["runId"] for r in runs}
+
+    sessions: dict[str, set[str]] = {}
+    for asset in ("typed_trips", "revenue_report"):
+        for event in materializations(dev_server, asset, partitions):
+            if event["runId"] in run_ids:
+                sessions.setdefault(event["runId"], set()).add(metadata(event)["spark_application_id"])
+    applications = set().union(*sessions.values())
+    print(f"backfill {backfill}: {len(partitions)} partitions, {len(runs)} runs, {len(applications)} Spark sessions")
+    assert len(runs) == len(partitions), "one run per month, each over the whole chain"
+    assert all(len(apps) == 1 for apps in sessions.values()), f"the Spark steps of a run share a session: {sessions}"
+    assert len(applications) == len(runs), "one Spark session per run, not one per step"
+    for partition in partitions:
+        events = materializations(dev_server, "bigquery_revenue", [partition])
+        assert any(e["runId"] in run_ids for e in events), partition
+
+
+@pytest.mark.timeout(180)
+def test_asset_graph_screenshot_shows_the_chain(dev_server: DevServer, tmp_path: Path):
+    """Headless Chromium renders the asset graph; the PNG is left in artifacts/ui/ for people to look at."""
+    # The lineage of the last asset, all the way up: the five assets with their checks and partitions filled.
+    url = dev_server.url + "/assets/bigquery_revenue?view=lineage&lineageScope=upstream&lineageDepth=5"
+    dom = chromium(url, tmp_path / "profile-dom", "--dump-dom")
+    missing = [name for name in ASSETS if name not in dom]
+    assert not missing, f"rendered asset graph lacks {missing}; DOM starts:\n{dom[:2000]}"
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    screenshot = ARTIFACTS / "asset-graph.png"
+    screenshot.unlink(missing_ok=True)
+    chromium(
+        url, tmp_path / "profile-shot", f"--screenshot={screenshot}", "--window-size=1600,1000", "--hide-scrollbars"
+    )
+    png = screenshot.read_bytes() if screenshot.exists() else b""
+    assert png.startswith(b"\x89PNG\r\n\x1a\n"), f"no PNG screenshot at {screenshot}"
+    assert len(png) > 30_000, f"screenshot {screenshot} is only {len(png)} bytes"
+    print(f"asset graph screenshot: {screenshot}")

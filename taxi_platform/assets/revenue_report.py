@@ -18,6 +18,7 @@ from taxi_platform.resources import SparkResource, TripBucket
         AssetCheckSpec(
             "totals_reconcile",
             asset="revenue_report",
+            partitions_def=trip_partitions,
             description="The report's total revenue equals the sum of total_amount over the month's trips.",
         )
     ],

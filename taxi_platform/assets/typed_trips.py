@@ -29,6 +29,7 @@ class TypedTripsConfig(Config):
         AssetCheckSpec(
             "all_values_parsed",
             asset="typed_trips",
+            partitions_def=trip_partitions,
             description="Every non-empty value parsed as its column's type (unparsed ones are kept as NULL).",
         )
     ],

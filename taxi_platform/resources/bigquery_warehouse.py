@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 
 from dagster import get_dagster_logger
+from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 from pydantic import Field
 
@@ -63,6 +64,16 @@ class BigQueryWarehouse(RevenueWarehouse):
             bytes=int(table.num_bytes or 0),
         )
 
+    def slice_rows(self, trip_month: TripMonth) -> list[dict]:
+        with self.bigquery.get_client() as client:
+            table_id = f"{client.project}.{self.dataset}.{REVENUE_TABLE}"
+            try:
+                client.get_table(table_id)
+            except NotFound:
+                return []
+            rows = _query_slice(client, f"SELECT * FROM `{table_id}`", trip_month, "ORDER BY revenue_zone")
+            return [dict(row.items()) for row in rows]
+
     def _ensure_table(self, client: bigquery.Client, schema: list[bigquery.SchemaField]) -> str:
         client.create_dataset(f"{client.project}.{self.dataset}", exists_ok=True)
         table = bigquery.Table(f"{client.project}.{self.dataset}.{REVENUE_TABLE}", schema=schema)
@@ -91,9 +102,14 @@ class BigQueryWarehouse(RevenueWarehouse):
                 time.sleep(attempt)
 
     def _count(self, client: bigquery.Client, table_id: str, trip_month: TripMonth) -> int:
-        query = f"SELECT count(*) FROM `{table_id}` WHERE revenue_month = @month AND service_type = @color"
-        job_config = bigquery.QueryJobConfig(query_parameters=_slice_parameters(trip_month))
-        return int(next(iter(client.query(query, job_config=job_config).result()))[0])
+        return int(next(iter(_query_slice(client, f"SELECT count(*) FROM `{table_id}`", trip_month)))[0])
+
+
+def _query_slice(client: bigquery.Client, select: str, trip_month: TripMonth, tail: str = "") -> bigquery.RowIterator:
+    """`select ... WHERE` the (month, color) slice, with the slice as query parameters."""
+    statement = f"{select} WHERE revenue_month = @month AND service_type = @color {tail}"
+    job_config = bigquery.QueryJobConfig(query_parameters=_slice_parameters(trip_month))
+    return client.query(statement, job_config=job_config).result()
 
 
 def _slice_parameters(trip_month: TripMonth) -> list[bigquery.ScalarQueryParameter]:

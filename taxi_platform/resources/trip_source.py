@@ -42,6 +42,15 @@ class Downloaded:
     seconds: float
 
 
+@dataclass(frozen=True)
+class SourceFile:
+    """What a HEAD request says about a published month, without downloading it."""
+
+    url: str
+    size: int | None
+    version: str  # ETag, else Last-Modified, else the size: changes when the file is republished
+
+
 def redact(url: str) -> str:
     """Drop user:password@ and query strings (signed URLs) before a URL reaches logs or metadata."""
     parts = urllib.parse.urlsplit(url)
@@ -78,6 +87,27 @@ class TripSource(ConfigurableResource):
                 log.warning(f"{redact(url)}: {error}; retry {attempt + 1}/{self.attempts} in {wait:.1f}s")
                 time.sleep(wait)
         raise AssertionError("unreachable")
+
+    def probe(self, trip_month: TripMonth) -> SourceFile | None:
+        """HEAD the month's file: None when it is not published; nothing is downloaded."""
+        url = self.url(trip_month)
+        request = urllib.request.Request(url, method="HEAD")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:
+                headers = response.headers
+        except urllib.error.HTTPError as error:
+            if error.code in (404, 410):
+                return None
+            raise DownloadFailed(f"{redact(url)}: HEAD answered HTTP {error.code} {error.reason}") from None
+        except urllib.error.URLError as error:
+            if isinstance(error.reason, FileNotFoundError):
+                return None
+            raise DownloadFailed(f"{redact(url)}: HEAD failed ({error.reason})") from None
+        except (TimeoutError, ConnectionError, HTTPException) as error:
+            raise DownloadFailed(f"{redact(url)}: HEAD failed ({error!r})") from None
+        length = headers.get("Content-Length")
+        version = headers.get("ETag") or headers.get("Last-Modified") or length or ""
+        return SourceFile(redact(url), int(length) if length else None, version.strip('"'))
 
     def _fetch_once(self, url: str, destination: Path, log: logging.Logger) -> tuple[int, str]:
         try:

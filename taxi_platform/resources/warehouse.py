@@ -34,6 +34,10 @@ class RevenueWarehouse(ConfigurableResource, ABC):
     def replace_revenue(self, report_dir: Path, trip_month: TripMonth) -> LoadedSlice:
         """Make the table's (month, color) slice exactly the report's rows."""
 
+    @abstractmethod
+    def slice_rows(self, trip_month: TripMonth) -> list[dict]:
+        """The table's rows of the (revenue_month, service_type) slice, by revenue_zone."""
+
 
 class DuckDBWarehouse(RevenueWarehouse):
     """A DuckDB file; one transaction deletes the slice and inserts the report, so reruns never duplicate."""
@@ -58,6 +62,20 @@ class DuckDBWarehouse(RevenueWarehouse):
                     raise
                 get_dagster_logger().info(f"{database} is locked by another writer; waiting")
                 time.sleep(1.0)
+
+    def slice_rows(self, trip_month: TripMonth) -> list[dict]:
+        with self._connect() as db:
+            exists = db.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [REVENUE_TABLE]
+            ).fetchone()[0]
+            if not exists:
+                return []
+            cursor = db.execute(
+                f"SELECT * FROM {REVENUE_TABLE} WHERE revenue_month = ? AND service_type = ? ORDER BY revenue_zone",
+                [trip_month.month, trip_month.color],
+            )
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def replace_revenue(self, report_dir: Path, trip_month: TripMonth) -> LoadedSlice:
         reject_strays(sorted(report_dir.glob("*.parquet")), trip_month, report_dir)

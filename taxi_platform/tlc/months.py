@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 COLORS: tuple[str, ...] = ("green", "yellow")
 
 DEFAULT_SOURCE_URL = "https://github.com/DataTalksClub/nyc-tlc-data/releases/download"
+
+_REMOTE_NAME = re.compile(r"^(?P<color>[a-z]+)_tripdata_(?P<year>\d{4})-(?P<month>\d{2})\.csv\.gz$")
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,14 @@ class TripMonth:
     def parse(cls, color: str, month: str) -> TripMonth:
         """Accept `2021-01` or `2021-01-01`."""
         return cls(color, dt.date.fromisoformat(month if len(month) > 7 else f"{month}-01"))
+
+    @classmethod
+    def from_remote_name(cls, name: str) -> TripMonth | None:
+        """The month a release file name stands for (`green_tripdata_2021-01.csv.gz`), else None."""
+        match = _REMOTE_NAME.match(name)
+        if not match or match["color"] not in COLORS or not 1 <= int(match["month"]) <= 12:
+            return None
+        return cls(match["color"], dt.date(int(match["year"]), int(match["month"]), 1))
 
     @property
     def yyyy(self) -> str:

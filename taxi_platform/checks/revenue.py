@@ -1,0 +1,74 @@
+"""Checks that the revenue numbers agree across the stages that hold them.
+
+They read what is stored now (typed parquet, report parquet, warehouse slice), so they also catch a
+report left stale by a rewritten typed partition, or a warehouse slice that drifted from the report.
+"""
+
+import math
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from dagster import AssetCheckExecutionContext, AssetCheckResult, asset_check
+
+from taxi_platform.assets import bigquery_revenue, revenue_report
+from taxi_platform.checks.lake import finished_parquet, finished_report, pickups_in_month
+from taxi_platform.partitions import trip_month, trip_partitions
+from taxi_platform.resources import LocalLake, RevenueWarehouse, TripBucket
+from taxi_platform.tlc import pickup_column
+from taxi_platform.tlc.schemas import REVENUE_COLUMNS
+
+_REL_TOL, _ABS_TOL = 1e-9, 1e-6
+
+
+def _close(a: object, b: object) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return a is not None and b is not None and math.isclose(a, b, rel_tol=_REL_TOL, abs_tol=_ABS_TOL)
+    return a == b
+
+
+@asset_check(
+    asset=revenue_report,
+    partitions_def=trip_partitions,
+    description="Sum of revenue_monthly_total_amount equals the typed parquet's total_amount over in-month pickups.",
+)
+def total_matches_typed_trips(
+    context: AssetCheckExecutionContext, lake: LocalLake, bucket: TripBucket
+) -> AssetCheckResult:
+    month = trip_month(context)
+    with finished_report(bucket, month) as report:
+        reported = pc.sum(pq.read_table(report, columns=["revenue_monthly_total_amount"]).column(0)).as_py() or 0.0
+    typed = finished_parquet(lake, month.typed_path, "typed_trips", month)
+    trips = pq.read_table(typed, columns=[pickup_column(month.color), "total_amount"])
+    in_month = pickups_in_month(trips.column(0), month)
+    expected = pc.sum(pc.filter(trips.column("total_amount"), in_month)).as_py() or 0.0
+    return AssetCheckResult(
+        passed=_close(float(expected), float(reported)),
+        metadata={"typed_in_month_total_amount": expected, "report_total_amount": reported},
+    )
+
+
+@asset_check(
+    asset=bigquery_revenue,
+    partitions_def=trip_partitions,
+    description="The warehouse's (revenue_month, service_type) slice holds exactly the report's rows.",
+)
+def slice_matches_report(
+    context: AssetCheckExecutionContext, bucket: TripBucket, warehouse: RevenueWarehouse
+) -> AssetCheckResult:
+    month = trip_month(context)
+    with finished_report(bucket, month) as report:
+        expected = sorted(pq.read_table(report).to_pylist(), key=lambda row: row["revenue_zone"])
+    loaded = warehouse.slice_rows(month)
+    names = [c.name for c in REVENUE_COLUMNS]
+    differing = [
+        row["revenue_zone"]
+        for row, other in zip(expected, loaded, strict=False)
+        if not all(_close(row[name], other.get(name)) for name in names)
+    ]
+    return AssetCheckResult(
+        passed=len(loaded) == len(expected) and not differing,
+        metadata={"report_rows": len(expected), "warehouse_rows": len(loaded), "differing_zones": differing[:20]},
+    )
+
+
+revenue_checks = [total_matches_typed_trips, slice_matches_report]

@@ -1,0 +1,15 @@
+"""The job the sensors target: the whole chain for one month x color, in one run."""
+
+from dagster import AssetSelection, define_asset_job
+
+from taxi_platform.assets import trip_assets
+from taxi_platform.partitions import trip_partitions
+
+# One run per partition over all five stages (and their checks): with the in-process executor the
+# run's Spark steps share one session, and a failed stage stops the stages below it.
+trip_chain = define_asset_job(
+    "trip_chain",
+    selection=AssetSelection.assets(*trip_assets),
+    partitions_def=trip_partitions,
+    description="raw_trips -> typed_trips -> gcs_trips -> revenue_report -> bigquery_revenue for one month x color.",
+)
