@@ -4,7 +4,8 @@ TAXI_PROFILE (`local`, `standalone` or `gcp`) is read here, at import, together 
 optional variables below are set. Their values reach the resources through `EnvVar`, resolved
 when a run starts, so nothing secret is in the definitions. See the README's table.
 
-TAXI_LANDING_DIR is the folder the landing sensor watches for new monthly files (`scripts/dev`: `./landing`).
+TAXI_LANDING_DIR is the folder the landing sensor watches for new monthly files (`scripts/dev`: `./landing`);
+on the gcp profile, TAXI_LANDING_URI=gs://bucket/prefix (optional) makes it watch that prefix instead.
 """
 
 from __future__ import annotations
@@ -61,18 +62,25 @@ def gcp_resources(
     dataproc: DataprocJobs | None = None,
     spark_config: dict[str, Any] | None = None,
     landing_dir: str | Path | EnvVar | None = None,
+    landing_uri: str | EnvVar | None = None,
 ) -> dict[str, Any]:
     """Raw and typed files in a local lake; the bucket on GCS, the table in BigQuery.
 
     Spark runs in-process (`local[*]` or standalone) with the GCS connector, or, with `dataproc`,
-    the stages whose data is in GCS (the report) are submitted to Dataproc.
+    the stages whose data is in GCS (the report) are submitted to Dataproc. With `landing_uri`
+    (`gs://bucket/prefix`) the landing zone is that prefix instead of the `landing_dir` folder.
     """
     from taxi_platform.resources.bigquery_warehouse import BigQueryWarehouse
     from taxi_platform.resources.gcp import BigQueryClient, GcsClient
     from taxi_platform.resources.gcs_bucket import GCSBucket
+    from taxi_platform.resources.gcs_landing import GcsLandingZone
 
     resources = local_resources(data_dir, source_url, spark_config, master, landing_dir)
     gcs = GcsClient(project=project, endpoint=gcs_endpoint)
+    # A gs:// source base (the landing zone's, or TAXI_SOURCE_URL) is read through the same endpoint.
+    resources["trip_source"] = TripSource(base_url=source_url, gcs_endpoint=gcs_endpoint)
+    if landing_uri is not None:
+        resources["landing"] = GcsLandingZone(gcs=gcs, uri=landing_uri)
     resources["spark"] = SparkResource(
         master=master,
         spark_config=spark_config or {},
@@ -122,6 +130,7 @@ def resources_for(profile: str) -> dict[str, Any]:
         master=_optional("TAXI_SPARK_MASTER") or "local[*]",
         dataproc=dataproc,
         landing_dir=landing,
+        landing_uri=_optional("TAXI_LANDING_URI"),
     )
 
 

@@ -6,8 +6,8 @@ published one (streamed, gzip and header checked, atomic replace into `raw/`).
 
 `list_files` is what the landing sensor calls every tick. Each listed file carries a `version` that
 grows whenever the file is written again (a local file's ctime, a GCS object's generation), so the
-sensor keeps a high-water mark instead of a fingerprint per file. A GCS zone lists
-`bucket.list_blobs(prefix=...)` and yields (name minus prefix, generation, size).
+sensor keeps a high-water mark instead of a fingerprint per file. A GCS zone (`gcs_landing.py`,
+gcp profile only) lists `list_blobs(prefix=...)` and yields (name minus prefix, generation, size).
 """
 
 from __future__ import annotations
@@ -45,6 +45,10 @@ class LandingZone(ConfigurableResource, ABC):
     @abstractmethod
     def source_url(self) -> str:
         """The base `TripSource` downloads landed files from."""
+
+    def trip_source_config(self) -> dict[str, str]:
+        """The run config of `trip_source` that makes a run download from this zone."""
+        return {"base_url": self.source_url}
 
 
 class LocalLandingZone(LandingZone):

@@ -1,4 +1,8 @@
-"""Where monthly trip files come from: the course's release, or any http(s)/file mirror of it."""
+"""Where monthly trip files come from: the course's release, any http(s)/file mirror of it, or a `gs://` prefix.
+
+A `gs://` base is read with google-cloud-storage, imported only when such a base is used, so
+importing this module (and the definitions) stays fast.
+"""
 
 from __future__ import annotations
 
@@ -61,7 +65,13 @@ def redact(url: str) -> str:
 class TripSource(ConfigurableResource):
     """Downloads `{base_url}/{color}/{color}_tripdata_{YYYY}-{MM}.csv.gz`, streaming to disk."""
 
-    base_url: str = Field(default=DEFAULT_SOURCE_URL, description="http(s):// or file:// base of the release.")
+    base_url: str = Field(
+        default=DEFAULT_SOURCE_URL, description="http(s)://, file:// or gs://bucket/prefix base of the release."
+    )
+    gcs_endpoint: str | None = Field(
+        default=None,
+        description="For a gs:// base: GCS API root of an emulator (anonymous); unset for Google Cloud (ADC).",
+    )
     timeout_seconds: float = Field(default=60.0, description="Socket time-out per attempt.")
     attempts: int = Field(default=5, description="Tries for 5xx answers, time-outs and dropped connections.")
     backoff_seconds: float = Field(default=2.0, description="First wait between tries; doubles each time.")
@@ -91,6 +101,8 @@ class TripSource(ConfigurableResource):
     def probe(self, trip_month: TripMonth) -> SourceFile | None:
         """HEAD the month's file: None when it is not published; nothing is downloaded."""
         url = self.url(trip_month)
+        if url.startswith("gs://"):
+            return self._probe_gcs(url)
         request = urllib.request.Request(url, method="HEAD")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:
@@ -110,6 +122,8 @@ class TripSource(ConfigurableResource):
         return SourceFile(redact(url), int(length) if length else None, version.strip('"'))
 
     def _fetch_once(self, url: str, destination: Path, log: logging.Logger) -> tuple[int, str]:
+        if url.startswith("gs://"):
+            return self._fetch_gcs_once(url, destination, log)
         try:
             response = urllib.request.urlopen(url, timeout=self.timeout_seconds)
         except urllib.error.HTTPError as error:
@@ -146,3 +160,112 @@ class TripSource(ConfigurableResource):
         if expected is not None and int(expected) != size:
             raise _Retryable(f"connection closed after {size} of {expected} bytes")
         return size, digest.hexdigest()
+
+    # gs:// bases: google-cloud-storage, imported here so that only runs reading GCS pay for it.
+
+    def _gcs_blob(self, url: str):
+        """The object's metadata (generation, size), or None when there is no such object or bucket."""
+        from google.api_core import exceptions
+        from google.cloud import storage
+
+        bucket, _, name = url[len("gs://") :].partition("/")
+        if self.gcs_endpoint:
+            from google.auth.credentials import AnonymousCredentials
+
+            client = storage.Client(
+                project=None,
+                credentials=AnonymousCredentials(),
+                client_options={"api_endpoint": self.gcs_endpoint},
+            )
+        else:
+            client = storage.Client(project=None)  # Application Default Credentials; no project needed to read
+        try:
+            return client.bucket(bucket).get_blob(name, timeout=self.timeout_seconds)
+        except exceptions.NotFound:
+            return None
+
+    def _probe_gcs(self, url: str) -> SourceFile | None:
+        from google.api_core import exceptions
+        from google.auth import exceptions as auth_exceptions
+
+        try:
+            blob = self._gcs_blob(url)
+        except (exceptions.GoogleAPICallError, auth_exceptions.GoogleAuthError, OSError) as error:
+            raise DownloadFailed(f"{url}: metadata request failed ({error})") from None
+        if blob is None:
+            return None
+        return SourceFile(url, blob.size, str(blob.generation))
+
+    def _fetch_gcs_once(self, url: str, destination: Path, log: logging.Logger) -> tuple[int, str]:
+        from google.api_core import exceptions
+        from google.auth import exceptions as auth_exceptions
+        from google.cloud.storage.exceptions import DataCorruption
+
+        transient = (
+            DataCorruption,  # the object's md5 did not match what arrived
+            exceptions.TooManyRequests,
+            exceptions.InternalServerError,
+            exceptions.BadGateway,
+            exceptions.ServiceUnavailable,
+            exceptions.GatewayTimeout,
+            exceptions.RetryError,
+            auth_exceptions.TransportError,
+            TimeoutError,
+            ConnectionError,
+            HTTPException,
+        )
+        try:
+            import requests
+
+            transient = (*transient, requests.exceptions.ConnectionError, requests.exceptions.Timeout)
+        except ImportError:  # pragma: no cover - google-cloud-storage depends on requests
+            pass
+        not_published = MonthNotPublished(
+            f"{url}: this month is not published (no such object); "
+            "check the month and color, or the source base (TAXI_SOURCE_URL, or the landing TAXI_LANDING_URI)"
+        )
+        try:
+            blob = self._gcs_blob(url)  # pins the generation: a re-upload mid-download is not mixed in
+            if blob is None:
+                raise not_published
+            sink = _HashingSink(destination, url, log)
+            try:
+                blob.download_to_file(sink, timeout=self.timeout_seconds)
+            finally:
+                sink.close()
+        except exceptions.NotFound:
+            raise not_published from None  # removed between the metadata and the download
+        except transient as error:
+            raise _Retryable(f"{error!r}") from None
+        except (exceptions.GoogleAPICallError, auth_exceptions.GoogleAuthError) as error:
+            raise DownloadFailed(f"{url}: {error}") from None
+        if blob.size is not None and int(blob.size) != sink.size:
+            raise _Retryable(f"download ended after {sink.size} of {blob.size} bytes")
+        return sink.size, sink.digest.hexdigest()
+
+
+class _HashingSink:
+    """A write-only file for `Blob.download_to_file`: streams to disk, hashing, counting and logging progress."""
+
+    def __init__(self, destination: Path, url: str, log: logging.Logger) -> None:
+        self._out = open(destination, "wb")  # noqa: SIM115 - closed by close()
+        self._url = url
+        self._log = log
+        self._next_report = _PROGRESS_EVERY
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, chunk: bytes) -> int:
+        self._out.write(chunk)
+        self.digest.update(chunk)
+        self.size += len(chunk)
+        if self.size >= self._next_report:
+            self._log.info(f"{self._url}: {self.size / 2**20:.0f} MiB downloaded")
+            self._next_report += _PROGRESS_EVERY
+        return len(chunk)
+
+    def tell(self) -> int:
+        return self.size
+
+    def close(self) -> None:
+        self._out.close()

@@ -83,7 +83,8 @@ def landed_month(relative: str) -> TripMonth | str:
     default_status=DefaultSensorStatus.STOPPED,
     description=(
         "Runs trip_chain for each `{color}/{color}_tripdata_{YYYY}-{MM}.csv.gz` that appears (or is "
-        "replaced) in the landing zone (TAXI_LANDING_DIR); the run downloads from the landing zone."
+        "replaced) in the landing zone (TAXI_LANDING_DIR, or TAXI_LANDING_URI=gs://bucket/prefix on the "
+        "gcp profile); the run downloads from the landing zone."
     ),
 )
 def landing_files_sensor(context: SensorEvaluationContext, landing: LandingZone) -> SensorResult | SkipReason:
@@ -108,7 +109,7 @@ def landing_files_sensor(context: SensorEvaluationContext, landing: LandingZone)
                 run_key=f"{landed.relative}@{landed.version}",
                 partition_key=partition_key(month),
                 # The run downloads from the landing zone: raw_trips checks and copies it like any release file.
-                run_config={"resources": {"trip_source": {"config": {"base_url": landing.source_url}}}},
+                run_config={"resources": {"trip_source": {"config": landing.trip_source_config()}}},
                 tags={LANDED_FILE_TAG: landed.uri},
             )
         )
