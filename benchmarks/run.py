@@ -134,9 +134,9 @@ class Bench:
                     pass
                 time.sleep(0.1)
         finally:
-            os.killpg(process.pid, signal.SIGTERM)  # the process group this benchmark started
+            os.killpg(process.pid, signal.SIGINT)  # the process group this benchmark started (Ctrl-C)
             try:
-                process.wait(30)
+                process.wait(15)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
