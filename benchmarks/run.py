@@ -42,7 +42,8 @@ PROBES = REPO / "benchmarks/probes.py"
 PLAIN = REPO / "benchmarks/course/plain_way.py"
 ONE = "green:2021-01"
 BACKFILL = [f"green:2021-{m:02d}" for m in range(1, 8)] + ["yellow:2021-01"]
-SYNTHETIC = "yellow:2021-03"  # the generated month's place in the release
+SYNTHETIC = "yellow:2021-03"
+WORKERS = "dagster, python -m taxi_platform.backfill --workers 2"  # the generated month's place in the release
 
 
 def log(message: str) -> None:
@@ -184,6 +185,9 @@ class Bench:
         for _ in range(self.heavy):
             self.run_dagster_backfill()
             self.run_plain("backfill", BACKFILL)
+            env = self.dagster_env(self.fresh("dagster-backfill-workers"))
+            command = [PY, "-m", "taxi_platform.backfill", *BACKFILL, "--workers", "2"]
+            self.record("backfill", WORKERS, timed(command, env))
         folder = self.fresh("plain-batched")
         command = [PY, str(PLAIN), "--base", self.url, "--lake", str(folder), "--batched", *BACKFILL]
         self.record("backfill", "plain, batched (1 prepare + 1 spark-sql.py)", timed(command))
