@@ -64,6 +64,11 @@ def _run_partition(task: tuple[str, str, str]) -> dict:
 
 def backfill(partitions: list[tuple[str, str]], workers: int = 2) -> list[dict]:
     """Run `trip_chain` for each partition on `workers` long-lived processes; the runs' outcomes."""
+    from dagster import DagsterInstance
+
+    # Create the instance's storage here, once: two workers creating a fresh DAGSTER_HOME's tables at
+    # the same moment collide ("table runs already exists").
+    DagsterInstance.get().dispose()
     backfill_id = uuid.uuid4().hex[:8]
     tasks = [(color, month, backfill_id) for color, month in partitions]
     # spawn: each worker is a clean interpreter with its own JVM (never a forked copy of one).
