@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import re
 import sys
 import time
 import uuid
 
 BACKFILL_TAG = "taxi_platform/backfill"
+_ITEM = re.compile(r"(green|yellow):(\d{4})-(\d{2})(?:\.\.(\d{4})-(\d{2}))?")
 
 _job = None
 _instance = None
@@ -33,10 +35,14 @@ def expand(items: list[str]) -> list[tuple[str, str]]:
     """`green:2021-01..2021-03` -> [("green", "2021-01"), ("green", "2021-02"), ("green", "2021-03")]."""
     partitions = []
     for item in items:
-        color, _, months = item.partition(":")
-        first, _, last = months.partition("..")
-        year, month = (int(part) for part in first.split("-"))
-        last_year, last_month = (int(part) for part in (last or first).split("-"))
+        match = _ITEM.fullmatch(item)
+        if not match:
+            raise ValueError(f"{item!r}: expected color:YYYY-MM or color:YYYY-MM..YYYY-MM (color green or yellow)")
+        color, year, month, last_year, last_month = match.groups()
+        year, month = int(year), int(month)
+        last_year, last_month = int(last_year or year), int(last_month or month)
+        if (last_year, last_month) < (year, month) or not (1 <= month <= 12 and 1 <= last_month <= 12):
+            raise ValueError(f"{item!r}: not a range of months")
         while (year, month) <= (last_year, last_month):
             partitions.append((color, f"{year:04d}-{month:02d}"))
             year, month = (year + 1, 1) if month == 12 else (year, month + 1)
@@ -84,7 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("partitions", nargs="+", help="color:YYYY-MM or color:YYYY-MM..YYYY-MM")
     parser.add_argument("--workers", type=int, default=2, help="processes running partitions (default 2)")
     args = parser.parse_args(argv)
-    outcomes = backfill(expand(args.partitions), args.workers)
+    try:
+        partitions = expand(args.partitions)
+    except ValueError as error:
+        parser.error(str(error))
+    outcomes = backfill(partitions, args.workers)
     for outcome in sorted(outcomes, key=lambda o: o["partition"]):
         state = "ok" if outcome["success"] else "FAILED"
         print(f"{outcome['partition']}: {state} in {outcome['seconds']:.1f}s (run {outcome['run_id']})")

@@ -15,6 +15,7 @@ def test_a_range_names_every_month_in_it_and_a_single_month_itself():
     ]
 
 
-@pytest.mark.parametrize("item", ["green:2021-03..2021-01"])
-def test_a_backwards_range_names_nothing(item):
-    assert expand([item]) == []
+@pytest.mark.parametrize("item", ["green:2021-03..2021-01", "blue:2021-01", "green:2021-13", "green:2021"])
+def test_a_backwards_range_or_a_malformed_item_is_refused(item):
+    with pytest.raises(ValueError, match=item):
+        expand([item])
