@@ -276,7 +276,7 @@ def main() -> None:
     parser.add_argument("--heavy-repeats", type=int, default=1, help="runs of the backfill and the synthetic month")
     parser.add_argument("--rows", type=int, default=3_000_000, help="rows of the synthetic yellow month")
     parser.add_argument("--only", help="comma-separated items: import,ui,download,sensor,one,backfill,synthetic")
-    parser.add_argument("--merge", action="store_true", help="keep the other items of the last results.json")
+    parser.add_argument("--merge", action="store_true", help="add these runs to those of the last results.json")
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks/RESULTS.md")
     args = parser.parse_args()
     data, notes = args.data, []
@@ -300,8 +300,13 @@ def main() -> None:
     raw = {"machine": info, "notes": bench.notes, "results": bench.results, "backfill_partitions": BACKFILL}
     if args.merge and args.output.with_name("results.json").exists():  # keep the items not run this time
         previous = json.loads(args.output.with_name("results.json").read_text())
-        raw["results"] = {**previous["results"], **bench.results}
-        raw["notes"] = [*previous["notes"], f"{', '.join(bench.results)} measured again on {info['date']}"]
+        merged = previous["results"]
+        for item, variants in bench.results.items():
+            for variant, runs in variants.items():
+                merged.setdefault(item, {}).setdefault(variant, []).extend(runs)
+        raw["results"] = merged
+        raw["machine"] = previous["machine"]
+        raw["notes"] = [*previous["notes"], f"more runs of {', '.join(bench.results)} added on {info['date']}"]
     args.output.with_name("results.json").write_text(json.dumps(raw, indent=1, default=str) + "\n")
     write_results(raw, args.output)
     log(f"wrote {args.output}")
