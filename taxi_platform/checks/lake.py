@@ -1,15 +1,21 @@
-"""Reading a finished partition back from the lake or the bucket, for checks."""
+"""Reading a finished partition back from the lake or the bucket, for checks.
+
+pyarrow is imported where a check runs, not at import: `import taxi_platform.definitions` stays fast.
+"""
+
+from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import pyarrow as pa
-import pyarrow.compute as pc
+from typing import TYPE_CHECKING
 
 from taxi_platform.assets.upstream import require_upstream
 from taxi_platform.resources import LocalLake, TripBucket
 from taxi_platform.tlc.months import TripMonth
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 def finished_parquet(lake: LocalLake, relative: str, asset: str, month: TripMonth) -> list[str]:
@@ -30,5 +36,8 @@ def finished_report(bucket: TripBucket, month: TripMonth) -> Iterator[list[str]]
 
 def pickups_in_month(pickups: pa.ChunkedArray, month: TripMonth) -> pa.ChunkedArray:
     """True where the pickup is in [start, end) of the month; NULL pickups count as outside."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     naive = pickups.cast(pa.timestamp("us"))
     return pc.fill_null(pc.and_(pc.greater_equal(naive, month.start), pc.less(naive, month.end)), False)

@@ -6,8 +6,6 @@ report left stale by a rewritten typed partition, or a warehouse slice that drif
 
 import math
 
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from dagster import AssetCheckExecutionContext, AssetCheckResult, asset_check
 
 from taxi_platform.assets import bigquery_revenue, revenue_report
@@ -34,6 +32,9 @@ def _close(a: object, b: object) -> bool:
 def total_matches_typed_trips(
     context: AssetCheckExecutionContext, lake: LocalLake, bucket: TripBucket
 ) -> AssetCheckResult:
+    import pyarrow.compute as pc  # at run time, not at definitions import
+    import pyarrow.parquet as pq
+
     month = trip_month(context)
     with finished_report(bucket, month) as report:
         reported = pc.sum(pq.read_table(report, columns=["revenue_monthly_total_amount"]).column(0)).as_py() or 0.0
@@ -55,6 +56,8 @@ def total_matches_typed_trips(
 def slice_matches_report(
     context: AssetCheckExecutionContext, bucket: TripBucket, warehouse: RevenueWarehouse
 ) -> AssetCheckResult:
+    import pyarrow.parquet as pq  # at run time, not at definitions import
+
     month = trip_month(context)
     with finished_report(bucket, month) as report:
         expected = sorted(pq.read_table(report).to_pylist(), key=lambda row: row["revenue_zone"])

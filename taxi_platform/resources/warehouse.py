@@ -6,14 +6,17 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
 from dagster import ConfigurableResource, get_dagster_logger
 from pydantic import Field
 
 from taxi_platform.resources.lake import LocalLake
 from taxi_platform.tlc.months import TripMonth
 from taxi_platform.tlc.schemas import REVENUE_COLUMNS
+
+if TYPE_CHECKING:
+    import duckdb
 
 REVENUE_TABLE = "revenue"
 
@@ -53,6 +56,8 @@ class DuckDBWarehouse(RevenueWarehouse):
     def _connect(self) -> duckdb.DuckDBPyConnection:
         database = self.database_path
         database.parent.mkdir(parents=True, exist_ok=True)
+        import duckdb  # here, not at import: `import taxi_platform.definitions` stays fast
+
         deadline = time.monotonic() + self.lock_wait_seconds
         while True:
             try:
