@@ -37,11 +37,9 @@ def local_resources(
     landing_dir: str | Path | EnvVar | None = None,
 ) -> dict[str, Any]:
     """A lake folder with its bucket zone and DuckDB; Spark on `local[*]` or a standalone master."""
-    lake = LocalLake(root=str(data_dir) if isinstance(data_dir, Path) else data_dir)
-    landing_root = str(landing_dir) if isinstance(landing_dir, Path) else landing_dir
-    landing = {} if landing_root is None else {"landing": LocalLandingZone(root=landing_root)}
+    lake = LocalLake(root=_folder(data_dir))
     return {
-        **landing,
+        **_landing_folder(landing_dir),
         "trip_source": TripSource(base_url=source_url),
         "spark": SparkResource(master=master, spark_config=spark_config or {}),
         "lake": lake,
@@ -75,24 +73,36 @@ def gcp_resources(
     from taxi_platform.resources.gcs_bucket import GCSBucket
     from taxi_platform.resources.gcs_landing import GcsLandingZone
 
-    resources = local_resources(data_dir, source_url, spark_config, master, landing_dir)
     gcs = GcsClient(project=project, endpoint=gcs_endpoint)
-    # A gs:// source base (the landing zone's, or TAXI_SOURCE_URL) is read through the same endpoint.
-    resources["trip_source"] = TripSource(base_url=source_url, gcs_endpoint=gcs_endpoint)
-    if landing_uri is not None:
-        resources["landing"] = GcsLandingZone(gcs=gcs, uri=landing_uri)
-    resources["spark"] = SparkResource(
-        master=master,
-        spark_config=spark_config or {},
-        gcs_connector=True,
-        gcs_endpoint=gcs_endpoint,
-        gcp_project=project,
-        dataproc=dataproc,
+    landing = (
+        _landing_folder(landing_dir) if landing_uri is None else {"landing": GcsLandingZone(gcs=gcs, uri=landing_uri)}
     )
-    resources["bucket"] = GCSBucket(gcs=gcs, bucket=bucket)
     bigquery = BigQueryClient(project=project, endpoint=bigquery_endpoint)
-    resources["warehouse"] = BigQueryWarehouse(bigquery=bigquery, dataset=dataset)
-    return resources
+    return {
+        **landing,
+        # A gs:// source base (the landing zone's, or TAXI_SOURCE_URL) is read through the same endpoint.
+        "trip_source": TripSource(base_url=source_url, gcs_endpoint=gcs_endpoint),
+        "spark": SparkResource(
+            master=master,
+            spark_config=spark_config or {},
+            gcs_connector=True,
+            gcs_endpoint=gcs_endpoint,
+            gcp_project=project,
+            dataproc=dataproc,
+        ),
+        "lake": LocalLake(root=_folder(data_dir)),
+        "bucket": GCSBucket(gcs=gcs, bucket=bucket),
+        "warehouse": BigQueryWarehouse(bigquery=bigquery, dataset=dataset),
+    }
+
+
+def _folder(path: str | Path | EnvVar) -> str | EnvVar:
+    return str(path) if isinstance(path, Path) else path
+
+
+def _landing_folder(landing_dir: str | Path | EnvVar | None) -> dict[str, LocalLandingZone]:
+    """The local landing zone, when there is one (tests and scripts may run without a landing folder)."""
+    return {} if landing_dir is None else {"landing": LocalLandingZone(root=_folder(landing_dir))}
 
 
 def _optional(name: str) -> EnvVar | None:

@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from dagster import SensorResult, SkipReason, build_sensor_context, materialize
+from dagster import SkipReason, build_sensor_context, materialize
 from google.cloud import storage
 
 from taxi_platform.assets import raw_trips
@@ -21,6 +21,7 @@ from taxi_platform.sensors import landing_files_sensor
 from taxi_platform.sensors.landing import LANDED_FILE_TAG
 from taxi_platform.tlc import TripMonth
 from taxi_platform_tests.conftest import GREEN_CSV
+from taxi_platform_tests.sensing import partition_keys, tick
 
 PREFIX = "incoming/taxi"
 
@@ -41,20 +42,6 @@ def upload(zone: GcsLandingZone, relative: str, source: Path = GREEN_CSV) -> sto
     blob = bucket_of(zone).blob(f"{PREFIX}/{relative}")
     blob.upload_from_filename(str(source))
     return blob
-
-
-def tick(zone: GcsLandingZone, cursor: str | None) -> tuple[list, str | None]:
-    # The nested GcsClient makes the resources a context manager: open them as the daemon does.
-    with build_sensor_context(cursor=cursor, resources={"landing": zone}) as context:
-        result = landing_files_sensor(context)
-    if isinstance(result, SkipReason):
-        return [], cursor
-    assert isinstance(result, SensorResult)
-    return list(result.run_requests or []), result.cursor
-
-
-def partition_keys(requests: list) -> list[str]:
-    return [str(request.partition_key) for request in requests]
 
 
 def test_new_object_runs_once_and_again_when_reuploaded(zone: GcsLandingZone, gcs_emulator):

@@ -8,13 +8,15 @@ import shutil
 from pathlib import Path
 
 import pytest
-from dagster import AssetMaterialization, SensorResult, SkipReason, build_sensor_context, instance_for_test
+from dagster import AssetMaterialization, SkipReason, build_sensor_context, instance_for_test
 
 from taxi_platform.resources import LocalLandingZone, TripSource
 from taxi_platform.sensors import landing_files_sensor, source_months_sensor
 from taxi_platform.sensors.landing import LANDED_FILE_TAG, LandingCursor
 from taxi_platform.sensors.source import PROBES_PER_TICK, probe_order
 from taxi_platform_tests.conftest import GREEN_CSV, MOVED_GREEN_MONTHS
+from taxi_platform_tests.sensing import partition_keys
+from taxi_platform_tests.sensing import tick as zone_tick
 
 
 @pytest.fixture
@@ -34,16 +36,7 @@ def drop(source: Path, target: Path) -> Path:
 
 
 def tick(landing: Path, cursor: str | None) -> tuple[list, str | None]:
-    context = build_sensor_context(cursor=cursor, resources={"landing": LocalLandingZone(root=str(landing))})
-    result = landing_files_sensor(context)
-    if isinstance(result, SkipReason):
-        return [], cursor
-    assert isinstance(result, SensorResult)
-    return list(result.run_requests or []), result.cursor
-
-
-def partition_keys(requests: list) -> list[str]:
-    return [str(request.partition_key) for request in requests]
+    return zone_tick(LocalLandingZone(root=str(landing)), cursor)
 
 
 def test_new_file_runs_its_partition_once_and_again_when_republished(landing: Path, tmp_path: Path):

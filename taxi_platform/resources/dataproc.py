@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the client libraries take ~0.3 s to import: only a Dataproc
     from google.cloud import dataproc_v1, storage
 
 import taxi_platform
+from taxi_platform.resources.storage_client import storage_client
 
 PACKAGE_ROOT = Path(taxi_platform.__file__).resolve().parent
 MAIN_FILE = PACKAGE_ROOT / "spark" / "job.py"
@@ -181,16 +182,7 @@ class DataprocJobs(ConfigurableResource):
         return dataproc_v1.JobControllerClient(client_options=options)
 
     def storage_client(self) -> storage.Client:
-        from google.auth.credentials import AnonymousCredentials
-        from google.cloud import storage
-
-        if self.storage_endpoint:
-            return storage.Client(
-                project=self.project,
-                credentials=AnonymousCredentials(),
-                client_options={"api_endpoint": self.storage_endpoint},
-            )
-        return storage.Client(project=self.project)
+        return storage_client(self.project, self.storage_endpoint)
 
     def upload_code(self, client: storage.Client) -> tuple[str, str]:
         """Uploads job.py and the package zip under `code_uri/{hash}/` unless already there."""

@@ -14,6 +14,8 @@ from dagster_gcp import BigQueryResource, GCSResource
 from google.cloud import bigquery, storage
 from pydantic import Field
 
+from taxi_platform.resources.storage_client import storage_client
+
 
 def _emulator_options(endpoint: str) -> dict:
     from google.auth.credentials import AnonymousCredentials
@@ -27,7 +29,7 @@ class GcsClient(GCSResource):
     def get_client(self) -> storage.Client:
         if self.endpoint is None:
             return super().get_client()
-        return storage.Client(project=self.project, **_emulator_options(self.endpoint))
+        return storage_client(self.project, self.endpoint)
 
 
 class BigQueryClient(BigQueryResource):

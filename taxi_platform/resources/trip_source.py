@@ -19,6 +19,7 @@ from pathlib import Path
 from dagster import ConfigurableResource, get_dagster_logger
 from pydantic import Field
 
+from taxi_platform.resources.storage_client import storage_client
 from taxi_platform.tlc.months import DEFAULT_SOURCE_URL, TripMonth
 
 _CHUNK = 1 << 20
@@ -166,19 +167,9 @@ class TripSource(ConfigurableResource):
     def _gcs_blob(self, url: str):
         """The object's metadata (generation, size), or None when there is no such object or bucket."""
         from google.api_core import exceptions
-        from google.cloud import storage
 
         bucket, _, name = url[len("gs://") :].partition("/")
-        if self.gcs_endpoint:
-            from google.auth.credentials import AnonymousCredentials
-
-            client = storage.Client(
-                project=None,
-                credentials=AnonymousCredentials(),
-                client_options={"api_endpoint": self.gcs_endpoint},
-            )
-        else:
-            client = storage.Client(project=None)  # Application Default Credentials; no project needed to read
+        client = storage_client(None, self.gcs_endpoint)  # no project needed to read
         try:
             return client.bucket(bucket).get_blob(name, timeout=self.timeout_seconds)
         except exceptions.NotFound:
