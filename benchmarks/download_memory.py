@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from taxi_platform_tests.mirror import MirrorServer  # noqa: E402
+from taxi_platform_tests.support.mirror import MirrorServer  # noqa: E402
 
 SOURCE = REPO / "taxi_platform_tests/data/green_tripdata_2021_01.csv.gz"
 MULTIPLIER = 16

@@ -5,7 +5,7 @@
 DATA_DIR (default `../shared/data` beside the repository) holds the TLC files: the seven real green
 2021 months and the yellow 2021-01 sample. Without it, the committed `taxi_platform_tests/data`
 (green 2021-01 + the yellow sample) is used and RESULTS.md says so. Everything is served over HTTP by
-the loopback mirror (`taxi_platform_tests.mirror`), for Dagster and for the plain scripts alike, in a
+the loopback mirror (`taxi_platform_tests.support.mirror`), for Dagster and for the plain scripts alike, in a
 scratch folder that is removed at the end. Each measured run is a fresh process that pays its own
 interpreter and JVM start, as a user's run does. Compared variants are interleaved (A, B, A, B, ...)
 so a change in the machine's load hits both, and each result is stored with `os.getloadavg()`.
@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.report import write_results  # noqa: E402
 from benchmarks.synthetic import write_month  # noqa: E402
-from taxi_platform_tests.mirror import MirrorServer, build_mirror  # noqa: E402
+from taxi_platform_tests.support.mirror import MirrorServer, build_mirror  # noqa: E402
 
 PY = sys.executable
 PROBES = REPO / "benchmarks/probes.py"

@@ -10,8 +10,8 @@ import pytest
 
 from taxi_platform.profile import local_resources
 from taxi_platform.resources import TripSource
-from taxi_platform_tests.mirror import MirrorServer, build_mirror
-from taxi_platform_tests.months import moved_months
+from taxi_platform_tests.support.mirror import MirrorServer, build_mirror
+from taxi_platform_tests.support.months import moved_months
 
 DATA = Path(__file__).parent / "data"
 GREEN_CSV = DATA / "green_tripdata_2021_01.csv.gz"
@@ -76,7 +76,7 @@ def gcs_emulator(tmp_path_factory: pytest.TempPathFactory):
     Objects are also written to `gcs_emulator.mirror_dir/bucket/name`, which the BigQuery emulator
     reads for `gs://` load URIs. Use your own bucket names: the emulator is shared by the session.
     """
-    from taxi_platform_tests.emulators import GcsEmulator
+    from taxi_platform_tests.support.emulators import GcsEmulator
 
     emulator = GcsEmulator(mirror_dir=tmp_path_factory.mktemp("gcs-mirror")).start()
     yield emulator
@@ -86,7 +86,7 @@ def gcs_emulator(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def bigquery_emulator(gcs_emulator):
     """bqemulator from `.venv-bqemulator` (scripts/setup makes it); `gs://` loads read the GCS emulator's objects."""
-    from taxi_platform_tests.emulators import BigQueryEmulator, EmulatorError
+    from taxi_platform_tests.support.emulators import BigQueryEmulator, EmulatorError
 
     emulator = BigQueryEmulator(gcs_local_root=gcs_emulator.mirror_dir)
     try:

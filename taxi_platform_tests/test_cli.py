@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
-from taxi_platform_tests.cli import dagster_home, materialize_cli
+from taxi_platform_tests.support.cli import dagster_home, materialize_cli
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,6 +1,6 @@
 """Dataproc mode end to end: the real google-cloud-dataproc client against a stand-in that runs the job.
 
-The stand-in (`dataproc_standin.py`) answers the Dataproc Jobs REST API and executes each submitted
+The stand-in (`support/dataproc_standin.py`) answers the Dataproc Jobs REST API and executes each submitted
 job with `spark-submit`, reading its code and data from the GCS emulator and writing driver output
 there as Dataproc does; the resource under test only sees the API and the bucket.
 """
@@ -19,9 +19,9 @@ from google.cloud import dataproc_v1, storage
 
 from taxi_platform.resources.gcp.dataproc import DataprocJobFailed, DataprocJobs, DriverOutput
 from taxi_platform_tests.conftest import GREEN_CSV
-from taxi_platform_tests.dataproc_standin import DataprocStandIn
-from taxi_platform_tests.emulators import GcsEmulator
-from taxi_platform_tests.oracle import duckdb_revenue
+from taxi_platform_tests.support.dataproc_standin import DataprocStandIn
+from taxi_platform_tests.support.emulators import GcsEmulator
+from taxi_platform_tests.support.oracle import duckdb_revenue
 
 BUCKET = "taxi-lake"
 STAGING = "dataproc-staging"

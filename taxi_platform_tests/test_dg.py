@@ -16,7 +16,7 @@ from pathlib import Path
 import dagster
 import pytest
 
-from taxi_platform_tests.cli import dagster_home
+from taxi_platform_tests.support.cli import dagster_home
 from taxi_platform_tests.test_ui import (
     ASSETS,
     ASSETS_QUERY,

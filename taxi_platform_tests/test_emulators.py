@@ -22,7 +22,7 @@ from google.auth.credentials import AnonymousCredentials
 
 from taxi_platform.spark.gcs import gcs_connector_jar, gcs_connector_settings
 from taxi_platform.tlc.schemas import REVENUE_COLUMNS
-from taxi_platform_tests.emulators import PROJECT_ROOT, GcsEmulator
+from taxi_platform_tests.support.emulators import PROJECT_ROOT, GcsEmulator
 
 PROJECT = "taxi-platform-test"
 

@@ -23,15 +23,15 @@ from google.cloud import bigquery, storage
 from taxi_platform.assets import trip_assets
 from taxi_platform.partitions import partition_key
 from taxi_platform.profile import gcp_resources
+from taxi_platform.resources.gcp.clients import BigQueryClient
 from taxi_platform.resources.gcp.dataproc import DataprocJobs
 from taxi_platform.resources.gcp.warehouse import BigQueryWarehouse
-from taxi_platform.resources.gcp.clients import BigQueryClient
 from taxi_platform.spark.gcs import gcs_connector_jar
 from taxi_platform.tlc import TripMonth
-from taxi_platform_tests.cli import dagster_home, materialize_cli
 from taxi_platform_tests.conftest import GREEN_CSV, TEST_SPARK_CONFIG
-from taxi_platform_tests.dataproc_standin import DataprocStandIn
-from taxi_platform_tests.oracle import assert_same_report, course_csv, duckdb_revenue
+from taxi_platform_tests.support.cli import dagster_home, materialize_cli
+from taxi_platform_tests.support.dataproc_standin import DataprocStandIn
+from taxi_platform_tests.support.oracle import assert_same_report, course_csv, duckdb_revenue
 
 MONTHS = [TripMonth.parse("green", "2021-01"), TripMonth.parse("yellow", "2021-01")]
 DATASET = "taxi"

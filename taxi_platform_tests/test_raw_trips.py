@@ -13,7 +13,7 @@ from taxi_platform.assets import raw_trips
 from taxi_platform.partitions import partition_key
 from taxi_platform.resources import DownloadFailed, MonthNotPublished, TripSource
 from taxi_platform.tlc import BadTripFile, TripMonth
-from taxi_platform_tests.mirror import MirrorServer, Scripted
+from taxi_platform_tests.support.mirror import MirrorServer, Scripted
 
 GREEN = TripMonth.parse("green", "2021-01")
 YELLOW = TripMonth.parse("yellow", "2021-01")

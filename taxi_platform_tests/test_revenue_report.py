@@ -11,7 +11,7 @@ from dagster import materialize
 from taxi_platform.assets import gcs_trips, raw_trips, revenue_report, typed_trips
 from taxi_platform.partitions import partition_key
 from taxi_platform.tlc import TripMonth
-from taxi_platform_tests.oracle import assert_same_report, course_csv, csv_rows, duckdb_revenue
+from taxi_platform_tests.support.oracle import assert_same_report, course_csv, csv_rows, duckdb_revenue
 
 
 @pytest.mark.parametrize("color", ["green", "yellow"])

@@ -18,8 +18,8 @@ from taxi_platform.profile import local_resources
 from taxi_platform.spark.stages import write_revenue_report, write_typed_trips
 from taxi_platform.tlc import TripMonth
 from taxi_platform_tests.conftest import GREEN_CSV, TEST_SPARK_CONFIG
-from taxi_platform_tests.mirror import build_mirror
-from taxi_platform_tests.oracle import assert_same_report
+from taxi_platform_tests.support.mirror import build_mirror
+from taxi_platform_tests.support.oracle import assert_same_report
 
 REPO = Path(__file__).resolve().parents[1]
 GREEN = TripMonth.parse("green", "2021-01")

@@ -26,8 +26,8 @@ import duckdb
 import pytest
 
 from taxi_platform.tlc.months import COLORS
-from taxi_platform_tests.mirror import MirrorServer
-from taxi_platform_tests.oracle import duckdb_revenue
+from taxi_platform_tests.support.mirror import MirrorServer
+from taxi_platform_tests.support.oracle import duckdb_revenue
 
 REPO = Path(__file__).resolve().parents[1]
 # Debian's chromium by default; elsewhere (macOS) point CHROMIUM at a Chrome/Chromium binary.

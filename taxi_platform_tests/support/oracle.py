@@ -113,7 +113,7 @@ def assert_same_report(ours: list[dict], theirs: list[dict]) -> None:
 def course_csv(color: str, folder: Path) -> Path:
     """The committed 2021-01 file of a color as the oracle reads it (yellow without its cut-off last line)."""
     from taxi_platform_tests.conftest import GREEN_CSV, YELLOW_CSV
-    from taxi_platform_tests.mirror import whole_lines
+    from taxi_platform_tests.support.mirror import whole_lines
 
     if color == "green":
         return GREEN_CSV

@@ -1,6 +1,6 @@
 """A loopback mirror of the course's release, built from local TLC files.
 
-    python -m taxi_platform_tests.mirror ../shared/data --port 8765
+    python -m taxi_platform_tests.support.mirror ../shared/data --port 8765
     TAXI_SOURCE_URL=http://127.0.0.1:8765 dagster asset materialize ...
 
 Local names (`green_tripdata_2021_01.csv.gz`, `yellow_tripdata_2021-01.csv`) are published under the

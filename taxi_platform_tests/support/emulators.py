@@ -1,6 +1,6 @@
 """GCS and BigQuery emulators on loopback, each in its own process, for the tests and for manual use.
 
-    .venv/bin/python -m taxi_platform_tests.emulators [--project demo-project] [--mirror-dir DIR]
+    .venv/bin/python -m taxi_platform_tests.support.emulators [--project demo-project] [--mirror-dir DIR]
 
 starts both, prints their endpoints and how to point clients at them, and runs until Ctrl-C.
 
@@ -32,7 +32,7 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BQ_VENV = PROJECT_ROOT / ".venv-bqemulator"
 DEFAULT_PROJECT = "taxi-platform-test"
 
@@ -161,7 +161,7 @@ class GcsEmulator(_Subprocess):
 
     def start(self) -> GcsEmulator:
         began = time.monotonic()
-        args = [sys.executable, "-m", "taxi_platform_tests.gcs_emulator_server", "--port", "0"]
+        args = [sys.executable, "-m", "taxi_platform_tests.support.gcs_emulator_server", "--port", "0"]
         if self.mirror_dir is not None:
             args += ["--mirror-dir", str(self.mirror_dir)]
         env = dict(os.environ, PYTHONUNBUFFERED="1")

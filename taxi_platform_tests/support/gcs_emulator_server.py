@@ -2,7 +2,7 @@
 
 Run as its own process (``GcsEmulator`` in ``emulators.py`` does)::
 
-    python -m taxi_platform_tests.gcs_emulator_server [--port 0] [--mirror-dir DIR]
+    python -m taxi_platform_tests.support.gcs_emulator_server [--port 0] [--mirror-dir DIR]
 
 and it prints ``READY http://127.0.0.1:PORT`` on stdout once it accepts connections.
 

@@ -2,7 +2,7 @@
 
 The wheel has no `start-master.sh`/`start-worker.sh`; `spark-class` runs the same daemons:
 
-    python -m taxi_platform_tests.standalone   # prints the master URL, Ctrl-C stops both
+    python -m taxi_platform_tests.support.standalone   # prints the master URL, Ctrl-C stops both
 """
 
 from __future__ import annotations

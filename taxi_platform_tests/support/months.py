@@ -4,7 +4,7 @@ Only green 2021-01 is committed; sensors and backfills need several months. Movi
 by whole months (the day clamped to the target month's length) keeps the file's real shape: the
 same rows, the block with empty VendorID, CRLF endings and the stray pickups from 2008/2009 and
 the neighbouring months, now around the target month. Tests compute expected numbers from the
-generated file itself (taxi_platform_tests.oracle), never from January's.
+generated file itself (taxi_platform_tests.support.oracle), never from January's.
 """
 
 from __future__ import annotations
