@@ -10,16 +10,9 @@ import pytest
 
 from taxi_platform.profile import local_resources
 from taxi_platform.resources import TripSource
+from taxi_platform_tests.support.data import DATA, GREEN_CSV, MOVED_GREEN_MONTHS, TEST_SPARK_CONFIG
 from taxi_platform_tests.support.mirror import MirrorServer, build_mirror
 from taxi_platform_tests.support.months import moved_months
-
-DATA = Path(__file__).parent / "data"
-GREEN_CSV = DATA / "green_tripdata_2021_01.csv.gz"
-YELLOW_CSV = DATA / "yellow_tripdata_2021-01.csv"
-# Green months the mirror also serves, made from GREEN_CSV by moving its timestamps (see months.py).
-MOVED_GREEN_MONTHS = ("2021-02", "2021-03")
-# Tests run many Spark sessions one after another: no UI ports to fight over.
-TEST_SPARK_CONFIG = {"spark.ui.enabled": "false", "spark.driver.memory": "2g"}
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

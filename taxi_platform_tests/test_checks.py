@@ -20,7 +20,7 @@ from taxi_platform.partitions import partition_key, trip_partitions
 from taxi_platform.profile import local_resources
 from taxi_platform.resources import TripSource
 from taxi_platform.tlc import TripMonth
-from taxi_platform_tests.conftest import TEST_SPARK_CONFIG
+from taxi_platform_tests.support.data import TEST_SPARK_CONFIG
 
 GREEN = TripMonth.parse("green", "2021-02")  # a generated month, so the checks see more than January
 

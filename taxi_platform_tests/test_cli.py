@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import duckdb
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
 from taxi_platform_tests.support.cli import dagster_home, materialize_cli
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_cli_materializes_all_five_assets(tmp_path, mirror):

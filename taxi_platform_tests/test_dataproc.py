@@ -18,7 +18,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import dataproc_v1, storage
 
 from taxi_platform.resources.gcp.dataproc import DataprocJobFailed, DataprocJobs, DriverOutput
-from taxi_platform_tests.conftest import GREEN_CSV
+from taxi_platform_tests.support.data import GREEN_CSV
 from taxi_platform_tests.support.dataproc_standin import DataprocStandIn
 from taxi_platform_tests.support.emulators import GcsEmulator
 from taxi_platform_tests.support.oracle import duckdb_revenue

@@ -12,8 +12,7 @@ from dagster import MultiPartitionsDefinition
 
 from taxi_platform.assets import trip_assets
 from taxi_platform.partitions import trip_partitions
-
-REPO = Path(__file__).resolve().parents[1]
+from taxi_platform_tests.support.data import REPO
 
 PROBE = """
 import json, os, sys, time

@@ -17,6 +17,7 @@ import dagster
 import pytest
 
 from taxi_platform_tests.support.cli import dagster_home
+from taxi_platform_tests.support.data import REPO
 from taxi_platform_tests.test_ui import (
     ASSETS,
     ASSETS_QUERY,
@@ -27,7 +28,6 @@ from taxi_platform_tests.test_ui import (
     wait_until_loaded,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 DG = Path(sys.executable).parent / "dg"
 
 

@@ -22,7 +22,8 @@ from google.auth.credentials import AnonymousCredentials
 
 from taxi_platform.spark.gcs import gcs_connector_jar, gcs_connector_settings
 from taxi_platform.tlc.schemas import REVENUE_COLUMNS
-from taxi_platform_tests.support.emulators import PROJECT_ROOT, GcsEmulator
+from taxi_platform_tests.support.data import REPO
+from taxi_platform_tests.support.emulators import GcsEmulator
 
 PROJECT = "taxi-platform-test"
 
@@ -142,7 +143,7 @@ def test_spark_writes_and_reads_parquet_on_gs(gcs_emulator, tmp_path: Path):
         os.environ,
         SPARK_LOCAL_IP="127.0.0.1",
         PYSPARK_PYTHON=sys.executable,
-        PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     )
     run = subprocess.run(
         [sys.executable, "-c", SPARK_ROUNDTRIP, gcs_emulator.endpoint, PROJECT, f"gs://{bucket}/x/"],

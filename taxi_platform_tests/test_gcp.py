@@ -28,8 +28,8 @@ from taxi_platform.resources.gcp.dataproc import DataprocJobs
 from taxi_platform.resources.gcp.warehouse import BigQueryWarehouse
 from taxi_platform.spark.gcs import gcs_connector_jar
 from taxi_platform.tlc import TripMonth
-from taxi_platform_tests.conftest import GREEN_CSV, TEST_SPARK_CONFIG
 from taxi_platform_tests.support.cli import dagster_home, materialize_cli
+from taxi_platform_tests.support.data import GREEN_CSV, TEST_SPARK_CONFIG
 from taxi_platform_tests.support.dataproc_standin import DataprocStandIn
 from taxi_platform_tests.support.oracle import assert_same_report, course_csv, duckdb_revenue
 

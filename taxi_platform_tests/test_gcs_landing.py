@@ -20,7 +20,7 @@ from taxi_platform.resources.gcp.landing import GcsLandingZone
 from taxi_platform.sensors import landing_files_sensor
 from taxi_platform.sensors.landing import LANDED_FILE_TAG
 from taxi_platform.tlc import TripMonth
-from taxi_platform_tests.conftest import GREEN_CSV
+from taxi_platform_tests.support.data import GREEN_CSV
 from taxi_platform_tests.support.sensing import partition_keys, tick
 
 PREFIX = "incoming/taxi"

@@ -15,7 +15,7 @@ from taxi_platform.resources import LocalLandingZone, TripSource
 from taxi_platform.sensors import landing_files_sensor, source_months_sensor
 from taxi_platform.sensors.landing import LANDED_FILE_TAG, LandingCursor
 from taxi_platform.sensors.source import PROBES_PER_TICK
-from taxi_platform_tests.conftest import GREEN_CSV, MOVED_GREEN_MONTHS
+from taxi_platform_tests.support.data import GREEN_CSV, MOVED_GREEN_MONTHS
 from taxi_platform_tests.support.sensing import partition_keys
 from taxi_platform_tests.support.sensing import tick as zone_tick
 

@@ -17,11 +17,10 @@ from taxi_platform.partitions import partition_key
 from taxi_platform.profile import local_resources
 from taxi_platform.spark.stages import write_revenue_report, write_typed_trips
 from taxi_platform.tlc import TripMonth
-from taxi_platform_tests.conftest import GREEN_CSV, TEST_SPARK_CONFIG
+from taxi_platform_tests.support.data import GREEN_CSV, REPO, TEST_SPARK_CONFIG
 from taxi_platform_tests.support.mirror import build_mirror
 from taxi_platform_tests.support.oracle import assert_same_report
 
-REPO = Path(__file__).resolve().parents[1]
 GREEN = TripMonth.parse("green", "2021-01")
 # The real files of the course's months, beside the checkout in the developers' workspace only.
 SHARED = REPO.parent / "shared" / "data"

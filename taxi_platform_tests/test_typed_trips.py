@@ -12,7 +12,7 @@ from taxi_platform.assets import raw_trips, typed_trips
 from taxi_platform.partitions import partition_key
 from taxi_platform.spark.stages import write_typed_trips
 from taxi_platform.tlc import TripMonth
-from taxi_platform_tests.conftest import GREEN_CSV
+from taxi_platform_tests.support.data import GREEN_CSV
 from taxi_platform_tests.support.oracle import COURSE_TYPES, csv_rows, floats_for_ints
 
 GREEN = TripMonth.parse("green", "2021-01")

@@ -26,10 +26,10 @@ import duckdb
 import pytest
 
 from taxi_platform.tlc.months import COLORS
+from taxi_platform_tests.support.data import REPO
 from taxi_platform_tests.support.mirror import MirrorServer
 from taxi_platform_tests.support.oracle import duckdb_revenue
 
-REPO = Path(__file__).resolve().parents[1]
 # Debian's chromium by default; elsewhere (macOS) point CHROMIUM at a Chrome/Chromium binary.
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ASSETS = ("raw_trips", "typed_trips", "gcs_trips", "revenue_report", "bigquery_revenue")

@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from taxi_platform_tests.support.data import REPO
+
 DAGSTER = Path(sys.executable).parent / "dagster"
 
 

@@ -32,8 +32,9 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-BQ_VENV = PROJECT_ROOT / ".venv-bqemulator"
+from taxi_platform_tests.support.data import REPO
+
+BQ_VENV = REPO / ".venv-bqemulator"
 DEFAULT_PROJECT = "taxi-platform-test"
 
 
@@ -100,7 +101,7 @@ class _Subprocess:
         self._process = subprocess.Popen(
             args,
             env=env,
-            cwd=PROJECT_ROOT,
+            cwd=REPO,
             stdin=subprocess.DEVNULL,
             stdout=stdout if stdout is not None else self._log,
             stderr=self._log,
@@ -165,7 +166,7 @@ class GcsEmulator(_Subprocess):
         if self.mirror_dir is not None:
             args += ["--mirror-dir", str(self.mirror_dir)]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         self._spawn(args, env, stdout=subprocess.PIPE)
         # The server prints "READY <url>" once it listens on a port it chose (no port race).
         line: list[bytes] = []

@@ -11,6 +11,9 @@ import io
 import math
 from pathlib import Path
 
+from taxi_platform_tests.support.data import GREEN_CSV, YELLOW_CSV
+from taxi_platform_tests.support.mirror import whole_lines
+
 # The course's schemas (week 5 notebook), written out again on purpose.
 COURSE_TYPES = {
     "green": {
@@ -112,9 +115,6 @@ def assert_same_report(ours: list[dict], theirs: list[dict]) -> None:
 
 def course_csv(color: str, folder: Path) -> Path:
     """The committed 2021-01 file of a color as the oracle reads it (yellow without its cut-off last line)."""
-    from taxi_platform_tests.conftest import GREEN_CSV, YELLOW_CSV
-    from taxi_platform_tests.support.mirror import whole_lines
-
     if color == "green":
         return GREEN_CSV
     path = folder / "yellow.csv"
