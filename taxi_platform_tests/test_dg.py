@@ -18,15 +18,8 @@ import pytest
 
 from taxi_platform_tests.support.cli import dagster_home
 from taxi_platform_tests.support.data import REPO
-from taxi_platform_tests.test_ui import (
-    ASSETS,
-    ASSETS_QUERY,
-    DevServer,
-    _reset_signals,
-    free_port,
-    stop_group,
-    wait_until_loaded,
-)
+from taxi_platform_tests.support.dev_server import ASSETS, ASSETS_QUERY, DevServer, serving, wait_until_loaded
+from taxi_platform_tests.support.processes import free_port
 
 DG = Path(sys.executable).parent / "dg"
 
@@ -62,24 +55,9 @@ def test_dg_list_defs_names_the_assets_job_and_sensors(dg_env: dict[str, str]):
 def dg_dev(dg_env: dict[str, str], tmp_path: Path) -> Iterator[DevServer]:
     """`dg dev` on a free loopback port, stopped with its whole process group."""
     port = free_port()
-    log = tmp_path / "dg-dev.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [str(DG), "dev", "-h", "127.0.0.1", "-p", str(port)],
-            cwd=REPO,
-            env=dg_env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_reset_signals,
-        )
-    server = DevServer(url=f"http://127.0.0.1:{port}", process=process, log=log, data_dir=tmp_path, landing=tmp_path)
-    try:
+    args = [str(DG), "dev", "-h", "127.0.0.1", "-p", str(port)]
+    with serving("dg dev", args, port, dg_env, tmp_path / "dg-dev.log") as server:
         yield server
-    finally:
-        survivors = stop_group(process)
-    assert not survivors, f"dg dev left processes behind: {survivors}"
 
 
 @pytest.mark.timeout(240)

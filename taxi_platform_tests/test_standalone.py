@@ -13,7 +13,8 @@ from taxi_platform.profile import local_resources
 from taxi_platform.resources import SparkResource
 from taxi_platform.tlc import TripMonth
 from taxi_platform_tests.support.data import TEST_SPARK_CONFIG
-from taxi_platform_tests.support.standalone import StandaloneCluster, free_port
+from taxi_platform_tests.support.processes import free_port
+from taxi_platform_tests.support.standalone import StandaloneCluster
 
 GREEN = TripMonth.parse("green", "2021-01")
 

@@ -7,197 +7,53 @@ asks its GraphQL API for the asset nodes, then renders the asset catalog in head
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from taxi_platform.tlc.months import COLORS
+from taxi_platform_tests.support.cli import dagster_home
 from taxi_platform_tests.support.data import REPO
+from taxi_platform_tests.support.dev_server import ASSETS, ASSETS_QUERY, DevServer, serving, wait_until_loaded
 from taxi_platform_tests.support.mirror import MirrorServer
 from taxi_platform_tests.support.oracle import duckdb_revenue
+from taxi_platform_tests.support.processes import free_port, stop_group
 
 # Debian's chromium by default; elsewhere (macOS) point CHROMIUM at a Chrome/Chromium binary.
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ASSETS = ("raw_trips", "typed_trips", "gcs_trips", "revenue_report", "bigquery_revenue")
-STARTUP_SECONDS = 90
-# Loopback only, whatever proxy the environment names.
-HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-WORKSPACE_QUERY = """
-{ workspaceOrError {
-    __typename
-    ... on Workspace { locationEntries {
-        name loadStatus
-        locationOrLoadError { __typename ... on PythonError { message causes { message } } }
-    } }
-    ... on PythonError { message }
-} }
-"""
-ASSETS_QUERY = """
-{ assetNodes {
-    assetKey { path }
-    partitionDefinition { type dimensionTypes { name type } }
-    partitionKeysByDimension { name partitionKeys }
-} }
-"""
-
-
-@dataclass
-class DevServer:
-    url: str
-    process: subprocess.Popen
-    log: Path
-    data_dir: Path
-    landing: Path
-
-    def log_tail(self, chars: int = 4000) -> str:
-        return self.log.read_text(errors="replace")[-chars:]
-
-    def get(self, path: str, timeout: float = 10) -> str:
-        with HTTP.open(self.url + path, timeout=timeout) as response:
-            return response.read().decode()
-
-    def graphql(self, query: str, **variables: object) -> dict:
-        request = urllib.request.Request(
-            self.url + "/graphql",
-            data=json.dumps({"query": query, "variables": variables}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with HTTP.open(request, timeout=30) as response:
-            body = json.load(response)
-        assert not body.get("errors"), f"GraphQL errors: {body['errors']}"
-        return body["data"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _reset_signals() -> None:
-    # A shell that starts pytest in the background leaves SIGINT ignored; `dagster dev` copies
-    # SIGINT's handler onto SIGTERM, so without this it would ignore the teardown's SIGTERM.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def group_members(pgid: int) -> list[str]:
-    """The live (not zombie) processes of a process group, as "pid command".
-
-    Zombies do not count: an orphan is only reaped by PID 1, which in a container may be pytest.
-    """
-    members = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            stat = (proc / "stat").read_text()
-            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue  # exited while we looked
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            members.append(f"{proc.name} {command[:150]}")
-    return members
-
-
-def signal_group(pgid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signum)
-
-
-def stop_group(process: subprocess.Popen, grace_seconds: float = 20) -> list[str]:
-    """SIGTERM the whole process group, SIGKILL it after the grace period; returns what survived."""
-    pgid = process.pid  # start_new_session: the leader's pid is the group id
-    for signum, seconds in ((signal.SIGTERM, grace_seconds), (signal.SIGKILL, 10)):
-        if process.poll() is not None and not group_members(pgid):
-            break
-        signal_group(pgid, signum)
-        deadline = time.monotonic() + seconds
-        while (process.poll() is None or group_members(pgid)) and time.monotonic() < deadline:
-            time.sleep(0.1)
-    return group_members(pgid)
-
-
-def wait_until_loaded(server: DevServer) -> None:
-    """Wait for the webserver to answer and the `taxi_platform` code location to finish loading."""
-    deadline = time.monotonic() + STARTUP_SECONDS
-    last_problem = "no answer yet"
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"scripts/dev exited with {server.process.returncode}:\n{server.log_tail()}")
-        try:
-            server.get("/server_info", timeout=2)
-            workspace = server.graphql(WORKSPACE_QUERY)["workspaceOrError"]
-        except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
-            last_problem = repr(error)
-        else:
-            assert workspace["__typename"] == "Workspace", workspace
-            entries = {entry["name"]: entry for entry in workspace["locationEntries"]}
-            entry = entries.get("taxi_platform")
-            if entry and entry["loadStatus"] == "LOADED":
-                location = entry["locationOrLoadError"] or {}
-                if location.get("__typename") != "RepositoryLocation":
-                    errors = [location.get("message"), *(cause["message"] for cause in location.get("causes", []))]
-                    pytest.fail("code location taxi_platform failed to load:\n" + "\n".join(map(str, errors)))
-                return
-            last_problem = f"locations: {entries}"
-        time.sleep(0.5)
-    pytest.fail(f"UI not ready within {STARTUP_SECONDS}s ({last_problem}):\n{server.log_tail()}")
 
 
 @pytest.fixture(scope="module")
-def dev_server(tmp_path_factory: pytest.TempPathFactory, mirror_server: MirrorServer) -> Iterator[DevServer]:
+def dev_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The platform's folders for this module's `scripts/dev`: data/ and landing/green/."""
     root = tmp_path_factory.mktemp("dev")
-    landing = root / "landing"
-    (landing / "green").mkdir(parents=True)
-    home = root / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / ".dagster" / "dagster.yaml", home / "dagster.yaml")
+    (root / "landing" / "green").mkdir(parents=True)
+    return root
+
+
+@pytest.fixture(scope="module")
+def dev_server(dev_root: Path, mirror_server: MirrorServer) -> Iterator[DevServer]:
     port = free_port()
     env = {
         **os.environ,
         "PORT": str(port),
-        "DAGSTER_HOME": str(home),
-        "TAXI_DATA_DIR": str(root / "data"),
+        "DAGSTER_HOME": str(dagster_home(dev_root / "dagster_home")),
+        "TAXI_DATA_DIR": str(dev_root / "data"),
         "TAXI_PROFILE": "local",
         "TAXI_SOURCE_URL": mirror_server.url,
-        "TAXI_LANDING_DIR": str(landing),
+        "TAXI_LANDING_DIR": str(dev_root / "landing"),
     }
-    log = root / "dev.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [str(REPO / "scripts" / "dev")],
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_reset_signals,
-        )
-    server = DevServer(
-        url=f"http://127.0.0.1:{port}", process=process, log=log, data_dir=root / "data", landing=landing
-    )
-    try:
+    with serving("scripts/dev", [str(REPO / "scripts" / "dev")], port, env, dev_root / "dev.log") as server:
         wait_until_loaded(server)
         yield server
-    finally:
-        survivors = stop_group(process)
-    assert not survivors, f"scripts/dev left processes behind: {survivors}"
 
 
 def chromium(url: str, profile_dir: Path, *args: str, timeout: float = 60) -> str:
@@ -369,13 +225,13 @@ def latest_check_results(server: DevServer, partition: str) -> dict[tuple[str, s
 
 
 @pytest.mark.timeout(RUN_WAIT_SECONDS + 120)
-def test_dropped_file_reaches_the_warehouse_without_a_click(dev_server: DevServer, mirror_root: Path):
+def test_dropped_file_reaches_the_warehouse_without_a_click(dev_server: DevServer, dev_root: Path, mirror_root: Path):
     """The daemon's landing sensor sees a new file and one run takes it through all five stages."""
     started = dev_server.graphql(START_SENSOR, selector={**LOCATION, "sensorName": "landing_files_sensor"})
     assert started["startSensor"]["sensorState"]["status"] == "RUNNING", started
 
     source = mirror_root / "green/green_tripdata_2021-02.csv.gz"  # a generated month (conftest)
-    landed = dev_server.landing / "green" / source.name
+    landed = dev_root / "landing" / "green" / source.name
     shutil.copyfile(source, landed.with_name(f".{landed.name}.part"))
     os.replace(landed.with_name(f".{landed.name}.part"), landed)
 
@@ -398,7 +254,7 @@ def test_dropped_file_reaches_the_warehouse_without_a_click(dev_server: DevServe
 
     # The warehouse slice holds the course's numbers for the landed file (independent DuckDB oracle).
     oracle = duckdb_revenue(landed, "green", "2021-02-01", "2021-03-01")
-    with duckdb.connect(str(dev_server.data_dir / "warehouse.duckdb"), read_only=True) as db:
+    with duckdb.connect(str(dev_root / "data" / "warehouse.duckdb"), read_only=True) as db:
         zones = db.execute(
             "SELECT revenue_zone, revenue_monthly_total_amount FROM revenue "
             "WHERE service_type = 'green' AND revenue_month = DATE '2021-02-01' ORDER BY revenue_zone"

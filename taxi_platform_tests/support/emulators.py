@@ -21,7 +21,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import IO
 
 from taxi_platform_tests.support.data import REPO
+from taxi_platform_tests.support.processes import free_ports
 
 BQ_VENV = REPO / ".venv-bqemulator"
 DEFAULT_PROJECT = "taxi-platform-test"
@@ -40,15 +40,6 @@ DEFAULT_PROJECT = "taxi-platform-test"
 
 class EmulatorError(RuntimeError):
     pass
-
-
-def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """Ports free right now, all different (held open together while chosen)."""
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)]
-        for sock in socks:
-            sock.bind((host, 0))
-        return [sock.getsockname()[1] for sock in socks]
 
 
 def _parent_death_signal():

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,14 +19,10 @@ from pathlib import Path
 
 import pyspark
 
+from taxi_platform_tests.support.processes import free_ports
+
 SPARK_CLASS = Path(pyspark.__file__).parent / "bin" / "spark-class"
 HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def get_json(url: str) -> dict:
@@ -37,7 +32,7 @@ def get_json(url: str) -> dict:
 
 class StandaloneCluster:
     def __init__(self, cores: int = 2, memory: str = "2g") -> None:
-        self.port, self.master_ui, self.worker_ui = free_port(), free_port(), free_port()
+        self.port, self.master_ui, self.worker_ui = free_ports(3)
         self.cores, self.memory = cores, memory
         self.work_dir = Path(tempfile.mkdtemp(prefix="spark-worker-"))
         self._processes: list[subprocess.Popen] = []
