@@ -176,6 +176,7 @@ class TripSource(EnvValidated, ConfigurableResource):
     timeout_seconds: float = Field(default=60.0, description="Socket time-out per attempt.")
     attempts: int = Field(default=5, description="Tries for 5xx answers, time-outs and dropped connections.")
     backoff_seconds: float = Field(default=2.0, description="First wait between tries; doubles each time.")
+    _transport: Transport | None = PrivateAttr(default=None)
 
     @field_validator("base_url", mode="before")
     @classmethod
@@ -186,8 +187,6 @@ class TripSource(EnvValidated, ConfigurableResource):
 
     def url(self, trip_month: TripMonth) -> str:
         return trip_month.source_url(self.base_url)
-
-    _transport: Transport | None = PrivateAttr(default=None)
 
     @property
     def transport(self) -> Transport:
