@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
 from taxi_platform.profile import local_resources
 from taxi_platform.resources import TripSource
+from taxi_platform.tlc.months import COLORS
 from taxi_platform_tests.support.data import DATA, GREEN_CSV, MOVED_GREEN_MONTHS, TEST_SPARK_CONFIG
 from taxi_platform_tests.support.mirror import MirrorServer, build_mirror
 from taxi_platform_tests.support.months import moved_months
+from taxi_platform_tests.support.sensing import BucketZone, FolderZone
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -89,3 +92,26 @@ def bigquery_emulator(gcs_emulator):
     emulator.start()
     yield emulator
     emulator.stop()
+
+
+@pytest.fixture
+def landing_folder(tmp_path: Path) -> FolderZone:
+    """An empty landing folder with its green/ and yellow/ folders, as a user sets one up."""
+    root = tmp_path / "landing"
+    for color in COLORS:
+        (root / color).mkdir(parents=True)
+    return FolderZone(root)
+
+
+@pytest.fixture
+def landing_bucket(gcs_emulator) -> BucketZone:
+    """A landing zone under `gs://<a new bucket>/incoming/taxi` on the GCS emulator."""
+    from taxi_platform.resources.gcp.clients import GcsClient
+    from taxi_platform.resources.gcp.landing import GcsLandingZone
+
+    bucket = gcs_emulator.create_bucket(f"landing-{uuid.uuid4().hex[:12]}")
+    prefix = "incoming/taxi"
+    zone = GcsLandingZone(
+        gcs=GcsClient(project="test-project", endpoint=gcs_emulator.endpoint), uri=f"gs://{bucket}/{prefix}"
+    )
+    return BucketZone(zone, gcs_emulator.client().bucket(bucket), prefix, gcs_emulator.endpoint)

@@ -29,10 +29,13 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from taxi_platform_tests.support.data import REPO
 from taxi_platform_tests.support.processes import free_ports
+
+if TYPE_CHECKING:
+    from google.cloud import bigquery, storage
 
 BQ_VENV = REPO / ".venv-bqemulator"
 DEFAULT_PROJECT = "taxi-platform-test"
@@ -212,6 +215,15 @@ class GcsEmulator(_Subprocess):
         """Environment for client libraries that read the emulator variable (google-cloud-storage)."""
         return {"STORAGE_EMULATOR_HOST": self.endpoint}
 
+    def client(self, project: str = DEFAULT_PROJECT) -> storage.Client:
+        """A google-cloud-storage client of this emulator, built apart from the platform's own clients."""
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        return storage.Client(
+            project=project, credentials=AnonymousCredentials(), client_options={"api_endpoint": self.endpoint}
+        )
+
 
 class BigQueryEmulator(_Subprocess):
     """bqemulator (REST + gRPC) from `.venv-bqemulator`, in memory, on free 127.0.0.1 ports."""
@@ -254,6 +266,15 @@ class BigQueryEmulator(_Subprocess):
         if self.rest_port is None:
             raise EmulatorError(f"{self.name} is not started")
         return f"http://127.0.0.1:{self.rest_port}"
+
+    def client(self) -> bigquery.Client:
+        """A google-cloud-bigquery client of this emulator's project, built apart from the platform's own clients."""
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import bigquery
+
+        return bigquery.Client(
+            project=self.project, credentials=AnonymousCredentials(), client_options={"api_endpoint": self.endpoint}
+        )
 
     @property
     def grpc_endpoint(self) -> str:
