@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
 
-from taxi_platform.profile import local_resources
-from taxi_platform.resources import TripSource
 from taxi_platform.tlc.months import COLORS
 from taxi_platform_tests.support.data import DATA, GREEN_CSV, MOVED_GREEN_MONTHS, TEST_SPARK_CONFIG
 from taxi_platform_tests.support.mirror import MirrorServer, build_mirror
 from taxi_platform_tests.support.months import moved_months
+from taxi_platform_tests.support.resources import local_platform
 from taxi_platform_tests.support.sensing import BucketZone, FolderZone
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -50,9 +48,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def resources(data_dir: Path, mirror: MirrorServer) -> dict:
-    resources = local_resources(data_dir, source_url=mirror.url, spark_config=TEST_SPARK_CONFIG)
-    resources["trip_source"] = TripSource(base_url=mirror.url, backoff_seconds=0.05)
-    return resources
+    return local_platform(data_dir, mirror.url)
 
 
 @pytest.fixture
@@ -108,8 +104,9 @@ def landing_bucket(gcs_emulator) -> BucketZone:
     """A landing zone under `gs://<a new bucket>/incoming/taxi` on the GCS emulator."""
     from taxi_platform.resources.gcp.clients import GcsClient
     from taxi_platform.resources.gcp.landing import GcsLandingZone
+    from taxi_platform_tests.support.emulators import unique_name
 
-    bucket = gcs_emulator.create_bucket(f"landing-{uuid.uuid4().hex[:12]}")
+    bucket = gcs_emulator.create_bucket(unique_name("landing"))
     prefix = "incoming/taxi"
     zone = GcsLandingZone(
         gcs=GcsClient(project="test-project", endpoint=gcs_emulator.endpoint), uri=f"gs://{bucket}/{prefix}"

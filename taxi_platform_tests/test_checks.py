@@ -17,12 +17,11 @@ from dagster import AssetCheckSeverity, AssetSelection, Definitions, define_asse
 from taxi_platform.assets import trip_assets
 from taxi_platform.checks import trip_checks
 from taxi_platform.partitions import partition_key, trip_partitions
-from taxi_platform.profile import local_resources
-from taxi_platform.resources import TripSource
 from taxi_platform.tlc import TripMonth
-from taxi_platform_tests.support.data import TEST_SPARK_CONFIG
+from taxi_platform_tests.support.resources import local_platform
 
 GREEN = TripMonth.parse("green", "2021-02")  # a generated month, so the checks see more than January
+NO_SOURCE = "http://127.0.0.1:9"  # runs on the crafted lake download nothing: its raw files are there
 
 
 @pytest.fixture(scope="module")
@@ -30,16 +29,10 @@ def real_lake(tmp_path_factory: pytest.TempPathFactory, mirror_server) -> tuple[
     """The five assets and every check, run once on a real partition."""
     data_dir = tmp_path_factory.mktemp("checked") / "data"
     result = materialize(
-        [*trip_assets, *trip_checks], resources=resources_for(data_dir, mirror_server.url), partition_key=_key()
+        [*trip_assets, *trip_checks], resources=local_platform(data_dir, mirror_server.url), partition_key=_key()
     )
     assert result.success
     return data_dir, result.get_asset_check_evaluations()
-
-
-def resources_for(data_dir: Path, source_url: str = "http://127.0.0.1:9") -> dict:
-    resources = local_resources(data_dir, source_url=source_url, spark_config=TEST_SPARK_CONFIG)
-    resources["trip_source"] = TripSource(base_url=source_url, backoff_seconds=0.05)
-    return resources
 
 
 def _key():
@@ -59,7 +52,9 @@ def run_check(data_dir: Path, name: str):
     check = next(c for c in trip_checks if any(spec.name == name for spec in c.check_specs))
     key = next(spec.key for spec in check.check_specs if spec.name == name)
     job = define_asset_job("check_only", selection=AssetSelection.checks(key), partitions_def=trip_partitions)
-    defs = Definitions(assets=trip_assets, asset_checks=trip_checks, jobs=[job], resources=resources_for(data_dir))
+    defs = Definitions(
+        assets=trip_assets, asset_checks=trip_checks, jobs=[job], resources=local_platform(data_dir, NO_SOURCE)
+    )
     # A checks-only job resolves no partitions definition in this Dagster line: name the partition by tag.
     result = defs.resolve_job_def("check_only").execute_in_process(
         tags={"dagster/partition": str(_key())}, raise_on_error=False
@@ -172,7 +167,10 @@ def test_unparsed_values_warn_on_a_crafted_raw_file(crafted: Path):
     lines[1] = b",".join(fields)
     raw.write_bytes(gzip.compress(b"\n".join(lines)))
     result = materialize(
-        [*trip_assets, *trip_checks], resources=resources_for(crafted), partition_key=_key(), selection=["typed_trips"]
+        [*trip_assets, *trip_checks],
+        resources=local_platform(crafted, NO_SOURCE),
+        partition_key=_key(),
+        selection=["typed_trips"],
     )
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     unparsed = checks["all_values_parsed"]

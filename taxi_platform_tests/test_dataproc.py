@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import dataproc_v1, storage
 
 from taxi_platform.resources.gcp.dataproc import DataprocJobFailed, DataprocJobs, DriverOutput
@@ -56,9 +55,7 @@ def gcs_emulator():
 def gcs(gcs_emulator: GcsEmulator) -> storage.Client:
     for bucket in (BUCKET, STAGING):
         gcs_emulator.create_bucket(bucket)
-    client = storage.Client(
-        project=PROJECT, credentials=AnonymousCredentials(), client_options={"api_endpoint": gcs_emulator.endpoint}
-    )
+    client = gcs_emulator.client(PROJECT)
     client.bucket(BUCKET).blob("raw/green/2021/01/green_tripdata_2021_01.csv.gz").upload_from_filename(GREEN_CSV)
     # Any jar the job asks for must be fetched from gs:// onto the classpath; an empty one will do.
     jar = io.BytesIO()

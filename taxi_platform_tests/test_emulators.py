@@ -12,41 +12,19 @@ import sys
 import textwrap
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from google.auth.credentials import AnonymousCredentials
+from google.cloud import bigquery
 
 from taxi_platform.spark.gcs import gcs_connector_jar, gcs_connector_settings
 from taxi_platform.tlc.schemas import REVENUE_COLUMNS
 from taxi_platform_tests.support.data import REPO
-from taxi_platform_tests.support.emulators import GcsEmulator
+from taxi_platform_tests.support.emulators import GcsEmulator, unique_name
 
 PROJECT = "taxi-platform-test"
-
-
-def unique(prefix: str) -> str:
-    """Buckets and datasets are named per test: the emulators live for the whole session."""
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def storage_client(endpoint: str):
-    from google.cloud import storage
-
-    return storage.Client(
-        project=PROJECT, client_options={"api_endpoint": endpoint}, credentials=AnonymousCredentials()
-    )
-
-
-def bigquery_client(emulator):
-    from google.cloud import bigquery
-
-    return bigquery.Client(
-        project=emulator.project, client_options={"api_endpoint": emulator.endpoint}, credentials=AnonymousCredentials()
-    )
 
 
 def md5_base64(data: bytes) -> str:
@@ -59,8 +37,8 @@ def md5_base64(data: bytes) -> str:
 def test_storage_client_parallel_upload_listing_md5_delete(gcs_emulator, tmp_path: Path):
     from google.cloud.storage import transfer_manager
 
-    client = storage_client(gcs_emulator.endpoint)
-    bucket = client.create_bucket(unique("lake"))
+    client = gcs_emulator.client()
+    bucket = client.create_bucket(unique_name("lake"))
     files = {}
     for i in range(12):
         name = f"part-{i:05d}.parquet"
@@ -100,7 +78,7 @@ def test_gcs_errors_have_json_bodies(gcs_emulator):
 
 def test_gcs_reset_wipes_buckets_and_mirror(tmp_path: Path):
     with GcsEmulator(mirror_dir=tmp_path / "mirror") as gcs:
-        client = storage_client(gcs.endpoint)
+        client = gcs.client()
         bucket = client.bucket(gcs.create_bucket("wiped"))
         bucket.blob("a/b.txt").upload_from_string(b"x")
         assert (tmp_path / "mirror" / "wiped" / "a" / "b.txt").read_bytes() == b"x"
@@ -138,7 +116,7 @@ SPARK_ROUNDTRIP = textwrap.dedent(
 
 
 def test_spark_writes_and_reads_parquet_on_gs(gcs_emulator, tmp_path: Path):
-    bucket = gcs_emulator.create_bucket(unique("lake"))
+    bucket = gcs_emulator.create_bucket(unique_name("lake"))
     env = dict(
         os.environ,
         SPARK_LOCAL_IP="127.0.0.1",
@@ -152,7 +130,7 @@ def test_spark_writes_and_reads_parquet_on_gs(gcs_emulator, tmp_path: Path):
     assert run.returncode == 0, run.stderr[-4000:]
     assert json.loads(run.stdout.strip().splitlines()[-1]) == {"same": True, "rows": 500}
 
-    names = [blob.name for blob in storage_client(gcs_emulator.endpoint).list_blobs(bucket, prefix="x/")]
+    names = [blob.name for blob in gcs_emulator.client().list_blobs(bucket, prefix="x/")]
     assert "x/_SUCCESS" in names
     assert len([name for name in names if name.endswith(".parquet")]) == 3
     assert not [name for name in names if "_temporary" in name]
@@ -177,9 +155,16 @@ _ARROW_TYPES = {"int": pa.int32(), "double": pa.float64(), "date": pa.date32(), 
 COLUMNS = [column.name for column in REVENUE_COLUMNS]
 
 
-def revenue_schema():
-    from google.cloud import bigquery
+@pytest.fixture
+def bq_dataset(bigquery_emulator) -> tuple[bigquery.Client, str]:
+    """A BigQuery client of the emulator and a new dataset of this test's own."""
+    client = bigquery_emulator.client()
+    dataset = unique_name("taxi", "_")
+    client.create_dataset(dataset)
+    return client, dataset
 
+
+def revenue_schema():
     return [bigquery.SchemaField(column.name, _BQ_TYPES[column.type]) for column in REVENUE_COLUMNS]
 
 
@@ -202,8 +187,6 @@ def revenue_parquet(path: Path, month: datetime.date, color: str, zones: list[in
 
 
 def create_revenue_table(client, dataset: str):
-    from google.cloud import bigquery
-
     table = bigquery.Table(f"{client.project}.{dataset}.revenue", schema=revenue_schema())
     table.time_partitioning = bigquery.TimePartitioning(
         type_=bigquery.TimePartitioningType.MONTH, field="revenue_month"
@@ -212,17 +195,19 @@ def create_revenue_table(client, dataset: str):
     return client.create_table(table)
 
 
-def stage(client, dataset: str, path: Path, table: str = "staging"):
-    """Load one report file into the staging table (replacing it)."""
-    from google.cloud import bigquery
-
+def replacing_parquet_load() -> bigquery.LoadJobConfig:
+    """A load of report parquet that replaces the table it loads into."""
     # The emulator reads parquet columns by position and needs the schema given explicitly.
-    config = bigquery.LoadJobConfig(
+    return bigquery.LoadJobConfig(
         source_format=bigquery.SourceFormat.PARQUET, schema=revenue_schema(),
         write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
     )  # fmt: skip
+
+
+def stage(client, dataset: str, path: Path, table: str = "staging"):
+    """Load one report file into the staging table (replacing it)."""
     with path.open("rb") as source:
-        return client.load_table_from_file(source, f"{dataset}.{table}", job_config=config).result()
+        return client.load_table_from_file(source, f"{dataset}.{table}", job_config=replacing_parquet_load()).result()
 
 
 REPLACE_SLICE = """
@@ -235,8 +220,6 @@ WHEN NOT MATCHED THEN INSERT ({columns}) VALUES ({columns})
 
 
 def replace_slice(client, dataset: str, staging: str, month: datetime.date, color: str) -> int:
-    from google.cloud import bigquery
-
     config = bigquery.QueryJobConfig(
         query_parameters=[
             bigquery.ScalarQueryParameter("month", "DATE", month),
@@ -254,10 +237,8 @@ def rows_of(client, dataset: str) -> list[tuple]:
     return [tuple(row.values()) for row in client.query(sql).result()]
 
 
-def test_bigquery_partitioned_table_load_and_merge_replace(bigquery_emulator, tmp_path: Path):
-    client = bigquery_client(bigquery_emulator)
-    dataset = unique("taxi").replace("-", "_")
-    client.create_dataset(dataset)
+def test_bigquery_partitioned_table_load_and_merge_replace(bq_dataset, tmp_path: Path):
+    client, dataset = bq_dataset
     table = client.get_table(create_revenue_table(client, dataset))
     assert table.time_partitioning.type_ == "MONTH"
     assert table.time_partitioning.field == "revenue_month"
@@ -291,10 +272,8 @@ def test_bigquery_partitioned_table_load_and_merge_replace(bigquery_emulator, tm
     assert rows_of(client, dataset) == after
 
 
-def test_bigquery_failed_merge_leaves_the_slice(bigquery_emulator, tmp_path: Path):
-    client = bigquery_client(bigquery_emulator)
-    dataset = unique("taxi").replace("-", "_")
-    client.create_dataset(dataset)
+def test_bigquery_failed_merge_leaves_the_slice(bq_dataset, tmp_path: Path):
+    client, dataset = bq_dataset
     create_revenue_table(client, dataset)
     jan = datetime.date(2021, 1, 1)
     stage(client, dataset, revenue_parquet(tmp_path / "jan.parquet", jan, "green", [1, 2]))
@@ -309,36 +288,26 @@ def test_bigquery_failed_merge_leaves_the_slice(bigquery_emulator, tmp_path: Pat
     assert rows_of(client, dataset) == before
 
 
-def test_bigquery_load_from_gs_uri_reads_the_gcs_emulator(bigquery_emulator, gcs_emulator, tmp_path: Path):
-    client = bigquery_client(bigquery_emulator)
-    dataset = unique("taxi").replace("-", "_")
-    client.create_dataset(dataset)
-    bucket = storage_client(gcs_emulator.endpoint).bucket(gcs_emulator.create_bucket(unique("lake")))
+def test_bigquery_load_from_gs_uri_reads_the_gcs_emulator(bq_dataset, gcs_emulator, tmp_path: Path):
+    client, dataset = bq_dataset
+    bucket = gcs_emulator.client().bucket(gcs_emulator.create_bucket(unique_name("lake")))
     jan = datetime.date(2021, 1, 1)
     for i, zones in enumerate(([1, 2], [3])):
         path = revenue_parquet(tmp_path / f"part-{i}.parquet", jan, "green", zones)
         bucket.blob(f"report/revenue/green/2021/01/part-{i:05d}.snappy.parquet").upload_from_filename(path)
     bucket.blob("report/revenue/green/2021/01/_SUCCESS").upload_from_string(b"")
 
-    from google.cloud import bigquery
-
-    config = bigquery.LoadJobConfig(
-        source_format=bigquery.SourceFormat.PARQUET, schema=revenue_schema(),
-        write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
-    )  # fmt: skip
     uri = f"gs://{bucket.name}/report/revenue/green/2021/01/*.parquet"
-    job = client.load_table_from_uri(uri, f"{dataset}.staging", job_config=config)
+    job = client.load_table_from_uri(uri, f"{dataset}.staging", job_config=replacing_parquet_load())
     assert job.result().output_rows == 3
     create_revenue_table(client, dataset)
     assert replace_slice(client, dataset, "staging", jan, "green") == 3
     assert [row[0] for row in rows_of(client, dataset)] == [1, 2, 3]
 
 
-def test_bigquery_transaction_replace(bigquery_emulator, tmp_path: Path):
+def test_bigquery_transaction_replace(bq_dataset, tmp_path: Path):
     """The multi-statement alternative: works with literals (query parameters do not reach a script)."""
-    client = bigquery_client(bigquery_emulator)
-    dataset = unique("taxi").replace("-", "_")
-    client.create_dataset(dataset)
+    client, dataset = bq_dataset
     create_revenue_table(client, dataset)
     stage(client, dataset, revenue_parquet(tmp_path / "jan.parquet", datetime.date(2021, 1, 1), "green", [1, 2]))
     columns = ", ".join(COLUMNS)

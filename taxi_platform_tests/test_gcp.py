@@ -11,13 +11,11 @@ import base64
 import hashlib
 import os
 import threading
-import uuid
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, materialize
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery, storage
 
 from taxi_platform.assets import trip_assets
@@ -31,6 +29,7 @@ from taxi_platform.tlc import TripMonth
 from taxi_platform_tests.support.cli import dagster_home, materialize_cli
 from taxi_platform_tests.support.data import GREEN_CSV, TEST_SPARK_CONFIG
 from taxi_platform_tests.support.dataproc_standin import DataprocStandIn
+from taxi_platform_tests.support.emulators import unique_name
 from taxi_platform_tests.support.oracle import assert_same_report, course_csv, duckdb_revenue
 
 MONTHS = [TripMonth.parse("green", "2021-01"), TripMonth.parse("yellow", "2021-01")]
@@ -43,8 +42,7 @@ def partition(month: TripMonth) -> str:
 
 @pytest.fixture
 def gcp(tmp_path, mirror, gcs_emulator, bigquery_emulator):
-    bucket = f"taxi-{uuid.uuid4().hex[:8]}"
-    gcs_emulator.create_bucket(bucket)
+    bucket = gcs_emulator.create_bucket(unique_name("taxi"))
     project = bigquery_emulator.project
     env = {
         **os.environ,
@@ -58,10 +56,7 @@ def gcp(tmp_path, mirror, gcs_emulator, bigquery_emulator):
         "TAXI_GCS_ENDPOINT": gcs_emulator.endpoint,
         "TAXI_BIGQUERY_ENDPOINT": bigquery_emulator.endpoint,
     }
-    options = {"credentials": AnonymousCredentials(), "project": project}
-    gcs = storage.Client(client_options={"api_endpoint": gcs_emulator.endpoint}, **options)
-    bq = bigquery.Client(client_options={"api_endpoint": bigquery_emulator.endpoint}, **options)
-    return env, gcs.bucket(bucket), bq
+    return env, gcs_emulator.client(project).bucket(bucket), bigquery_emulator.client()
 
 
 def objects(bucket: storage.Bucket, prefix: str) -> dict[str, str]:
@@ -153,7 +148,7 @@ def test_concurrent_slice_replaces_never_duplicate(bigquery_emulator, tmp_path, 
     write_typed_trips(spark, str(GREEN_CSV), str(tmp_path / "pq"), month)
     write_revenue_report(spark, str(tmp_path / "pq"), str(tmp_path / "report"), month)
     report = pq.read_table(str(tmp_path / "report")).to_pylist()
-    dataset = f"concurrent_{uuid.uuid4().hex[:6]}"
+    dataset = unique_name("concurrent", "_")
     warehouse = BigQueryWarehouse(
         bigquery=BigQueryClient(project=bigquery_emulator.project, endpoint=bigquery_emulator.endpoint),
         dataset=dataset,
@@ -182,13 +177,9 @@ def test_dataproc_mode_submits_the_report_job(tmp_path, mirror, gcs_emulator, bi
     """The chain on gcp resources with a Dataproc cluster named: the report stage becomes a job
     submitted through google-cloud-dataproc to a loopback stand-in that runs it with spark-submit."""
     month = MONTHS[0]
-    bucket, staging = f"taxi-{uuid.uuid4().hex[:8]}", f"dataproc-{uuid.uuid4().hex[:8]}"
-    for name in (bucket, staging):
-        gcs_emulator.create_bucket(name)
+    bucket, staging = (gcs_emulator.create_bucket(unique_name(prefix)) for prefix in ("taxi", "dataproc"))
     project = bigquery_emulator.project
-    gcs = storage.Client(
-        project=project, credentials=AnonymousCredentials(), client_options={"api_endpoint": gcs_emulator.endpoint}
-    )
+    gcs = gcs_emulator.client(project)
     jar = f"gs://{bucket}/jars/{Path(gcs_connector_jar()).name}"
     gcs.bucket(bucket).blob(jar.split("/", 3)[3]).upload_from_filename(gcs_connector_jar())
     with DataprocStandIn(gcs_emulator.endpoint, staging, cluster="taxi-cluster", project=project) as standin:
@@ -198,7 +189,7 @@ def test_dataproc_mode_submits_the_report_job(tmp_path, mirror, gcs_emulator, bi
             properties={"spark.ui.enabled": "false"}, poll_seconds=0.5,
         )  # fmt: skip
         resources = gcp_resources(
-            tmp_path / "data", mirror.url, project=project, bucket=bucket, dataset=f"dataproc_{uuid.uuid4().hex[:6]}",
+            tmp_path / "data", mirror.url, project=project, bucket=bucket, dataset=unique_name("dataproc", "_"),
             gcs_endpoint=gcs_emulator.endpoint, bigquery_endpoint=bigquery_emulator.endpoint, dataproc=dataproc,
             spark_config=TEST_SPARK_CONFIG,
         )  # fmt: skip

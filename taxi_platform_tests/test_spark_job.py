@@ -14,10 +14,10 @@ from dagster import materialize
 
 from taxi_platform.assets import gcs_trips, raw_trips, revenue_report, typed_trips
 from taxi_platform.partitions import partition_key
-from taxi_platform.profile import local_resources
+from taxi_platform.resources import TripSource
 from taxi_platform.spark.stages import write_revenue_report, write_typed_trips
 from taxi_platform.tlc import TripMonth
-from taxi_platform_tests.support.data import GREEN_CSV, REPO, TEST_SPARK_CONFIG
+from taxi_platform_tests.support.data import GREEN_CSV, REPO
 from taxi_platform_tests.support.mirror import build_mirror
 from taxi_platform_tests.support.oracle import assert_same_report
 
@@ -58,7 +58,7 @@ def test_spark_submit_runs_the_same_stages(spark, tmp_path):
     assert rows(tmp_path / "report") == rows(tmp_path / "report_local")
 
 
-def test_course_call_equals_the_assets_reports(mirror_root, mirror_server, tmp_path):
+def test_course_call_equals_the_assets_reports(resources, data_dir, tmp_path):
     """`spark-submit job.py --input_green ... --input_yellow ... --output ...`, as the course calls
     spark-sql.py, gives exactly the union of the per-partition reports the assets wrote.
 
@@ -66,16 +66,15 @@ def test_course_call_equals_the_assets_reports(mirror_root, mirror_server, tmp_p
     committed green and yellow 2021-01.
     """
     months = [TripMonth.parse("green", "2021-01"), TripMonth.parse("yellow", "2021-01")]
-    source = mirror_server
     if SHARED.is_dir():
-        build_mirror(SHARED, mirror_root)
+        # Its own file:// mirror: the session's loopback mirror keeps serving what the other tests expect.
+        build_mirror(SHARED, tmp_path / "shared")
+        resources["trip_source"] = TripSource(base_url=(tmp_path / "shared").as_uri())
         months += [
             TripMonth.parse("green", f"2021-{m:02d}")
             for m in range(2, 8)
             if (SHARED / f"green_tripdata_2021_{m:02d}.csv.gz").is_file()
         ]
-    data_dir = tmp_path / "data"
-    resources = local_resources(data_dir, source_url=source.url, spark_config=TEST_SPARK_CONFIG)
     for month in months:
         result = materialize(
             [raw_trips, typed_trips, gcs_trips, revenue_report], resources=resources, partition_key=partition_key(month)

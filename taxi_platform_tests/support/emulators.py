@@ -28,6 +28,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -43,6 +44,11 @@ DEFAULT_PROJECT = "taxi-platform-test"
 
 class EmulatorError(RuntimeError):
     pass
+
+
+def unique_name(prefix: str, separator: str = "-") -> str:
+    """A bucket or dataset name of one test's own: the emulators live for the whole session."""
+    return f"{prefix}{separator}{uuid.uuid4().hex[:8]}"
 
 
 def _parent_death_signal():
