@@ -9,6 +9,9 @@ from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
 
 from taxi_platform_tests.support.cli import dagster_home, materialize_cli
 
+# Typed as a user types them after --partition (the form the docs show), so they stay literal here.
+PARTITIONS = ("green|2021-01-01", "yellow|2021-01-01")
+
 
 def test_cli_materializes_all_five_assets(tmp_path, mirror):
     home = dagster_home(tmp_path / "dagster_home")
@@ -18,7 +21,7 @@ def test_cli_materializes_all_five_assets(tmp_path, mirror):
         "TAXI_DATA_DIR": str(tmp_path / "data"),
         "TAXI_SOURCE_URL": mirror.url,
     }
-    for partition in ("green|2021-01-01", "yellow|2021-01-01"):
+    for partition in PARTITIONS:
         materialize_cli(env, "raw_trips*", partition)
 
     with duckdb.connect(str(tmp_path / "data/warehouse.duckdb"), read_only=True) as db:
@@ -30,7 +33,7 @@ def test_cli_materializes_all_five_assets(tmp_path, mirror):
 
     with DagsterInstance.from_config(str(home)) as instance:
         for key in ("raw_trips", "typed_trips", "gcs_trips", "revenue_report", "bigquery_revenue"):
-            for partition in ("green|2021-01-01", "yellow|2021-01-01"):
+            for partition in PARTITIONS:
                 records = instance.fetch_materializations(
                     AssetRecordsFilter(asset_key=AssetKey(key), asset_partitions=[partition]), limit=1
                 ).records

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -11,7 +12,8 @@ import pytest
 from dagster import MultiPartitionsDefinition
 
 from taxi_platform.assets import trip_assets
-from taxi_platform.partitions import trip_partitions
+from taxi_platform.partitions import partition_key, trip_month_of, trip_months, trip_partitions
+from taxi_platform.tlc import TripMonth
 from taxi_platform_tests.support.data import REPO
 
 PROBE = """
@@ -50,9 +52,18 @@ def test_every_asset_shares_the_month_by_color_partitions():
     assert isinstance(trip_partitions, MultiPartitionsDefinition)
     dims = {d.name: d.partitions_def for d in trip_partitions.partitions_defs}
     assert dims["color"].get_partition_keys() == ["green", "yellow"]
-    assert dims["month"].get_first_partition_key() == "2019-01-01"
+    assert min(month.month for month in trip_months()) == dt.date(2019, 1, 1)
     for asset in trip_assets:
         assert asset.partitions_def is trip_partitions, asset.key
+
+
+def test_a_partition_key_is_what_users_type_and_reads_back_as_its_month():
+    month = TripMonth.parse("green", "2021-01")
+    # The string form is what `--partition` and the UI take (the docs show it), so it is written out here.
+    assert str(partition_key(month)) == "green|2021-01-01"
+    assert trip_month_of("green|2021-01-01") == trip_month_of(partition_key(month)) == month
+    keys = trip_partitions.get_partition_keys()
+    assert [str(partition_key(trip_month_of(key))) for key in keys] == keys
 
 
 def test_assets_are_chained_in_order():

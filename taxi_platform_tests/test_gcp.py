@@ -37,7 +37,7 @@ DATASET = "taxi"
 
 
 def partition(month: TripMonth) -> str:
-    return f"{month.color}|{month.month.isoformat()}"
+    return str(partition_key(month))
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def warehouse_rows(bq: bigquery.Client, month: TripMonth | None = None) -> list[
 
 
 def oracle(month: TripMonth, tmp_path: Path) -> list[dict]:
-    return duckdb_revenue(course_csv(month.color, tmp_path), month.color, "2021-01-01", "2021-02-01")
+    return duckdb_revenue(course_csv(month.color, tmp_path), month.color, month.yyyy_mm)
 
 
 def test_gcp_profile_bucket_report_and_bigquery(gcp, tmp_path):

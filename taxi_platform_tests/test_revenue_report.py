@@ -23,7 +23,7 @@ def test_report_equals_course_sql_row_by_row(resources, data_dir, tmp_path, colo
     )
     report_dir = data_dir / f"bucket/report/revenue/{color}/2021/01"
     ours = sorted(pq.read_table(str(report_dir.resolve())).to_pylist(), key=lambda r: r["revenue_zone"])
-    oracle = duckdb_revenue(source_csv, color, "2021-01-01", "2021-02-01")
+    oracle = duckdb_revenue(source_csv, color, month.yyyy_mm)
     assert len(ours) == len(oracle) > 100
     assert_same_report(ours, oracle)
     assert {row["revenue_month"] for row in ours} == {dt.date(2021, 1, 1)}

@@ -23,6 +23,7 @@ from taxi_platform.tlc.months import COLORS
 from taxi_platform_tests.support.cli import dagster_home
 from taxi_platform_tests.support.data import REPO
 from taxi_platform_tests.support.dev_server import ASSETS, ASSETS_QUERY, DevServer, serving, wait_until_loaded
+from taxi_platform_tests.support.keys import key
 from taxi_platform_tests.support.mirror import MirrorServer
 from taxi_platform_tests.support.oracle import duckdb_revenue
 from taxi_platform_tests.support.processes import free_port, stop_group
@@ -235,10 +236,10 @@ def test_dropped_file_reaches_the_warehouse_without_a_click(dev_server: DevServe
     shutil.copyfile(source, landed.with_name(f".{landed.name}.part"))
     os.replace(landed.with_name(f".{landed.name}.part"), landed)
 
-    partition = "green|2021-02-01"
+    partition = key("green", "2021-02")
     [loaded] = wait_for(
         dev_server,
-        "bigquery_revenue green|2021-02-01",
+        f"bigquery_revenue {partition}",
         lambda: materializations(dev_server, "bigquery_revenue", [partition]),
     )
     runs = {materializations(dev_server, asset, [partition])[0]["runId"] for asset in ASSETS}
@@ -253,7 +254,7 @@ def test_dropped_file_reaches_the_warehouse_without_a_click(dev_server: DevServe
     assert raw["source_url"] == landed.as_uri(), "raw_trips read the landed file"
 
     # The warehouse slice holds the course's numbers for the landed file (independent DuckDB oracle).
-    oracle = duckdb_revenue(landed, "green", "2021-02-01", "2021-03-01")
+    oracle = duckdb_revenue(landed, "green", "2021-02")
     with duckdb.connect(str(dev_root / "data" / "warehouse.duckdb"), read_only=True) as db:
         zones = db.execute(
             "SELECT revenue_zone, revenue_monthly_total_amount FROM revenue "
@@ -279,7 +280,7 @@ def test_dropped_file_reaches_the_warehouse_without_a_click(dev_server: DevServe
 
 @pytest.mark.timeout(RUN_WAIT_SECONDS + 120)
 def test_backfill_of_three_green_months_costs_one_run_and_one_spark_session_per_month(dev_server: DevServer):
-    partitions = [f"green|2021-0{m}-01" for m in (1, 2, 3)]
+    partitions = [key("green", month) for month in ("2021-01", "2021-02", "2021-03")]
     launched = dev_server.graphql(
         LAUNCH_BACKFILL,
         params={"partitionNames": partitions, "assetSelection": [{"path": [a]} for a in ASSETS]},

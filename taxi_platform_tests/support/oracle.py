@@ -6,6 +6,7 @@ Nothing here imports taxi_platform, so a bug there cannot hide in both sides of 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import gzip
 import io
 import math
@@ -78,8 +79,10 @@ ORDER BY 1
 """
 
 
-def duckdb_revenue(path: Path, color: str, start: str, end: str) -> list[dict]:
-    """The course's revenue SQL, run by DuckDB straight over the CSV, for pickups in [start, end)."""
+def duckdb_revenue(path: Path, color: str, month: str) -> list[dict]:
+    """The course's revenue SQL, run by DuckDB straight over the CSV, for pickups in `month` (`2021-01`)."""
+    year, number = (int(part) for part in month.split("-"))
+    start, end = dt.date(year, number, 1), dt.date(year + number // 12, number % 12 + 1, 1)
     import duckdb
 
     duck_types = {"int": "DOUBLE", "double": "DOUBLE", "timestamp": "TIMESTAMP", "string": "VARCHAR"}
