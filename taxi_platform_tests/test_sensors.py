@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from dagster import AssetMaterialization, SkipReason, build_sensor_context, instance_for_test
 
+from taxi_platform.partitions import trip_months
 from taxi_platform.resources import LocalLandingZone, TripSource
 from taxi_platform.sensors import landing_files_sensor, source_months_sensor
 from taxi_platform.sensors.landing import LANDED_FILE_TAG, LandingCursor
-from taxi_platform.partitions import trip_months
 from taxi_platform.sensors.source import PROBES_PER_TICK
 from taxi_platform_tests.conftest import GREEN_CSV, MOVED_GREEN_MONTHS
 from taxi_platform_tests.sensing import partition_keys
