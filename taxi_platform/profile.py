@@ -2,7 +2,7 @@
 
 TAXI_PROFILE (`local`, `standalone` or `gcp`) is read here, at import, together with whether the
 optional variables below are set. Their values reach the resources through `EnvVar`, resolved
-when a run starts, so nothing secret is in the definitions. See the README's table.
+when a run starts, so nothing secret is in the definitions. See docs/configuration.md.
 
 TAXI_LANDING_DIR is the folder the landing sensor watches for new monthly files (`scripts/dev`: `./landing`);
 on the gcp profile, TAXI_LANDING_URI=gs://bucket/prefix (optional) makes it watch that prefix instead.
