@@ -28,17 +28,18 @@ def _emit(values: dict) -> None:
 
 
 def dagster_run(partitions: list[str]) -> None:
-    from dagster import DagsterEventType, DagsterInstance, MultiPartitionKey
+    from dagster import DagsterEventType, DagsterInstance
 
     from taxi_platform.definitions import defs
+    from taxi_platform.partitions import partition_key
+    from taxi_platform.tlc.months import TripMonth
 
     imported = time.perf_counter()
     job = defs.get_job_def("trip_chain")
     instance = DagsterInstance.get()
     runs = []
     for item in partitions:
-        color, month = item.split(":")
-        key = MultiPartitionKey({"color": color, "month": f"{month}-01"})
+        key = partition_key(TripMonth.parse(*item.split(":")))
         t0 = time.perf_counter()
         result = job.execute_in_process(partition_key=key, instance=instance, raise_on_error=True)
         wall = time.perf_counter() - t0

@@ -21,53 +21,56 @@ from __future__ import annotations
 import argparse
 import json
 import queue
-import re
 import subprocess
 import sys
 import threading
 import time
 import uuid
 
-BACKFILL_TAG = "taxi_platform/backfill"
-_ITEM = re.compile(r"(green|yellow):(\d{4})-(\d{2})(?:\.\.(\d{4})-(\d{2}))?")
+from taxi_platform.tlc.months import COLORS, TripMonth
 
+BACKFILL_TAG = "taxi_platform/backfill"
 _RESULT = "taxi_platform.backfill result: "
 
 
-def expand(items: list[str]) -> list[tuple[str, str]]:
-    """`green:2021-01..2021-03` -> [("green", "2021-01"), ("green", "2021-02"), ("green", "2021-03")]."""
+def expand(items: list[str]) -> list[TripMonth]:
+    """`green:2021-01..2021-03` -> green 2021-01, green 2021-02, green 2021-03."""
     partitions = []
     for item in items:
-        match = _ITEM.fullmatch(item)
-        if not match:
-            raise ValueError(f"{item!r}: expected color:YYYY-MM or color:YYYY-MM..YYYY-MM (color green or yellow)")
-        color, year, month, last_year, last_month = match.groups()
-        year, month = int(year), int(month)
-        last_year, last_month = int(last_year or year), int(last_month or month)
-        if (last_year, last_month) < (year, month) or not (1 <= month <= 12 and 1 <= last_month <= 12):
+        color, _, months = item.partition(":")
+        first, _, last = months.partition("..")
+        try:
+            month, last_month = TripMonth.parse(color, first), TripMonth.parse(color, last or first)
+        except ValueError:
+            raise ValueError(
+                f"{item!r}: expected color:YYYY-MM or color:YYYY-MM..YYYY-MM (color {' or '.join(COLORS)})"
+            ) from None
+        if last_month.month < month.month:
             raise ValueError(f"{item!r}: not a range of months")
-        while (year, month) <= (last_year, last_month):
-            partitions.append((color, f"{year:04d}-{month:02d}"))
-            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        while month.month <= last_month.month:
+            partitions.append(month)
+            month = month.following
     return partitions
 
 
 def _worker() -> None:
     """A worker process: runs the partitions it reads from stdin (one JSON line each), one after another."""
-    from dagster import DagsterInstance, MultiPartitionKey
+    from dagster import DagsterInstance
 
     from taxi_platform.definitions import defs
+    from taxi_platform.partitions import partition_key
 
     job, instance = defs.get_job_def("trip_chain"), DagsterInstance.get()
     for line in sys.stdin:
         color, month, backfill_id = json.loads(line)
-        key = MultiPartitionKey({"color": color, "month": f"{month}-01"})
+        trip_month = TripMonth.parse(color, month)
         started = time.perf_counter()
         outcome = {"partition": f"{color}:{month}", "run_id": None, "success": False}
         try:
             result = job.execute_in_process(
-                partition_key=key, instance=instance, raise_on_error=False, tags={BACKFILL_TAG: backfill_id}
-            )
+                partition_key=partition_key(trip_month), instance=instance, raise_on_error=False,
+                tags={BACKFILL_TAG: backfill_id},
+            )  # fmt: skip
             outcome.update(run_id=result.run_id, success=result.success)
         except Exception as error:  # the run could not even start; the other partitions go on
             outcome["error"] = f"{type(error).__name__}: {error}"
@@ -75,7 +78,7 @@ def _worker() -> None:
         print(_RESULT + json.dumps(outcome), flush=True)
 
 
-def backfill(partitions: list[tuple[str, str]], workers: int = 2) -> list[dict]:
+def backfill(partitions: list[TripMonth], workers: int = 2) -> list[dict]:
     """Run `trip_chain` for each partition on `workers` long-lived processes; the runs' outcomes."""
     from dagster import DagsterInstance
 
@@ -85,7 +88,7 @@ def backfill(partitions: list[tuple[str, str]], workers: int = 2) -> list[dict]:
     backfill_id = uuid.uuid4().hex[:8]
     todo: queue.Queue[tuple[str, str]] = queue.Queue()
     for partition in partitions:
-        todo.put(partition)
+        todo.put((partition.color, partition.yyyy_mm))
     outcomes: list[dict] = []
 
     def drive() -> None:

@@ -1,4 +1,8 @@
-"""The one partitioning every asset shares: month (from 2019-01) x color."""
+"""The one partitioning every asset shares, month (from 2019-01) x color, and its one key codec.
+
+Keys are built and read only here: `partition_key(TripMonth)` and `trip_month_of(key)`. Everything
+else (assets, checks, sensors, the backfill CLI, tests) speaks `TripMonth`.
+"""
 
 from __future__ import annotations
 
@@ -15,22 +19,40 @@ from dagster import (
 
 from taxi_platform.tlc.months import COLORS, TripMonth
 
+FIRST_MONTH = "2019-01-01"
+
 trip_partitions = MultiPartitionsDefinition(
     {
-        "month": MonthlyPartitionsDefinition(start_date="2019-01-01"),
+        "month": MonthlyPartitionsDefinition(start_date=FIRST_MONTH),
         "color": StaticPartitionsDefinition(list(COLORS)),
     }
 )
 
 
 def partition_key(trip_month: TripMonth) -> MultiPartitionKey:
+    """The key of a (color, month): its string form is `green|2021-01-01`."""
     return MultiPartitionKey({"month": trip_month.month.isoformat(), "color": trip_month.color})
 
 
-def trip_month(context: AssetExecutionContext | AssetCheckExecutionContext) -> TripMonth:
-    """The (color, month) a run's partition key stands for (in an asset or a check)."""
-    key = context.partition_key
+def trip_month_of(key: str | MultiPartitionKey) -> TripMonth:
+    """The (color, month) a key stands for, from a `MultiPartitionKey` or its string form."""
     if not isinstance(key, MultiPartitionKey):
         key = trip_partitions.get_partition_key_from_str(key)
     dims = key.keys_by_dimension
     return TripMonth(dims["color"], dt.date.fromisoformat(dims["month"]))
+
+
+def trip_month(context: AssetExecutionContext | AssetCheckExecutionContext) -> TripMonth:
+    """The (color, month) of a run's partition (in an asset or a check)."""
+    return trip_month_of(context.partition_key)
+
+
+def is_partition(trip_month: TripMonth) -> bool:
+    """True for a month the assets have: from 2019-01 up to the last finished month."""
+    return trip_partitions.has_partition_key(partition_key(trip_month))
+
+
+def trip_months() -> list[TripMonth]:
+    """Every partition's (color, month), newest month first, colors in order within a month."""
+    months = [trip_month_of(key) for key in trip_partitions.get_partition_keys()]
+    return sorted(months, key=lambda m: (-m.month.toordinal(), COLORS.index(m.color)))

@@ -1,23 +1,21 @@
 """The one place the environment is read: which profile to build, and which optional parts it has.
 
 TAXI_PROFILE (`local`, `standalone` or `gcp`) is read here, at import, together with whether the
-optional variables below are set. Their values reach the resources through `EnvVar`, resolved
-when a run starts, so nothing secret is in the definitions. See docs/configuration.md.
-
-TAXI_LANDING_DIR is the folder the landing sensor watches for new monthly files (`scripts/dev`: `./landing`);
-on the gcp profile, TAXI_LANDING_URI=gs://bucket/prefix (optional) makes it watch that prefix instead.
+other variables are set. Their values reach the resources through `EnvVar`, resolved (and checked,
+naming the variable) when a run starts, so nothing secret is in the definitions. A variable that is
+not set takes its default below, so the local profile runs in a fresh clone with nothing set.
+docs/configuration.md lists them all.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import EnvVar
 
 from taxi_platform.resources import (
-    DataprocJobs,
     DuckDBWarehouse,
     LocalBucket,
     LocalLake,
@@ -25,8 +23,20 @@ from taxi_platform.resources import (
     SparkResource,
     TripSource,
 )
+from taxi_platform.tlc.months import DEFAULT_SOURCE_URL
+
+if TYPE_CHECKING:
+    from taxi_platform.resources.gcp.dataproc import DataprocJobs
 
 PROFILES = ("local", "standalone", "gcp")
+
+# What an unset variable means; relative folders are under the directory Dagster runs in.
+DEFAULTS: dict[str, str] = {
+    "TAXI_DATA_DIR": "data",
+    "TAXI_SOURCE_URL": DEFAULT_SOURCE_URL,
+    "TAXI_LANDING_DIR": "landing",
+    "TAXI_SPARK_MASTER": "local[*]",
+}
 
 
 def local_resources(
@@ -64,35 +74,42 @@ def gcp_resources(
 ) -> dict[str, Any]:
     """Raw and typed files in a local lake; the bucket on GCS, the table in BigQuery.
 
-    Spark runs in-process (`local[*]` or standalone) with the GCS connector, or, with `dataproc`,
-    the stages whose data is in GCS (the report) are submitted to Dataproc. With `landing_uri`
-    (`gs://bucket/prefix`) the landing zone is that prefix instead of the `landing_dir` folder.
+    Spark runs in the run's process (`local[*]` or standalone) with the GCS connector; with
+    `dataproc` the report runs on that cluster instead. With `landing_uri` (`gs://bucket/prefix`)
+    the landing zone is that prefix instead of the `landing_dir` folder.
     """
-    from taxi_platform.resources.bigquery_warehouse import BigQueryWarehouse
-    from taxi_platform.resources.gcp import BigQueryClient, GcsClient
-    from taxi_platform.resources.gcs_bucket import GCSBucket
-    from taxi_platform.resources.gcs_landing import GcsLandingZone
+    from taxi_platform.resources.gcp.bucket import GCSBucket
+    from taxi_platform.resources.gcp.clients import BigQueryClient, GcsClient
+    from taxi_platform.resources.gcp.dataproc import DataprocSparkResource
+    from taxi_platform.resources.gcp.landing import GcsLandingZone
+    from taxi_platform.resources.gcp.warehouse import BigQueryWarehouse
 
     gcs = GcsClient(project=project, endpoint=gcs_endpoint)
     landing = (
         _landing_folder(landing_dir) if landing_uri is None else {"landing": GcsLandingZone(gcs=gcs, uri=landing_uri)}
     )
-    bigquery = BigQueryClient(project=project, endpoint=bigquery_endpoint)
+    spark_settings = {
+        "master": master,
+        "spark_config": spark_config or {},
+        "gcs_connector": True,
+        "gcs_endpoint": gcs_endpoint,
+        "gcp_project": project,
+    }
+    spark = (
+        SparkResource(**spark_settings)
+        if dataproc is None
+        else DataprocSparkResource(**spark_settings, dataproc=dataproc)
+    )
     return {
         **landing,
         # A gs:// source base (the landing zone's, or TAXI_SOURCE_URL) is read through the same endpoint.
         "trip_source": TripSource(base_url=source_url, gcs_endpoint=gcs_endpoint),
-        "spark": SparkResource(
-            master=master,
-            spark_config=spark_config or {},
-            gcs_connector=True,
-            gcs_endpoint=gcs_endpoint,
-            gcp_project=project,
-            dataproc=dataproc,
-        ),
+        "spark": spark,
         "lake": LocalLake(root=_folder(data_dir)),
         "bucket": GCSBucket(gcs=gcs, bucket=bucket),
-        "warehouse": BigQueryWarehouse(bigquery=bigquery, dataset=dataset),
+        "warehouse": BigQueryWarehouse(
+            bigquery=BigQueryClient(project=project, endpoint=bigquery_endpoint), dataset=dataset
+        ),
     }
 
 
@@ -110,17 +127,27 @@ def _optional(name: str) -> EnvVar | None:
     return EnvVar(name) if os.environ.get(name) else None
 
 
+def _setting(name: str) -> EnvVar | str:
+    """The variable when it is set, else its default (DEFAULTS)."""
+    return _optional(name) or DEFAULTS[name]
+
+
 def resources_for(profile: str) -> dict[str, Any]:
     if profile not in PROFILES:
         raise ValueError(f"TAXI_PROFILE={profile!r} is not available; choose one of: {', '.join(PROFILES)}")
-    data_dir, source_url, landing = EnvVar("TAXI_DATA_DIR"), EnvVar("TAXI_SOURCE_URL"), EnvVar("TAXI_LANDING_DIR")
+    data_dir, source_url = _setting("TAXI_DATA_DIR"), _setting("TAXI_SOURCE_URL")
+    landing, master = _setting("TAXI_LANDING_DIR"), _setting("TAXI_SPARK_MASTER")
     if profile == "local":
         return local_resources(data_dir, source_url, landing_dir=landing)
     if profile == "standalone":
-        return local_resources(data_dir, source_url, master=EnvVar("TAXI_SPARK_MASTER"), landing_dir=landing)
+        if not os.environ.get("TAXI_SPARK_MASTER"):
+            raise ValueError("TAXI_PROFILE=standalone needs TAXI_SPARK_MASTER=spark://host:port (the cluster's master)")
+        return local_resources(data_dir, source_url, master=master, landing_dir=landing)
     project = EnvVar("TAXI_GCP_PROJECT")
     dataproc = None
     if _optional("TAXI_DATAPROC_CLUSTER"):
+        from taxi_platform.resources.gcp.dataproc import DataprocJobs
+
         dataproc = DataprocJobs(
             project=project,
             region=EnvVar("TAXI_DATAPROC_REGION"),
@@ -137,7 +164,7 @@ def resources_for(profile: str) -> dict[str, Any]:
         dataset=EnvVar("TAXI_BQ_DATASET"),
         gcs_endpoint=_optional("TAXI_GCS_ENDPOINT"),
         bigquery_endpoint=_optional("TAXI_BIGQUERY_ENDPOINT"),
-        master=_optional("TAXI_SPARK_MASTER") or "local[*]",
+        master=master,
         dataproc=dataproc,
         landing_dir=landing,
         landing_uri=_optional("TAXI_LANDING_URI"),

@@ -6,7 +6,7 @@ from taxi_platform.backfill import expand
 
 
 def test_a_range_names_every_month_in_it_and_a_single_month_itself():
-    assert expand(["green:2021-11..2022-02", "yellow:2021-01"]) == [
+    assert [(m.color, m.yyyy_mm) for m in expand(["green:2021-11..2022-02", "yellow:2021-01"])] == [
         ("green", "2021-11"),
         ("green", "2021-12"),
         ("green", "2022-01"),

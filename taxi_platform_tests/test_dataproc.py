@@ -17,7 +17,7 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import dataproc_v1, storage
 
-from taxi_platform.resources.dataproc import DataprocJobFailed, DataprocJobs, DriverOutput
+from taxi_platform.resources.gcp.dataproc import DataprocJobFailed, DataprocJobs, DriverOutput
 from taxi_platform_tests.conftest import GREEN_CSV
 from taxi_platform_tests.dataproc_standin import DataprocStandIn
 from taxi_platform_tests.emulators import GcsEmulator

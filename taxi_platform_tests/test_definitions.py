@@ -16,7 +16,8 @@ from taxi_platform.partitions import trip_partitions
 REPO = Path(__file__).resolve().parents[1]
 
 PROBE = """
-import json, os, time
+import json, os, sys, time
+CLOUD = ("google", "dagster_gcp", "taxi_platform.resources.gcp")
 started = time.perf_counter()
 import taxi_platform.definitions as d
 seconds = time.perf_counter() - started
@@ -30,6 +31,7 @@ print(json.dumps({
     "gateway": pyspark.SparkContext._gateway is not None,
     "children": children,
     "assets": sorted(k.to_user_string() for k in d.defs.resolve_asset_graph().get_all_asset_keys()),
+    "cloud_modules": sorted(m for m in sys.modules if m.startswith(CLOUD)),
 }))
 """
 
@@ -41,6 +43,7 @@ def test_import_starts_no_jvm_and_opens_nothing():
     assert probe["gateway"] is False, "no Py4J gateway, so no JVM"
     assert probe["children"] == [], "no child process (java) was started"
     assert probe["assets"] == ["bigquery_revenue", "gcs_trips", "raw_trips", "revenue_report", "typed_trips"]
+    assert probe["cloud_modules"] == [], "the local profile imports no Google client, dagster-gcp or Dataproc code"
     print(f"import took {probe['seconds']:.2f}s")
 
 
@@ -83,3 +86,51 @@ def test_sensors_start_off_and_run_the_whole_chain():
         assert sensor.default_status == DefaultSensorStatus.STOPPED, f"{sensor.name} is on before anyone asked"
         assert sensor.job_name == trip_chain.name
     assert trip_chain.partitions_def is trip_partitions
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "resource", "problem"),
+    [
+        ("TAXI_SPARK_MASTER", "yarn", "spark", "is not one this platform runs on"),
+        ("TAXI_SOURCE_URL", "ftp://mirror.example/tlc", "trip_source", "not a base this platform downloads from"),
+    ],
+)
+def test_a_bad_value_from_the_environment_names_the_variable_and_the_value(
+    monkeypatch, variable, value, resource, problem
+):
+    from dagster import build_resources
+
+    from taxi_platform.profile import resources_from_environment
+
+    monkeypatch.setenv("TAXI_PROFILE", "standalone")
+    monkeypatch.setenv("TAXI_SPARK_MASTER", "spark://127.0.0.1:7077")
+    monkeypatch.setenv(variable, value)
+    resources = resources_from_environment()  # loading the definitions resolves nothing yet
+    with pytest.raises(Exception) as failure, build_resources({resource: resources[resource]}):
+        pass
+    assert f"{variable}={value!r}: " in str(failure.value.__cause__), failure.value.__cause__
+    assert problem in str(failure.value.__cause__)
+
+
+def test_the_local_profile_runs_on_defaults_with_nothing_set(monkeypatch):
+    from dagster import build_resources
+
+    from taxi_platform.profile import resources_from_environment
+    from taxi_platform.tlc.months import DEFAULT_SOURCE_URL
+
+    for name in ("TAXI_PROFILE", "TAXI_DATA_DIR", "TAXI_SOURCE_URL", "TAXI_LANDING_DIR", "TAXI_SPARK_MASTER"):
+        monkeypatch.delenv(name, raising=False)
+    resources = resources_from_environment()
+    with build_resources({k: resources[k] for k in ("lake", "trip_source", "landing")}) as built:
+        assert Path(built.lake.root) == Path("data")
+        assert built.trip_source.base_url == DEFAULT_SOURCE_URL
+        assert Path(built.landing.root) == Path("landing")
+
+
+def test_standalone_without_a_master_is_a_clear_error(monkeypatch):
+    from taxi_platform.profile import resources_from_environment
+
+    monkeypatch.setenv("TAXI_PROFILE", "standalone")
+    monkeypatch.delenv("TAXI_SPARK_MASTER", raising=False)
+    with pytest.raises(ValueError, match="TAXI_PROFILE=standalone needs TAXI_SPARK_MASTER=spark://host:port"):
+        resources_from_environment()

@@ -23,9 +23,9 @@ from google.cloud import bigquery, storage
 from taxi_platform.assets import trip_assets
 from taxi_platform.partitions import partition_key
 from taxi_platform.profile import gcp_resources
-from taxi_platform.resources import DataprocJobs
-from taxi_platform.resources.bigquery_warehouse import BigQueryWarehouse
-from taxi_platform.resources.gcp import BigQueryClient
+from taxi_platform.resources.gcp.dataproc import DataprocJobs
+from taxi_platform.resources.gcp.warehouse import BigQueryWarehouse
+from taxi_platform.resources.gcp.clients import BigQueryClient
 from taxi_platform.spark.gcs import gcs_connector_jar
 from taxi_platform.tlc import TripMonth
 from taxi_platform_tests.cli import dagster_home, materialize_cli

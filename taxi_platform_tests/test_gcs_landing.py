@@ -15,8 +15,8 @@ from google.cloud import storage
 from taxi_platform.assets import raw_trips
 from taxi_platform.profile import resources_for
 from taxi_platform.resources import LocalLake, LocalLandingZone, MonthNotPublished, TripSource
-from taxi_platform.resources.gcp import GcsClient
-from taxi_platform.resources.gcs_landing import GcsLandingZone
+from taxi_platform.resources.gcp.clients import GcsClient
+from taxi_platform.resources.gcp.landing import GcsLandingZone
 from taxi_platform.sensors import landing_files_sensor
 from taxi_platform.sensors.landing import LANDED_FILE_TAG
 from taxi_platform.tlc import TripMonth

@@ -13,7 +13,8 @@ from dagster import AssetMaterialization, SkipReason, build_sensor_context, inst
 from taxi_platform.resources import LocalLandingZone, TripSource
 from taxi_platform.sensors import landing_files_sensor, source_months_sensor
 from taxi_platform.sensors.landing import LANDED_FILE_TAG, LandingCursor
-from taxi_platform.sensors.source import PROBES_PER_TICK, probe_order
+from taxi_platform.partitions import trip_months
+from taxi_platform.sensors.source import PROBES_PER_TICK
 from taxi_platform_tests.conftest import GREEN_CSV, MOVED_GREEN_MONTHS
 from taxi_platform_tests.sensing import partition_keys
 from taxi_platform_tests.sensing import tick as zone_tick
@@ -138,7 +139,7 @@ def _month(color: str, month: str):
 
 def test_source_sensor_heads_missing_months_in_turn_and_requests_the_published(mirror, tmp_path: Path):
     published = {"green|2021-01-01", "yellow|2021-01-01", *(f"green|{m}-01" for m in MOVED_GREEN_MONTHS)}
-    order = probe_order()
+    order = trip_months()
     missing = len(order) - 1  # yellow 2021-01 is materialized below
     with instance_for_test(temp_dir=str(tmp_path)) as instance:
         instance.report_runless_asset_event(AssetMaterialization("raw_trips", partition="yellow|2021-01-01"))

@@ -2,10 +2,10 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from taxi_platform.assets.metadata import column_schema
 from taxi_platform.assets.revenue_report import revenue_report
-from taxi_platform.assets.upstream import require_upstream
 from taxi_platform.partitions import trip_month, trip_partitions
 from taxi_platform.resources import RevenueWarehouse, TripBucket
 from taxi_platform.tlc.schemas import REVENUE_COLUMNS
+from taxi_platform.upstream import require_upstream
 
 
 @asset(

@@ -1,11 +1,10 @@
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from taxi_platform.assets.metadata import column_schema
+from taxi_platform.assets.metadata import column_schema, parquet_summary
 from taxi_platform.assets.typed_trips import typed_trips
-from taxi_platform.assets.upstream import require_upstream
 from taxi_platform.partitions import trip_month, trip_partitions
 from taxi_platform.resources import LocalLake, TripBucket
-from taxi_platform.resources.lake import parquet_summary
+from taxi_platform.upstream import require_upstream
 
 
 @asset(
@@ -21,7 +20,7 @@ from taxi_platform.resources.lake import parquet_summary
 def gcs_trips(context: AssetExecutionContext, lake: LocalLake, bucket: TripBucket) -> MaterializeResult:
     month = trip_month(context)
     source = lake.path(month.typed_path)
-    require_upstream((source / "_SUCCESS").is_file(), f"finished parquet in {source}", "typed_trips", month)
+    require_upstream(lake.is_finished(month.typed_path), f"finished parquet in {source}", "typed_trips", month)
     rows, columns = parquet_summary(source)
     published = bucket.publish(source, month.typed_path)
     verb = "Published" if published.changed else "Unchanged, kept"

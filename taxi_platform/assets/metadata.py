@@ -35,3 +35,15 @@ def markdown_table(rows: list[Mapping[str, Any]]) -> MetadataValue:
         cells = (f"{value:.2f}" if isinstance(value, float) else str(value) for value in row.values())
         lines.append("| " + " | ".join(cells) + " |")
     return MetadataValue.md("\n".join(lines))
+
+
+def parquet_summary(directory: Path) -> tuple[int, list[tuple[str, str]]]:
+    """(rows, [(column, type)]) from the parquet footers alone: no data is read, no JVM started."""
+    import pyarrow.parquet as pq
+
+    files = sorted(p for p in directory.resolve().glob("*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"{directory}: no parquet files")
+    rows = sum(pq.read_metadata(p).num_rows for p in files)
+    schema = pq.read_schema(files[0])
+    return rows, [(field.name, str(field.type)) for field in schema]

@@ -4,9 +4,9 @@ from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, Mat
 
 from taxi_platform.assets.gcs_trips import gcs_trips
 from taxi_platform.assets.metadata import column_schema, markdown_table
-from taxi_platform.assets.upstream import require_upstream
 from taxi_platform.partitions import trip_month, trip_partitions
 from taxi_platform.resources import SparkResource, TripBucket
+from taxi_platform.upstream import require_upstream
 
 
 @asset(

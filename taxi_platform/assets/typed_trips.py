@@ -11,9 +11,9 @@ from pydantic import Field
 
 from taxi_platform.assets.metadata import column_schema, location
 from taxi_platform.assets.raw_trips import raw_trips
-from taxi_platform.assets.upstream import require_upstream
 from taxi_platform.partitions import trip_month, trip_partitions
 from taxi_platform.resources import LocalLake, SparkResource
+from taxi_platform.upstream import require_upstream
 
 
 class TypedTripsConfig(Config):

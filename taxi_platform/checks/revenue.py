@@ -9,7 +9,7 @@ import math
 from dagster import AssetCheckExecutionContext, AssetCheckResult, asset_check
 
 from taxi_platform.assets import bigquery_revenue, revenue_report
-from taxi_platform.checks.lake import finished_parquet, finished_report, pickups_in_month
+from taxi_platform.checks.readers import finished_parquet, finished_report, pickups_in_month
 from taxi_platform.partitions import trip_month, trip_partitions
 from taxi_platform.resources import LocalLake, RevenueWarehouse, TripBucket
 from taxi_platform.tlc import pickup_column

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
 
 from taxi_platform.assets import typed_trips
-from taxi_platform.checks.lake import finished_parquet, pickups_in_month
+from taxi_platform.checks.readers import finished_parquet, pickups_in_month
 from taxi_platform.partitions import trip_month, trip_partitions
 from taxi_platform.resources import LocalLake
 from taxi_platform.tlc import TRIP_COLUMNS, inspect_trip_file, pickup_column

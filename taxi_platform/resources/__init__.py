@@ -1,19 +1,18 @@
-"""Dagster resources: Spark (local, standalone, Dataproc), the trip source, the landing zone, the lake,
-the bucket, the warehouse.
+"""Dagster resources: the ports the assets use, and their local implementations.
 
-The Google Cloud ones (`gcs_bucket`, `bigquery_warehouse`, `gcp`) are imported by the gcp profile only.
+Spark (in-process: `local[*]` or a standalone master), the trip source, the landing zone, the lake,
+the bucket and the warehouse. The Google Cloud implementations live in `resources/gcp/` and are
+imported by the gcp profile only, so nothing here imports a Google client library.
 """
 
 from taxi_platform.resources.bucket import LocalBucket, Published, TripBucket
-from taxi_platform.resources.dataproc import DataprocJobs
 from taxi_platform.resources.lake import LocalLake, tree_size
 from taxi_platform.resources.landing import LandedFile, LandingZone, LandingZoneMissing, LocalLandingZone
-from taxi_platform.resources.spark import SparkResource
+from taxi_platform.resources.spark import SparkResource, StageRun
 from taxi_platform.resources.trip_source import DownloadFailed, MonthNotPublished, SourceFile, TripSource
 from taxi_platform.resources.warehouse import DuckDBWarehouse, LoadedSlice, RevenueWarehouse
 
 __all__ = [
-    "DataprocJobs",
     "DownloadFailed",
     "DuckDBWarehouse",
     "LandedFile",
@@ -28,6 +27,7 @@ __all__ = [
     "RevenueWarehouse",
     "SourceFile",
     "SparkResource",
+    "StageRun",
     "TripBucket",
     "TripSource",
     "tree_size",

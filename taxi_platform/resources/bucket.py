@@ -17,9 +17,7 @@ from pathlib import Path
 from dagster import ConfigurableResource, get_dagster_logger
 from pydantic import Field
 
-from taxi_platform.resources.lake import LocalLake, replace_directory, tree_size
-
-SUCCESS = "_SUCCESS"
+from taxi_platform.resources.lake import SUCCESS, LocalLake, replace_directory, tree_size
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 _STALE_SECONDS = 3600
+# Written last into a finished partition directory (by Spark, and by the bucket after the data).
+SUCCESS = "_SUCCESS"
 
 
 def _version_name(name: str) -> str:
@@ -101,14 +103,6 @@ class LocalLake(ConfigurableResource):
     def replace_directory(self, relative: str) -> AbstractContextManager[Path]:
         return replace_directory(self.path(relative))
 
-
-def parquet_summary(directory: Path) -> tuple[int, list[tuple[str, str]]]:
-    """(rows, [(column, type)]) from the parquet footers alone: no data is read, no JVM started."""
-    import pyarrow.parquet as pq
-
-    files = sorted(p for p in directory.resolve().glob("*.parquet"))
-    if not files:
-        raise FileNotFoundError(f"{directory}: no parquet files")
-    rows = sum(pq.read_metadata(p).num_rows for p in files)
-    schema = pq.read_schema(files[0])
-    return rows, [(field.name, str(field.type)) for field in schema]
+    def is_finished(self, relative: str) -> bool:
+        """True when a partition directory holds a complete write (its `_SUCCESS` marker)."""
+        return (self.path(relative) / SUCCESS).is_file()

@@ -3,9 +3,10 @@
 `LazyPySparkResource` has only a free-form `spark_config`, reuses any session in the process and
 never stops it. This adds the master as config (`local[*]` or a standalone `spark://host:port`,
 checked before any JVM waits on it), the settings every stage needs, a session that belongs to one
-run (created on first use, shared by the run's Spark steps, stopped at teardown), the GCS
-connector for `gs://` paths, and Dataproc: with `dataproc` set, a stage whose data is in GCS is
-submitted as a Dataproc job running the same job module instead of running in-process.
+run (created on first use, shared by the run's Spark steps, stopped at teardown) and the GCS
+connector for `gs://` paths. Its stages run in the run's process; where a stage runs is the
+profile's choice of resource (`DataprocSparkResource` in `resources/gcp/` sends the report to
+Dataproc), and each stage's metadata says where it ran (`spark_placement`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dagster_pyspark import LazyPySparkResource
 from pydantic import Field, PrivateAttr, field_validator
 from pyspark.sql import SparkSession
 
-from taxi_platform.resources.dataproc import DataprocJobs
+from taxi_platform.resources.validated import EnvValidated, is_unresolved
 from taxi_platform.spark.gcs import gcs_connector_settings
 from taxi_platform.spark.settings import SESSION_SETTINGS
 from taxi_platform.spark.stages import StageResult, write_revenue_report, write_typed_trips
@@ -43,7 +44,7 @@ class StageRun:
     placement: dict[str, str]
 
 
-class SparkResource(LazyPySparkResource):
+class SparkResource(EnvValidated, LazyPySparkResource):
     """Spark on `local[*]`, a standalone `spark://host:7077` cluster (client mode), or Dataproc."""
 
     master: str = Field(default="local[*]", description="`local[*]`, `local[N]` or `spark://host:port` (client mode).")
@@ -57,18 +58,17 @@ class SparkResource(LazyPySparkResource):
     executor_wait_seconds: float = Field(
         default=60.0, description="How long a standalone application waits for its first executor before failing."
     )
-    dataproc: DataprocJobs | None = Field(
-        default=None, description="Submit stages whose data is in GCS as Dataproc jobs instead of running them here."
-    )
     _owns_session: bool = PrivateAttr(default=False)
 
-    @field_validator("master")
+    @field_validator("master", mode="before")
     @classmethod
     def _known_master(cls, master: str) -> str:
+        if is_unresolved(master):
+            return master
         if not (_LOCAL_MASTER.fullmatch(master) or _STANDALONE_MASTER.fullmatch(master)):
             raise ValueError(
                 f"Spark master {master!r} is not one this platform runs on: use local[*], local[N] or "
-                "spark://host:port (a standalone cluster; set `dataproc` for Dataproc)"
+                "spark://host:port (a standalone cluster; Dataproc is the gcp profile's DataprocSparkResource)"
             )
         return master
 
@@ -126,42 +126,24 @@ class SparkResource(LazyPySparkResource):
     def application(self) -> dict[str, str]:
         """Where this run's in-process Spark work ran, for materialization metadata."""
         context = self.spark_session.sparkContext
-        return {"spark_application_id": context.applicationId, "spark_master": context.master}
-
-    def _on_dataproc(self, *paths: str) -> bool:
-        return self.dataproc is not None and all(p.startswith("gs://") for p in paths)
+        return {"spark_placement": "in-process", "spark_application_id": context.applicationId,
+                "spark_master": context.master}  # fmt: skip
 
     def run_typed_trips(self, csv_path: str, output: str, month: TripMonth, partitions: int) -> StageRun:
-        """Parse one month's CSV into parquet, where its data is."""
-        if self._on_dataproc(csv_path, output):
-            args = ["typed", *_partition_args(month), "--input", csv_path, "--output", output]
-            return self._submit(args, f"typed_trips {month.label}", partitions=partitions)
+        """Parse one month's CSV into parquet in this run's Spark session."""
         result = write_typed_trips(self.spark_session, csv_path, output, month, partitions)
         return StageRun(result, self.application)
 
     def run_revenue_report(self, trips_path: str, output: str, month: TripMonth) -> StageRun:
-        """Build one month's revenue report, where its data is."""
-        if self._on_dataproc(trips_path, output):
-            args = ["revenue", *_partition_args(month), "--input", trips_path, "--output", output]
-            return self._submit(args, f"revenue_report {month.label}")
+        """Build one month's revenue report in this run's Spark session."""
         result = write_revenue_report(self.spark_session, trips_path, output, month)
         return StageRun(result, self.application)
-
-    def _submit(self, args: list[str], label: str, partitions: int | None = None) -> StageRun:
-        if partitions is not None:
-            args = [*args, "--partitions", str(partitions)]
-        submitted = self.dataproc.run_job(args, label, get_dagster_logger())
-        return StageRun(StageResult.from_dict(submitted.summary), submitted.placement)
 
     def teardown_after_execution(self, context: InitResourceContext | None) -> None:
         if self._spark_session is not None and self._owns_session:
             self._spark_session.stop()
         self._spark_session = None
         self._owns_session = False
-
-
-def _partition_args(month: TripMonth) -> list[str]:
-    return ["--color", month.color, "--month", f"{month.yyyy}-{month.mm}"]
 
 
 def _require_reachable(master: str, timeout: float = 5.0) -> None:

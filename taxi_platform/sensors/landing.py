@@ -26,7 +26,7 @@ from dagster import (
 )
 
 from taxi_platform.jobs import trip_chain
-from taxi_platform.partitions import partition_key, trip_partitions
+from taxi_platform.partitions import is_partition, partition_key
 from taxi_platform.resources import LandedFile, LandingZone, LandingZoneMissing
 from taxi_platform.tlc.months import TripMonth
 
@@ -72,8 +72,8 @@ def landed_month(relative: str) -> TripMonth | str:
         return "the name is not {color}_tripdata_{YYYY}-{MM}.csv.gz"
     if folder != month.color:
         return f"a {month.color} file belongs in the {month.color}/ folder of the landing zone"
-    if not trip_partitions.has_partition_key(partition_key(month)):
-        return f"{month.yyyy}-{month.mm} is not a month of the partitions (2019-01 up to last month)"
+    if not is_partition(month):
+        return f"{month.yyyy_mm} is not a month of the partitions (2019-01 up to last month)"
     return month
 
 

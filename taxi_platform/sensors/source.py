@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dagster import (
     DefaultSensorStatus,
-    MultiPartitionKey,
     RunRequest,
     SensorEvaluationContext,
     SensorResult,
@@ -21,24 +20,20 @@ from dagster import (
 
 from taxi_platform.assets import raw_trips
 from taxi_platform.jobs import trip_chain
-from taxi_platform.partitions import trip_partitions
+from taxi_platform.partitions import partition_key, trip_month_of, trip_months
 from taxi_platform.resources import DownloadFailed, TripSource
 from taxi_platform.tlc.months import TripMonth
 
 PROBES_PER_TICK = 12
 
 
-def probe_order() -> list[str]:
-    """Every partition key, newest month first, colors in order within a month."""
-    by_color = sorted(trip_partitions.get_partition_keys(), key=lambda k: k.keys_by_dimension["color"])
-    return [str(k) for k in sorted(by_color, key=lambda k: k.keys_by_dimension["month"], reverse=True)]
-
-
-def next_to_probe(order: list[str], missing: set[str], after: str | None, limit: int) -> list[str]:
-    """Up to `limit` missing keys following `after` in `order`; from the start once past the end."""
+def next_to_probe(
+    order: list[TripMonth], missing: set[TripMonth], after: TripMonth | None, limit: int
+) -> list[TripMonth]:
+    """Up to `limit` missing months following `after` in `order`; from the start once past the end."""
     start = order.index(after) + 1 if after in order else 0
-    later = [key for key in order[start:] if key in missing]
-    return (later or [key for key in order if key in missing])[:limit]
+    later = [month for month in order[start:] if month in missing]
+    return (later or [month for month in order if month in missing])[:limit]
 
 
 @sensor(
@@ -51,13 +46,13 @@ def next_to_probe(order: list[str], missing: set[str], after: str | None, limit:
     ),
 )
 def source_months_sensor(context: SensorEvaluationContext, trip_source: TripSource) -> SensorResult:
-    order = probe_order()
-    missing = set(order) - set(context.instance.get_materialized_partitions(raw_trips.key))
-    probing = next_to_probe(order, missing, context.cursor, PROBES_PER_TICK)
+    order = trip_months()
+    held = {trip_month_of(key) for key in context.instance.get_materialized_partitions(raw_trips.key)}
+    missing = set(order) - held
+    after = trip_month_of(context.cursor) if context.cursor else None
+    probing = next_to_probe(order, missing, after, PROBES_PER_TICK)
     requests: list[RunRequest] = []
-    for key in probing:
-        dims = trip_partitions.get_partition_key_from_str(key).keys_by_dimension
-        month = TripMonth.parse(dims["color"], dims["month"])
+    for month in probing:
         try:
             published = trip_source.probe(month)
         except DownloadFailed as error:
@@ -67,13 +62,14 @@ def source_months_sensor(context: SensorEvaluationContext, trip_source: TripSour
             context.log.debug(f"{month.label}: not published at {trip_source.url(month)}")
             continue
         context.log.info(f"{published.url} is published ({published.size} bytes): requesting {month.label}")
+        key = partition_key(month)
         requests.append(
             RunRequest(
                 run_key=f"{key}@{published.version}",
-                partition_key=MultiPartitionKey(dims),
+                partition_key=key,
                 tags={"taxi_platform/source_file": published.url},
             )
         )
-    cursor = probing[-1] if probing else context.cursor
+    cursor = str(partition_key(probing[-1])) if probing else context.cursor
     skip = None if requests else SkipReason(f"probed {len(probing)} of {len(missing)} missing months: none published")
     return SensorResult(run_requests=requests, cursor=cursor, skip_reason=skip)

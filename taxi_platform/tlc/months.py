@@ -48,8 +48,13 @@ class TripMonth:
         return f"{self.month.month:02d}"
 
     @property
+    def yyyy_mm(self) -> str:
+        """`2021-01`: the month as the course and the TLC write it in file names and arguments."""
+        return f"{self.yyyy}-{self.mm}"
+
+    @property
     def label(self) -> str:
-        return f"{self.color} {self.yyyy}-{self.mm}"
+        return f"{self.color} {self.yyyy_mm}"
 
     @property
     def start(self) -> dt.datetime:
@@ -62,9 +67,14 @@ class TripMonth:
         return dt.datetime(year, month + 1, 1)
 
     @property
+    def following(self) -> TripMonth:
+        """The same color, one month later."""
+        return TripMonth(self.color, self.end.date())
+
+    @property
     def remote_name(self) -> str:
         """Name in the course's release (hyphen between year and month)."""
-        return f"{self.color}_tripdata_{self.yyyy}-{self.mm}.csv.gz"
+        return f"{self.color}_tripdata_{self.yyyy_mm}.csv.gz"
 
     @property
     def local_name(self) -> str:

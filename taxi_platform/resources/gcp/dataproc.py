@@ -19,14 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, Failure, get_dagster_logger
 from pydantic import Field
 
 if TYPE_CHECKING:  # the client libraries take ~0.3 s to import: only a Dataproc run pays it
     from google.cloud import dataproc_v1, storage
 
 import taxi_platform
-from taxi_platform.resources.storage_client import storage_client
+from taxi_platform.resources.gcp.clients import client_options, storage_client
+from taxi_platform.resources.gcp.uri import GsUri, is_gs_uri
+from taxi_platform.resources.spark import SparkResource, StageRun
+from taxi_platform.spark.stages import StageResult
+from taxi_platform.tlc.months import TripMonth
 
 PACKAGE_ROOT = Path(taxi_platform.__file__).resolve().parent
 MAIN_FILE = PACKAGE_ROOT / "spark" / "job.py"
@@ -74,13 +78,6 @@ def package_zip() -> bytes:
     return buffer.getvalue()
 
 
-def split_gs_uri(uri: str) -> tuple[str, str]:
-    match = re.fullmatch(r"gs://([^/]+)/?(.*)", uri)
-    if match is None:
-        raise ValueError(f"Not a gs:// URI: {uri!r}")
-    return match[1], match[2]
-
-
 class DriverOutput:
     """Reads Dataproc's driver output as it grows.
 
@@ -89,7 +86,8 @@ class DriverOutput:
     """
 
     def __init__(self, client: storage.Client, uri: str) -> None:
-        self.bucket_name, self.prefix = split_gs_uri(uri)
+        output = GsUri.parse(uri)
+        self.bucket_name, self.prefix = output.bucket, output.path
         self.client = client
         self.index = 0
         self.offset = 0
@@ -167,19 +165,13 @@ class DataprocJobs(ConfigurableResource):
 
     def job_client(self) -> dataproc_v1.JobControllerClient:
         """Regional gRPC client with ADC; REST for a URL endpoint, without credentials for a `http://` stand-in."""
-        from google.api_core.client_options import ClientOptions
-        from google.auth.credentials import AnonymousCredentials
         from google.cloud import dataproc_v1
 
         endpoint = self.api_endpoint or f"{self.region}-dataproc.googleapis.com"
-        options = ClientOptions(api_endpoint=endpoint)
-        if endpoint.startswith("http://"):
-            return dataproc_v1.JobControllerClient(
-                transport="rest", credentials=AnonymousCredentials(), client_options=options
-            )
-        if endpoint.startswith("https://"):
-            return dataproc_v1.JobControllerClient(transport="rest", client_options=options)
-        return dataproc_v1.JobControllerClient(client_options=options)
+        if endpoint.startswith("http://"):  # a stand-in or emulator
+            return dataproc_v1.JobControllerClient(transport="rest", **client_options(endpoint))
+        transport = "rest" if endpoint.startswith("https://") else None
+        return dataproc_v1.JobControllerClient(transport=transport, client_options={"api_endpoint": endpoint})
 
     def storage_client(self) -> storage.Client:
         return storage_client(self.project, self.storage_endpoint)
@@ -188,18 +180,18 @@ class DataprocJobs(ConfigurableResource):
         """Uploads job.py and the package zip under `code_uri/{hash}/` unless already there."""
         main, package = MAIN_FILE.read_bytes(), package_zip()
         digest = hashlib.sha256(main + b"\0" + package).hexdigest()[:16]
-        bucket_name, prefix = split_gs_uri(self.code_uri.rstrip("/"))
-        bucket = client.bucket(bucket_name)
+        code = GsUri.parse(self.code_uri)
+        bucket = client.bucket(code.bucket)
         uris = []
         for name, data, content_type in (
             ("job.py", main, "text/x-python"),
             ("taxi_platform.zip", package, "application/zip"),
         ):
-            path = f"{prefix}/{digest}/{name}".lstrip("/")
-            blob = bucket.blob(path)
+            target = code.join(digest, name)
+            blob = bucket.blob(target.path)
             if not blob.exists():
                 blob.upload_from_string(data, content_type=content_type)
-            uris.append(f"gs://{bucket_name}/{path}")
+            uris.append(str(target))
         return uris[0], uris[1]
 
     def run_job(self, args: list[str], label: str, log: Log) -> DataprocRun:
@@ -280,3 +272,27 @@ class DataprocJobs(ConfigurableResource):
 def _log_lines(log: Log, lines: list[str]) -> None:
     if lines:
         log.info("driver output:\n" + "\n".join(lines))
+
+
+class DataprocSparkResource(SparkResource):
+    """Spark for the gcp profile with a Dataproc cluster: the revenue report is a Dataproc job.
+
+    The report reads and writes the bucket (`gs://`), so it runs on the cluster. `typed_trips` parses
+    in the run's own session, since its input, the raw file, is on the run's local disk; both say
+    where they ran in their metadata (`spark_placement`).
+    """
+
+    dataproc: DataprocJobs = Field(description="The cluster the report's job is submitted to.")
+
+    def run_revenue_report(self, trips_path: str, output: str, month: TripMonth) -> StageRun:
+        local = [path for path in (trips_path, output) if not is_gs_uri(path)]
+        if local:
+            raise Failure(
+                f"{month.label}: the revenue report runs on Dataproc, which cannot read or write the local "
+                f"path {local[0]}; the gcp profile keeps the bucket on GCS (TAXI_GCS_BUCKET)"
+            )
+        args = ["revenue", "--color", month.color, "--month", month.yyyy_mm, "--input", trips_path, "--output", output]
+        submitted = self.dataproc.run_job(args, f"revenue_report {month.label}", get_dagster_logger())
+        return StageRun(
+            StageResult.from_dict(submitted.summary), {"spark_placement": "dataproc", **submitted.placement}
+        )

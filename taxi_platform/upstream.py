@@ -1,4 +1,4 @@
-"""Upstream partitions an asset reads from disk rather than through an IO manager."""
+"""Upstream partitions an asset or a check reads from storage rather than through an IO manager."""
 
 from dagster import Failure
 

@@ -10,9 +10,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from taxi_platform.assets.upstream import require_upstream
 from taxi_platform.resources import LocalLake, TripBucket
 from taxi_platform.tlc.months import TripMonth
+from taxi_platform.upstream import require_upstream
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 def finished_parquet(lake: LocalLake, relative: str, asset: str, month: TripMonth) -> list[str]:
     """The parquet files of a finished lake partition; fails naming the asset to materialize first."""
     directory = lake.path(relative)
-    require_upstream((directory / "_SUCCESS").is_file(), f"finished partition in {directory}", asset, month)
+    require_upstream(lake.is_finished(relative), f"finished partition in {directory}", asset, month)
     return [str(p) for p in sorted(Path(directory.resolve()).glob("*.parquet"))]
 
 

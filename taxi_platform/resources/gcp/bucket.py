@@ -11,12 +11,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from dagster import get_dagster_logger
+from google.api_core.exceptions import NotFound
 from google.cloud import storage
 from google.cloud.storage import transfer_manager
 from pydantic import Field
 
-from taxi_platform.resources.bucket import SUCCESS, Published, TripBucket
-from taxi_platform.resources.gcp import GcsClient
+from taxi_platform.resources.bucket import Published, TripBucket
+from taxi_platform.resources.gcp.clients import GcsClient
+from taxi_platform.resources.gcp.uri import GsUri
+from taxi_platform.resources.lake import SUCCESS
+
+
+class BucketMissing(FileNotFoundError):
+    """The configured bucket is not there (a typo in TAXI_GCS_BUCKET, or never created)."""
 
 
 class GCSBucket(TripBucket):
@@ -35,12 +42,19 @@ class GCSBucket(TripBucket):
         return self.gcs.get_client().bucket(self.bucket)
 
     def _uri(self, prefix: str) -> str:
-        return f"gs://{self.bucket}/{prefix}"
+        return str(GsUri(self.bucket, prefix))
 
     def _objects(self, prefix: str, markers: bool = False) -> dict[str, storage.Blob]:
         """Objects under `prefix/`, by their name relative to it; without the connector's folder markers."""
-        blobs = self.gcs.get_client().list_blobs(self.bucket, prefix=f"{prefix}/")
-        named = {blob.name[len(prefix) + 1 :]: blob for blob in blobs}
+        try:
+            named = {
+                blob.name[len(prefix) + 1 :]: blob
+                for blob in self.gcs.get_client().list_blobs(self.bucket, prefix=f"{prefix}/")
+            }
+        except NotFound:
+            raise BucketMissing(
+                f"{GsUri(self.bucket)}: the bucket does not exist; create it or set TAXI_GCS_BUCKET to one that does"
+            ) from None
         return {name: blob for name, blob in named.items() if markers or (name and not name.endswith("/"))}
 
     def publish(self, source: Path, prefix: str) -> Published:

@@ -11,7 +11,7 @@ from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 from pydantic import Field
 
-from taxi_platform.resources.gcp import BigQueryClient
+from taxi_platform.resources.gcp.clients import BigQueryClient
 from taxi_platform.resources.warehouse import REVENUE_TABLE, LoadedSlice, RevenueWarehouse, reject_strays
 from taxi_platform.tlc.months import TripMonth
 from taxi_platform.tlc.schemas import REVENUE_COLUMNS

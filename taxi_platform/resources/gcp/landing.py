@@ -14,20 +14,11 @@ from collections.abc import Iterator
 from google.api_core.exceptions import NotFound
 from pydantic import Field
 
-from taxi_platform.resources.gcp import GcsClient
+from taxi_platform.resources.gcp.clients import GcsClient
+from taxi_platform.resources.gcp.uri import GsUri
 from taxi_platform.resources.landing import LandedFile, LandingZone, LandingZoneMissing
 
 _LISTED_FIELDS = "items(name,generation,size),nextPageToken"
-
-
-def split_gs_uri(uri: str) -> tuple[str, str]:
-    """`gs://bucket/some/prefix/` → ('bucket', 'some/prefix'); ValueError for anything else."""
-    if not uri.startswith("gs://"):
-        raise ValueError(f"{uri!r} is not a gs://bucket/prefix URI")
-    bucket, _, prefix = uri[len("gs://") :].partition("/")
-    if not bucket:
-        raise ValueError(f"{uri!r} names no bucket")
-    return bucket, prefix.strip("/")
 
 
 class GcsLandingZone(LandingZone):
@@ -43,8 +34,7 @@ class GcsLandingZone(LandingZone):
 
     @property
     def source_url(self) -> str:
-        bucket, prefix = split_gs_uri(self.uri)
-        return f"gs://{bucket}/{prefix}" if prefix else f"gs://{bucket}"
+        return str(GsUri.parse(self.uri))
 
     def trip_source_config(self) -> dict[str, str]:
         config = super().trip_source_config()
@@ -54,10 +44,11 @@ class GcsLandingZone(LandingZone):
 
     def list_files(self) -> Iterator[LandedFile]:
         try:
-            bucket, prefix = split_gs_uri(self.uri)
+            zone = GsUri.parse(self.uri)
         except ValueError as error:
             raise LandingZoneMissing(f"{error} (TAXI_LANDING_URI)") from None
-        listed_prefix = f"{prefix}/" if prefix else ""
+        bucket = zone.bucket
+        listed_prefix = f"{zone.path}/" if zone.path else ""
         blobs = self.gcs.get_client().list_blobs(bucket, prefix=listed_prefix, fields=_LISTED_FIELDS)
         try:
             for blob in blobs:  # pages are fetched as the iteration reaches them
@@ -70,9 +61,9 @@ class GcsLandingZone(LandingZone):
                     relative=relative,
                     version=int(blob.generation),
                     size=int(blob.size or 0),
-                    uri=f"gs://{bucket}/{blob.name}",
+                    uri=str(GsUri(bucket, blob.name)),
                 )
         except NotFound:
             raise LandingZoneMissing(
-                f"gs://{bucket}: the landing bucket does not exist (TAXI_LANDING_URI={self.uri})"
+                f"{GsUri(bucket)}: the landing bucket does not exist (TAXI_LANDING_URI={self.uri})"
             ) from None

@@ -1,7 +1,7 @@
-"""dagster-gcp's GCS and BigQuery resources, plus an endpoint for emulators.
+"""Google Cloud clients: dagster-gcp's GCS and BigQuery resources plus an emulator endpoint.
 
-Neither client library reads an emulator setting we can rely on (BigQuery reads none), so with
-`endpoint` set the clients talk to it with anonymous credentials; without it they use Google's
+Neither client library reads an emulator setting we can rely on (BigQuery reads none), so with an
+`endpoint` the clients talk to it with anonymous credentials; without one they use Google's
 endpoints and Application Default Credentials, exactly as dagster-gcp does.
 """
 
@@ -9,18 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from dagster_gcp import BigQueryResource, GCSResource
 from google.cloud import bigquery, storage
 from pydantic import Field
 
-from taxi_platform.resources.storage_client import storage_client
 
-
-def _emulator_options(endpoint: str) -> dict:
+def client_options(endpoint: str | None) -> dict[str, Any]:
+    """Keyword arguments for a google-cloud client: none for Google Cloud, anonymous for an emulator."""
+    if endpoint is None:
+        return {}
     from google.auth.credentials import AnonymousCredentials
 
     return {"client_options": {"api_endpoint": endpoint}, "credentials": AnonymousCredentials()}
+
+
+def storage_client(project: str | None, endpoint: str | None = None) -> storage.Client:
+    """Application Default Credentials on Google Cloud; anonymous credentials on an emulator `endpoint`."""
+    return storage.Client(project=project, **client_options(endpoint))
 
 
 class GcsClient(GCSResource):
@@ -41,7 +48,7 @@ class BigQueryClient(BigQueryResource):
             with super().get_client() as client:
                 yield client
             return
-        client = bigquery.Client(project=self.project, location=self.location, **_emulator_options(self.endpoint))
+        client = bigquery.Client(project=self.project, location=self.location, **client_options(self.endpoint))
         try:
             yield client
         finally:

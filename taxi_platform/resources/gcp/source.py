@@ -1,0 +1,70 @@
+"""The `gs://` transport of `TripSource`: a landing prefix or a copy of the release in a bucket."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import requests
+from google.api_core import exceptions
+from google.auth import exceptions as auth_exceptions
+from google.cloud import storage
+from google.cloud.storage.exceptions import DataCorruption
+
+from taxi_platform.resources.gcp.clients import storage_client
+from taxi_platform.resources.gcp.uri import GsUri
+from taxi_platform.resources.trip_source import CheckedSink, DownloadFailed, Retryable, SourceFile, not_published
+
+# Failures of one attempt that the next may not have.
+_TRANSIENT = (
+    DataCorruption,  # the object's md5 did not match what arrived
+    exceptions.TooManyRequests,
+    exceptions.InternalServerError,
+    exceptions.BadGateway,
+    exceptions.ServiceUnavailable,
+    exceptions.GatewayTimeout,
+    exceptions.RetryError,
+    auth_exceptions.TransportError,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    TimeoutError,
+    ConnectionError,
+)
+
+
+@dataclass(frozen=True)
+class GcsTransport:
+    """Reads objects with google-cloud-storage: ADC on Google Cloud, anonymous on an emulator `endpoint`."""
+
+    timeout_seconds: float
+    endpoint: str | None = None
+
+    def _blob(self, url: str) -> storage.Blob | None:
+        """The object's metadata (generation, size), or None when there is no such object or bucket."""
+        uri = GsUri.parse(url)
+        try:  # no project needed to read
+            return (
+                storage_client(None, self.endpoint).bucket(uri.bucket).get_blob(uri.path, timeout=self.timeout_seconds)
+            )
+        except exceptions.NotFound:
+            return None
+
+    def probe(self, url: str) -> SourceFile | None:
+        try:
+            blob = self._blob(url)
+        except (exceptions.GoogleAPICallError, auth_exceptions.GoogleAuthError, OSError) as error:
+            raise DownloadFailed(f"{url}: metadata request failed ({error})") from None
+        return None if blob is None else SourceFile(url, blob.size, str(blob.generation))
+
+    def fetch(self, url: str, sink: CheckedSink) -> None:
+        try:
+            blob = self._blob(url)  # pins the generation: a re-upload mid-download is not mixed in
+            if blob is None:
+                raise not_published(url, "no such object")
+            blob.download_to_file(sink, timeout=self.timeout_seconds)
+        except exceptions.NotFound:
+            raise not_published(url, "no such object") from None  # removed between the metadata and the download
+        except _TRANSIENT as error:
+            raise Retryable(f"{error!r}") from None
+        except (exceptions.GoogleAPICallError, auth_exceptions.GoogleAuthError) as error:
+            raise DownloadFailed(f"{url}: {error}") from None
+        sink.check(blob.size)
