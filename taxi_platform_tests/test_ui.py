@@ -159,6 +159,40 @@ def wait_until_loaded(server: DevServer) -> None:
     pytest.fail(f"UI not ready within {STARTUP_SECONDS}s ({last_problem}):\n{server.log_tail()}")
 
 
+@contextlib.contextmanager
+def running_dev(env: dict[str, str], root: Path) -> Iterator[DevServer]:
+    """`scripts/dev` on a free port with `env`, in its own process group, logging to `root`/dev.log.
+
+    Yields once the code location has loaded; stops the whole group afterwards and fails if any of it survives.
+    """
+    port = free_port()
+    log = root / "dev.log"
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            [str(REPO / "scripts" / "dev")],
+            cwd=REPO,
+            env={**env, "PORT": str(port)},
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_reset_signals,
+        )
+    server = DevServer(
+        url=f"http://127.0.0.1:{port}",
+        process=process,
+        log=log,
+        data_dir=Path(env.get("TAXI_DATA_DIR", REPO / "data")),
+        landing=Path(env.get("TAXI_LANDING_DIR", REPO / "landing")),
+    )
+    try:
+        wait_until_loaded(server)
+        yield server
+    finally:
+        survivors = stop_group(process)
+    assert not survivors, f"scripts/dev left processes behind: {survivors}"
+
+
 @pytest.fixture(scope="module")
 def dev_server(tmp_path_factory: pytest.TempPathFactory, mirror_server: MirrorServer) -> Iterator[DevServer]:
     root = tmp_path_factory.mktemp("dev")
@@ -167,37 +201,16 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory, mirror_server: MirrorSe
     home = root / "dagster_home"
     home.mkdir()
     shutil.copy(REPO / ".dagster" / "dagster.yaml", home / "dagster.yaml")
-    port = free_port()
     env = {
         **os.environ,
-        "PORT": str(port),
         "DAGSTER_HOME": str(home),
         "TAXI_DATA_DIR": str(root / "data"),
         "TAXI_PROFILE": "local",
         "TAXI_SOURCE_URL": mirror_server.url,
         "TAXI_LANDING_DIR": str(landing),
     }
-    log = root / "dev.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [str(REPO / "scripts" / "dev")],
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_reset_signals,
-        )
-    server = DevServer(
-        url=f"http://127.0.0.1:{port}", process=process, log=log, data_dir=root / "data", landing=landing
-    )
-    try:
-        wait_until_loaded(server)
+    with running_dev(env, root) as server:
         yield server
-    finally:
-        survivors = stop_group(process)
-    assert not survivors, f"scripts/dev left processes behind: {survivors}"
 
 
 def chromium(url: str, profile_dir: Path, *args: str, timeout: float = 60) -> str:
