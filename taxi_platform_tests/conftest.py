@@ -61,6 +61,16 @@ def spark():
     return SparkSession.getActiveSession() or SparkResource(spark_config=TEST_SPARK_CONFIG).spark_session
 
 
+@pytest.fixture
+def standalone_cluster():
+    """A real Spark standalone master and worker on 127.0.0.1 (standalone.py), stopped after the test."""
+    from taxi_platform_tests.support.standalone import StandaloneCluster
+
+    cluster = StandaloneCluster().start()
+    yield cluster
+    cluster.stop()
+
+
 @pytest.fixture(scope="session")
 def gcs_emulator(tmp_path_factory: pytest.TempPathFactory):
     """gcp-storage-emulator in a subprocess (Spark's JVM reaches it too), in memory.

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, materialize
+from dagster import materialize
 from google.cloud import bigquery, storage
 
 from taxi_platform.assets import trip_assets
@@ -26,7 +26,7 @@ from taxi_platform.resources.gcp.dataproc import DataprocJobs
 from taxi_platform.resources.gcp.warehouse import BigQueryWarehouse
 from taxi_platform.spark.gcs import gcs_connector_jar
 from taxi_platform.tlc import TripMonth
-from taxi_platform_tests.support.cli import dagster_home, materialize_cli
+from taxi_platform_tests.support.cli import dagster_home, latest_metadata, materialize_cli
 from taxi_platform_tests.support.data import GREEN_CSV, TEST_SPARK_CONFIG
 from taxi_platform_tests.support.dataproc_standin import DataprocStandIn
 from taxi_platform_tests.support.emulators import unique_name
@@ -111,10 +111,9 @@ def test_gcp_profile_bucket_report_and_bigquery(gcp, tmp_path):
     assert table.time_partitioning.type_ == "MONTH" and table.time_partitioning.field == "revenue_month"
     assert table.clustering_fields == ["service_type"]
 
-    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
-        report_meta = latest(instance, "revenue_report", MONTHS[0])
-        assert report_meta["source"].value == f"gs://{bucket.name}/{MONTHS[0].typed_path}"
-        assert report_meta["uri"].value == f"gs://{bucket.name}/{MONTHS[0].report_path}"
+    report_meta = latest_metadata(env["DAGSTER_HOME"], "revenue_report", partition(MONTHS[0]))
+    assert report_meta["source"].value == f"gs://{bucket.name}/{MONTHS[0].typed_path}"
+    assert report_meta["uri"].value == f"gs://{bucket.name}/{MONTHS[0].report_path}"
 
     # A rerun of the whole chain: typed parquet gets new part names, the bucket drops the old ones,
     # and the warehouse holds the same rows, once.
@@ -128,16 +127,8 @@ def test_gcp_profile_bucket_report_and_bigquery(gcp, tmp_path):
 
     # Publishing an unchanged partition uploads nothing.
     materialize_cli(env, "gcs_trips", partition(MONTHS[0]))
-    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
-        assert latest(instance, "gcs_trips", MONTHS[0])["changed"].value is False
+    assert latest_metadata(env["DAGSTER_HOME"], "gcs_trips", partition(MONTHS[0]))["changed"].value is False
     assert objects(bucket, MONTHS[0].typed_path) == new_parts
-
-
-def latest(instance: DagsterInstance, asset: str, month: TripMonth) -> dict:
-    records = instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[partition(month)]), limit=1
-    ).records
-    return records[0].asset_materialization.metadata
 
 
 def test_concurrent_slice_replaces_never_duplicate(bigquery_emulator, tmp_path, spark):

@@ -9,21 +9,13 @@ from pyspark.sql import SparkSession
 
 from taxi_platform.assets import gcs_trips, raw_trips, revenue_report, typed_trips
 from taxi_platform.partitions import partition_key
-from taxi_platform.profile import local_resources
 from taxi_platform.resources import SparkResource
 from taxi_platform.tlc import TripMonth
 from taxi_platform_tests.support.data import TEST_SPARK_CONFIG
 from taxi_platform_tests.support.processes import free_port
-from taxi_platform_tests.support.standalone import StandaloneCluster
+from taxi_platform_tests.support.resources import local_platform
 
 GREEN = TripMonth.parse("green", "2021-01")
-
-
-@pytest.fixture
-def cluster():
-    cluster = StandaloneCluster().start()
-    yield cluster
-    cluster.stop()
 
 
 @pytest.fixture
@@ -34,22 +26,22 @@ def no_session_in_process():
         active.stop()
 
 
-def test_report_runs_on_the_workers(cluster, no_session_in_process, data_dir, mirror):
-    resources = local_resources(data_dir, mirror.url, spark_config=TEST_SPARK_CONFIG, master=cluster.master_url)
+def test_report_runs_on_the_workers(standalone_cluster, no_session_in_process, data_dir, mirror):
+    resources = local_platform(data_dir, mirror.url, master=standalone_cluster.master_url)
     result = materialize(
         [raw_trips, typed_trips, gcs_trips, revenue_report], resources=resources, partition_key=partition_key(GREEN)
     )
     assert result.success
     report = result.asset_materializations_for_node("revenue_report")[0].metadata
     application = report["spark_application_id"].value
-    assert report["spark_master"].value == cluster.master_url
+    assert report["spark_master"].value == standalone_cluster.master_url
     assert (
         result.asset_materializations_for_node("typed_trips")[0].metadata["spark_application_id"].value == application
     )
 
-    master = cluster.master_state()
+    master = standalone_cluster.master_state()
     assert application in [app["id"] for app in master["completedapps"]], "the run's application finished"
-    worker = cluster.worker_state()
+    worker = standalone_cluster.worker_state()
     executors = worker["finishedexecutors"] + worker["executors"]
     assert application in [e["appid"] for e in executors], "its executors ran on the worker"
     assert report["dagster/row_count"].value > 100

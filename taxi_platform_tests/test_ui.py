@@ -22,11 +22,11 @@ import pytest
 from taxi_platform.tlc.months import COLORS
 from taxi_platform_tests.support.cli import dagster_home
 from taxi_platform_tests.support.data import REPO
-from taxi_platform_tests.support.dev_server import ASSETS, ASSETS_QUERY, DevServer, serving, wait_until_loaded
+from taxi_platform_tests.support.dev_server import ASSETS, ASSETS_QUERY, DevServer, running_dev
 from taxi_platform_tests.support.keys import key
 from taxi_platform_tests.support.mirror import MirrorServer
 from taxi_platform_tests.support.oracle import duckdb_revenue
-from taxi_platform_tests.support.processes import free_port, stop_group
+from taxi_platform_tests.support.processes import stop_group
 
 # Debian's chromium by default; elsewhere (macOS) point CHROMIUM at a Chrome/Chromium binary.
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -42,18 +42,15 @@ def dev_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def dev_server(dev_root: Path, mirror_server: MirrorServer) -> Iterator[DevServer]:
-    port = free_port()
     env = {
         **os.environ,
-        "PORT": str(port),
         "DAGSTER_HOME": str(dagster_home(dev_root / "dagster_home")),
         "TAXI_DATA_DIR": str(dev_root / "data"),
         "TAXI_PROFILE": "local",
         "TAXI_SOURCE_URL": mirror_server.url,
         "TAXI_LANDING_DIR": str(dev_root / "landing"),
     }
-    with serving("scripts/dev", [str(REPO / "scripts" / "dev")], port, env, dev_root / "dev.log") as server:
-        wait_until_loaded(server)
+    with running_dev(env, dev_root) as server:
         yield server
 
 

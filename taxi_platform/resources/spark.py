@@ -156,6 +156,6 @@ def _require_reachable(master: str, timeout: float = 5.0) -> None:
         except OSError as error:
             problem = error
     raise Failure(
-        f"Spark master {master} is not reachable ({problem}). Start it (see README, 'standalone') "
+        f"Spark master {master} is not reachable ({problem}). Start it (scripts/standalone, see docs/profiles.md) "
         "or point TAXI_SPARK_MASTER at a running master."
     )

@@ -4,13 +4,18 @@ A resource field given an `EnvVar` holds the variable's *name* until a run resol
 validator must let the name pass at definition time and judge the value at resolution. Dagster
 resolves by building the resource again from the resolved values; `EnvValidated` catches that
 validation error and says which variable held the bad value: `TAXI_SPARK_MASTER='foo': ...`.
+
+It raises that as Dagster's own resource error, so the run's failure says it on its first line
+(Dagster would otherwise wrap it as "Error executing resource_fn on ResourceDefinition spark" and
+show the cause only below the stack trace).
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
-from dagster import EnvVar
+from dagster import DagsterResourceFunctionError, EnvVar
 from pydantic import ValidationError
 
 
@@ -23,9 +28,12 @@ class EnvValidated:
 
     def _with_updated_values(self, values: dict[str, Any]) -> Any:
         try:
-            return super()._with_updated_values(values)  # type: ignore[misc]
-        except ValidationError as error:
-            raise BadSetting("; ".join(_describe(self, problem) for problem in error.errors())) from None
+            try:
+                return super()._with_updated_values(values)  # type: ignore[misc]
+            except ValidationError as error:
+                raise BadSetting("; ".join(_describe(self, problem) for problem in error.errors())) from None
+        except BadSetting as bad:
+            raise DagsterResourceFunctionError(str(bad), user_exception=bad, original_exc_info=sys.exc_info()) from bad
 
 
 def _describe(resource: object, problem: Any) -> str:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, MetadataValue
 
 from taxi_platform_tests.support.data import REPO
 
@@ -19,12 +22,49 @@ def dagster_home(folder: Path) -> Path:
     return folder
 
 
-def materialize_cli(env: dict[str, str], select: str, partition: str, timeout: float = 600) -> str:
-    """Run one partition's materialization; fail the test with Dagster's own words if it fails."""
-    done = subprocess.run(
+def user_env(**settings: str | Path) -> dict[str, str]:
+    """This process's environment without any TAXI_* variable, plus `settings`: only what a user exported."""
+    clean = {name: value for name, value in os.environ.items() if not name.startswith("TAXI_")}
+    return {**clean, **{name: str(value) for name, value in settings.items()}}
+
+
+def run_materialize(
+    env: dict[str, str], select: str, partition: str, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    """One partition's materialization, whatever its outcome (Dagster logs to stderr)."""
+    return subprocess.run(
         [str(DAGSTER), "asset", "materialize", "-m", "taxi_platform.definitions", "--select", select,
          "--partition", partition],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
+
+
+def materialize_cli(env: dict[str, str], select: str, partition: str, timeout: float = 600) -> str:
+    """Run one partition's materialization; fail the test with Dagster's own words if it fails."""
+    done = run_materialize(env, select, partition, timeout)
     assert done.returncode == 0 and "RUN_SUCCESS" in done.stderr, done.stderr[-5000:]
     return done.stderr
+
+
+def latest_metadata(home: str | Path, asset: str, partition: str) -> dict[str, MetadataValue]:
+    """The metadata of an asset partition's latest materialization, read back from the runs' DAGSTER_HOME."""
+    with DagsterInstance.from_config(str(home)) as instance:
+        records = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[partition]), limit=1
+        ).records
+    assert records, f"no materialization of {asset} {partition} in {home}"
+    return dict(records[0].asset_materialization.metadata)
+
+
+def failure_shown(stderr: str, event: str) -> list[str]:
+    """What the CLI prints for the first `event` (e.g. RUN_FAILURE) before its stack trace: what a user reads first."""
+    lines = stderr.splitlines()
+    start = next((i for i, line in enumerate(lines) if " - ERROR - " in line and f" - {event} - " in line), None)
+    assert start is not None, f"no {event} in:\n{stderr[-5000:]}"
+    shown = []
+    for line in lines[start + 1 :]:
+        if line.startswith("Stack Trace:") or " - dagster - " in line:
+            break
+        if line.strip():
+            shown.append(line)
+    return shown

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from taxi_platform_tests.support.data import REPO
-from taxi_platform_tests.support.processes import reset_signals, stop_group
+from taxi_platform_tests.support.processes import free_port, reset_signals, stop_group
 
 ASSETS = ("raw_trips", "typed_trips", "gcs_trips", "revenue_report", "bigquery_revenue")
 LOCATION_NAME = "taxi_platform"
@@ -118,3 +118,13 @@ def wait_until_loaded(server: DevServer) -> None:
             last_problem = f"locations: {entries}"
         time.sleep(0.5)
     pytest.fail(f"{server.command}: UI not ready within {STARTUP_SECONDS}s ({last_problem}):\n{server.log_tail()}")
+
+
+@contextmanager
+def running_dev(env: dict[str, str], root: Path) -> Iterator[DevServer]:
+    """`scripts/dev` on a free port with `env`, logging to `root`/dev.log; yields once the code location has loaded."""
+    port = free_port()
+    args = [str(REPO / "scripts" / "dev")]
+    with serving("scripts/dev", args, port, {**env, "PORT": str(port)}, root / "dev.log") as server:
+        wait_until_loaded(server)
+        yield server

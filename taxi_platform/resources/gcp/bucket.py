@@ -44,17 +44,18 @@ class GCSBucket(TripBucket):
     def _uri(self, prefix: str) -> str:
         return str(GsUri(self.bucket, prefix))
 
-    def _objects(self, prefix: str, markers: bool = False) -> dict[str, storage.Blob]:
-        """Objects under `prefix/`, by their name relative to it; without the connector's folder markers."""
+    def _listing(self, prefix: str, max_results: int | None = None) -> list[storage.Blob]:
+        """Objects under `prefix/`; a bucket that is not there is an error naming it, not a raw 404."""
         try:
-            named = {
-                blob.name[len(prefix) + 1 :]: blob
-                for blob in self.gcs.get_client().list_blobs(self.bucket, prefix=f"{prefix}/")
-            }
+            return list(self.gcs.get_client().list_blobs(self.bucket, prefix=f"{prefix}/", max_results=max_results))
         except NotFound:
             raise BucketMissing(
                 f"{GsUri(self.bucket)}: the bucket does not exist; create it or set TAXI_GCS_BUCKET to one that does"
             ) from None
+
+    def _objects(self, prefix: str, markers: bool = False) -> dict[str, storage.Blob]:
+        """Objects under `prefix/`, by their name relative to it; without the connector's folder markers."""
+        named = {blob.name[len(prefix) + 1 :]: blob for blob in self._listing(prefix)}
         return {name: blob for name, blob in named.items() if markers or (name and not name.endswith("/"))}
 
     def publish(self, source: Path, prefix: str) -> Published:
@@ -113,7 +114,11 @@ class GCSBucket(TripBucket):
         return Published(uri=self._uri(prefix), files=len(objects), bytes=sum(b.size or 0 for b in objects.values()))
 
     def is_published(self, prefix: str) -> bool:
-        return self._bucket().blob(f"{prefix}/{SUCCESS}").exists()
+        if self._bucket().blob(f"{prefix}/{SUCCESS}").exists():
+            return True
+        # No marker: if the bucket itself is missing, say so rather than "materialize gcs_trips first".
+        self._listing(prefix, max_results=1)
+        return False
 
     def spark_path(self, prefix: str) -> str:
         return self._uri(prefix)

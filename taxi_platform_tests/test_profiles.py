@@ -1,0 +1,189 @@
+"""Each profile started the way the docs tell a user: environment variables, then `dagster asset materialize -m
+taxi_platform.definitions` in a fresh process. Nothing is built in Python here; every run is the CLI's.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import duckdb
+import pytest
+from dagster import DagsterEventType, DagsterInstance
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import bigquery, storage
+
+from taxi_platform.partitions import partition_key
+from taxi_platform.tlc import TripMonth
+from taxi_platform_tests.support.cli import (
+    dagster_home,
+    failure_shown,
+    latest_metadata,
+    materialize_cli,
+    run_materialize,
+    user_env,
+)
+from taxi_platform_tests.support.data import GREEN_CSV
+from taxi_platform_tests.support.dataproc_standin import DataprocStandIn
+from taxi_platform_tests.support.oracle import assert_same_report, duckdb_revenue
+
+GREEN = TripMonth.parse("green", "2021-01")
+PARTITION = str(partition_key(GREEN))  # what a user types: green|2021-01-01
+
+
+def course_report() -> list[dict]:
+    """The course's revenue SQL over the committed green 2021-01 file (DuckDB, no taxi_platform code)."""
+    return duckdb_revenue(GREEN_CSV, "green", GREEN.yyyy_mm)
+
+
+def placements(home: str | Path) -> dict[str, str]:
+    """Where typed_trips and revenue_report ran, as their latest materializations say."""
+    return {
+        asset: latest_metadata(home, asset, PARTITION)["spark_placement"].value
+        for asset in ("typed_trips", "revenue_report")
+    }
+
+
+def test_standalone_profile_from_the_environment(standalone_cluster, mirror, tmp_path):
+    """TAXI_PROFILE=standalone with the cluster's URL: the chain's Spark application runs on that cluster."""
+    home = dagster_home(tmp_path / "dagster_home")
+    env = user_env(
+        TAXI_PROFILE="standalone",
+        TAXI_SPARK_MASTER=standalone_cluster.master_url,
+        TAXI_SOURCE_URL=mirror.url,
+        TAXI_DATA_DIR=tmp_path / "data",
+        DAGSTER_HOME=home,
+    )
+    materialize_cli(env, "*", PARTITION)
+
+    applications = set()
+    for asset in ("typed_trips", "revenue_report"):
+        metadata = latest_metadata(home, asset, PARTITION)
+        assert metadata["spark_placement"].value == "in-process"
+        assert metadata["spark_master"].value == standalone_cluster.master_url
+        applications.add(metadata["spark_application_id"].value)
+    [application] = applications
+    assert application in [app["id"] for app in standalone_cluster.master_state()["completedapps"]]
+
+    with duckdb.connect(str(tmp_path / "data/warehouse.duckdb"), read_only=True) as db:
+        cursor = db.execute("SELECT * FROM revenue WHERE service_type = 'green'")
+        names = [column[0] for column in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    assert_same_report(rows, course_report())
+
+
+def test_a_bad_spark_master_fails_naming_the_variable_and_the_value(tmp_path):
+    """The value is judged when the run resolves it; the first thing the failure says is which variable is wrong."""
+    home = dagster_home(tmp_path / "dagster_home")
+    env = user_env(
+        TAXI_PROFILE="standalone", TAXI_SPARK_MASTER="yarn", TAXI_DATA_DIR=tmp_path / "data", DAGSTER_HOME=home
+    )
+    done = run_materialize(env, "*", PARTITION)
+    assert done.returncode != 0
+    named = "TAXI_SPARK_MASTER='yarn': Spark master 'yarn' is not one this platform runs on"
+    for event in ("RESOURCE_INIT_FAILURE", "RUN_FAILURE"):
+        assert named in failure_shown(done.stderr, event)[0], event
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        [run] = instance.get_runs()
+        [failure] = instance.all_logs(run.run_id, of_type=DagsterEventType.RUN_FAILURE)
+    # What the UI shows for the failed run, first line.
+    assert named in failure.dagster_event.event_specific_data.error.message.splitlines()[0]
+    assert not (tmp_path / "data").exists(), "nothing ran"
+
+
+def gcp_env(root: Path, source_url: str, gcs_emulator, bigquery_emulator, **more: str) -> dict[str, str]:
+    """The gcp profile's variables for the emulators, a new bucket and dataset, and folders under `root`."""
+    suffix = uuid.uuid4().hex[:8]
+    return user_env(
+        TAXI_PROFILE="gcp",
+        TAXI_GCP_PROJECT=bigquery_emulator.project,
+        TAXI_GCS_BUCKET=gcs_emulator.create_bucket(f"taxi-{suffix}"),
+        TAXI_BQ_DATASET=f"profiles_{suffix}",
+        TAXI_GCS_ENDPOINT=gcs_emulator.endpoint,
+        TAXI_BIGQUERY_ENDPOINT=bigquery_emulator.endpoint,
+        TAXI_SOURCE_URL=source_url,
+        TAXI_DATA_DIR=root / "data",
+        DAGSTER_HOME=dagster_home(root / "dagster_home"),
+        **more,
+    )
+
+
+def bucket_objects(env: dict[str, str], prefix: str) -> list[str]:
+    """Object names under `prefix/` in the profile's bucket, read with google-cloud-storage."""
+    client = storage.Client(
+        project=env["TAXI_GCP_PROJECT"],
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": env["TAXI_GCS_ENDPOINT"]},
+    )
+    return [
+        blob.name.removeprefix(f"{prefix}/") for blob in client.list_blobs(env["TAXI_GCS_BUCKET"], prefix=f"{prefix}/")
+    ]
+
+
+def bigquery_slice(env: dict[str, str]) -> list[dict]:
+    """The green rows of the profile's revenue table, read with google-cloud-bigquery."""
+    project = env["TAXI_GCP_PROJECT"]
+    client = bigquery.Client(
+        project=project,
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": env["TAXI_BIGQUERY_ENDPOINT"]},
+    )
+    table = f"`{project}.{env['TAXI_BQ_DATASET']}.revenue`"
+    with client:
+        return [
+            dict(row.items()) for row in client.query(f"SELECT * FROM {table} WHERE service_type = 'green'").result()
+        ]
+
+
+@pytest.fixture(scope="module")
+def gcp_chain(tmp_path_factory, mirror_server, gcs_emulator, bigquery_emulator) -> dict[str, str]:
+    """The whole chain of green 2021-01 materialized once on the gcp profile from the environment; that environment."""
+    mirror_server.reset()
+    env = gcp_env(tmp_path_factory.mktemp("gcp"), mirror_server.url, gcs_emulator, bigquery_emulator)
+    materialize_cli(env, "*", PARTITION)
+    return env
+
+
+def test_gcp_profile_from_the_environment(gcp_chain):
+    """TAXI_PROFILE=gcp on the emulators: the parquet and the report land in the bucket, the rows in BigQuery."""
+    typed = bucket_objects(gcp_chain, GREEN.typed_path)
+    report = bucket_objects(gcp_chain, GREEN.report_path)
+    for objects in (typed, report):
+        assert "_SUCCESS" in objects and any(name.endswith(".parquet") for name in objects), objects
+    assert_same_report(bigquery_slice(gcp_chain), course_report())
+    assert placements(gcp_chain["DAGSTER_HOME"]) == {"typed_trips": "in-process", "revenue_report": "in-process"}
+
+
+def test_a_missing_bucket_is_named(gcp_chain, tmp_path):
+    """TAXI_GCS_BUCKET naming no bucket: each asset that touches the bucket says so, not a raw 404."""
+    missing = f"no-such-bucket-{uuid.uuid4().hex[:8]}"
+    # The typed parquet is on local disk from the chain: publishing it is the first step that needs the bucket.
+    env = {**gcp_chain, "TAXI_GCS_BUCKET": missing, "DAGSTER_HOME": str(dagster_home(tmp_path / "dagster_home"))}
+    for asset in ("gcs_trips", "revenue_report", "bigquery_revenue"):
+        done = run_materialize(env, asset, PARTITION)
+        assert done.returncode != 0, asset
+        shown = "\n".join(failure_shown(done.stderr, "STEP_FAILURE"))
+        assert f"gs://{missing}: the bucket does not exist" in shown, (asset, shown)
+        assert "/storage/v1/b/" not in done.stderr, asset
+
+
+def test_gcp_profile_with_dataproc_from_the_environment(tmp_path, mirror, gcs_emulator, bigquery_emulator):
+    """With TAXI_DATAPROC_* set the report is a Dataproc job (the loopback stand-in); typed_trips stays in-process."""
+    cluster = "taxi-cluster"
+    staging = gcs_emulator.create_bucket(f"dataproc-{uuid.uuid4().hex[:8]}")
+    with DataprocStandIn(gcs_emulator.endpoint, staging, cluster=cluster, project=bigquery_emulator.project) as standin:
+        env = gcp_env(
+            tmp_path, mirror.url, gcs_emulator, bigquery_emulator,
+            TAXI_DATAPROC_CLUSTER=cluster, TAXI_DATAPROC_REGION="europe-west1",
+            TAXI_DATAPROC_CODE_URI=f"gs://{staging}/code", TAXI_DATAPROC_ENDPOINT=standin.url,
+        )  # fmt: skip
+        materialize_cli(env, "*", PARTITION)
+
+    [submitted] = standin.submissions
+    home = env["DAGSTER_HOME"]
+    assert placements(home) == {"typed_trips": "in-process", "revenue_report": "dataproc"}
+    report = latest_metadata(home, "revenue_report", PARTITION)
+    assert report["dataproc_job_id"].value == submitted["body"]["job"]["reference"]["jobId"]
+    assert report["dataproc_cluster"].value == cluster
+    assert_same_report(bigquery_slice(env), course_report())
