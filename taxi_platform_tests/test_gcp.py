@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import threading
 from pathlib import Path
 
@@ -26,14 +25,13 @@ from taxi_platform.resources.gcp.dataproc import DataprocJobs
 from taxi_platform.resources.gcp.warehouse import BigQueryWarehouse
 from taxi_platform.spark.gcs import gcs_connector_jar
 from taxi_platform.tlc import TripMonth
-from taxi_platform_tests.support.cli import dagster_home, latest_metadata, materialize_cli
+from taxi_platform_tests.support.cli import gcp_env, latest_metadata, materialize_cli
 from taxi_platform_tests.support.data import GREEN_CSV, TEST_SPARK_CONFIG
 from taxi_platform_tests.support.dataproc_standin import DataprocStandIn
 from taxi_platform_tests.support.emulators import unique_name
 from taxi_platform_tests.support.oracle import assert_same_report, course_csv, duckdb_revenue
 
 MONTHS = [TripMonth.parse("green", "2021-01"), TripMonth.parse("yellow", "2021-01")]
-DATASET = "taxi"
 
 
 def partition(month: TripMonth) -> str:
@@ -42,21 +40,8 @@ def partition(month: TripMonth) -> str:
 
 @pytest.fixture
 def gcp(tmp_path, mirror, gcs_emulator, bigquery_emulator):
-    bucket = gcs_emulator.create_bucket(unique_name("taxi"))
-    project = bigquery_emulator.project
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(dagster_home(tmp_path / "dagster_home")),
-        "TAXI_PROFILE": "gcp",
-        "TAXI_DATA_DIR": str(tmp_path / "data"),
-        "TAXI_SOURCE_URL": mirror.url,
-        "TAXI_GCP_PROJECT": project,
-        "TAXI_GCS_BUCKET": bucket,
-        "TAXI_BQ_DATASET": DATASET,
-        "TAXI_GCS_ENDPOINT": gcs_emulator.endpoint,
-        "TAXI_BIGQUERY_ENDPOINT": bigquery_emulator.endpoint,
-    }
-    return env, gcs_emulator.client(project).bucket(bucket), bigquery_emulator.client()
+    env = gcp_env(tmp_path, mirror.url, gcs_emulator, bigquery_emulator)
+    return env, gcs_emulator.client(env["TAXI_GCP_PROJECT"]).bucket(env["TAXI_GCS_BUCKET"]), bigquery_emulator.client()
 
 
 def objects(bucket: storage.Bucket, prefix: str) -> dict[str, str]:
@@ -80,9 +65,9 @@ def report_in_bucket(bucket: storage.Bucket, month: TripMonth, folder: Path) -> 
     return pq.read_table(str(folder)).to_pylist()
 
 
-def warehouse_rows(bq: bigquery.Client, month: TripMonth | None = None) -> list[dict]:
+def warehouse_rows(bq: bigquery.Client, dataset: str, month: TripMonth | None = None) -> list[dict]:
     where = f"WHERE service_type = '{month.color}'" if month else ""
-    return [dict(row.items()) for row in bq.query(f"SELECT * FROM `{bq.project}.{DATASET}.revenue` {where}").result()]
+    return [dict(row.items()) for row in bq.query(f"SELECT * FROM `{bq.project}.{dataset}.revenue` {where}").result()]
 
 
 def oracle(month: TripMonth, tmp_path: Path) -> list[dict]:
@@ -91,6 +76,7 @@ def oracle(month: TripMonth, tmp_path: Path) -> list[dict]:
 
 def test_gcp_profile_bucket_report_and_bigquery(gcp, tmp_path):
     env, bucket, bq = gcp
+    dataset = env["TAXI_BQ_DATASET"]
     for month in MONTHS:
         output = materialize_cli(env, "raw_trips*", partition(month))
         # The checks read the bucket and BigQuery back too.
@@ -105,9 +91,9 @@ def test_gcp_profile_bucket_report_and_bigquery(gcp, tmp_path):
         report = report_in_bucket(bucket, month, tmp_path / f"report-{month.color}")
         assert_same_report(report, oracle(month, tmp_path))
         # BigQuery's slice equals the report.
-        assert_same_report(warehouse_rows(bq, month), report)
+        assert_same_report(warehouse_rows(bq, dataset, month), report)
 
-    table = bq.get_table(f"{bq.project}.{DATASET}.revenue")
+    table = bq.get_table(f"{bq.project}.{dataset}.revenue")
     assert table.time_partitioning.type_ == "MONTH" and table.time_partitioning.field == "revenue_month"
     assert table.clustering_fields == ["service_type"]
 
@@ -117,13 +103,13 @@ def test_gcp_profile_bucket_report_and_bigquery(gcp, tmp_path):
 
     # A rerun of the whole chain: typed parquet gets new part names, the bucket drops the old ones,
     # and the warehouse holds the same rows, once.
-    before = warehouse_rows(bq)
+    before = warehouse_rows(bq, dataset)
     old_parts = objects(bucket, MONTHS[0].typed_path)
     materialize_cli(env, "raw_trips*", partition(MONTHS[0]))
     new_parts = objects(bucket, MONTHS[0].typed_path)
     assert new_parts == local_md5s(data / MONTHS[0].typed_path)
     assert set(new_parts) != set(old_parts) and len(new_parts) == len(old_parts)
-    assert_same_report(warehouse_rows(bq), before)
+    assert_same_report(warehouse_rows(bq, dataset), before)
 
     # Publishing an unchanged partition uploads nothing.
     materialize_cli(env, "gcs_trips", partition(MONTHS[0]))

@@ -4,20 +4,18 @@ taxi_platform.definitions` in a fresh process. Nothing is built in Python here; 
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import duckdb
 import pytest
 from dagster import DagsterEventType, DagsterInstance
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import bigquery, storage
 
 from taxi_platform.partitions import partition_key
 from taxi_platform.tlc import TripMonth
 from taxi_platform_tests.support.cli import (
     dagster_home,
     failure_shown,
+    gcp_env,
     latest_metadata,
     materialize_cli,
     run_materialize,
@@ -25,6 +23,7 @@ from taxi_platform_tests.support.cli import (
 )
 from taxi_platform_tests.support.data import GREEN_CSV
 from taxi_platform_tests.support.dataproc_standin import DataprocStandIn
+from taxi_platform_tests.support.emulators import unique_name
 from taxi_platform_tests.support.oracle import assert_same_report, duckdb_revenue
 
 GREEN = TripMonth.parse("green", "2021-01")
@@ -92,44 +91,18 @@ def test_a_bad_spark_master_fails_naming_the_variable_and_the_value(tmp_path):
     assert not (tmp_path / "data").exists(), "nothing ran"
 
 
-def gcp_env(root: Path, source_url: str, gcs_emulator, bigquery_emulator, **more: str) -> dict[str, str]:
-    """The gcp profile's variables for the emulators, a new bucket and dataset, and folders under `root`."""
-    suffix = uuid.uuid4().hex[:8]
-    return user_env(
-        TAXI_PROFILE="gcp",
-        TAXI_GCP_PROJECT=bigquery_emulator.project,
-        TAXI_GCS_BUCKET=gcs_emulator.create_bucket(f"taxi-{suffix}"),
-        TAXI_BQ_DATASET=f"profiles_{suffix}",
-        TAXI_GCS_ENDPOINT=gcs_emulator.endpoint,
-        TAXI_BIGQUERY_ENDPOINT=bigquery_emulator.endpoint,
-        TAXI_SOURCE_URL=source_url,
-        TAXI_DATA_DIR=root / "data",
-        DAGSTER_HOME=dagster_home(root / "dagster_home"),
-        **more,
-    )
-
-
-def bucket_objects(env: dict[str, str], prefix: str) -> list[str]:
+def bucket_objects(gcs_emulator, env: dict[str, str], prefix: str) -> list[str]:
     """Object names under `prefix/` in the profile's bucket, read with google-cloud-storage."""
-    client = storage.Client(
-        project=env["TAXI_GCP_PROJECT"],
-        credentials=AnonymousCredentials(),
-        client_options={"api_endpoint": env["TAXI_GCS_ENDPOINT"]},
-    )
+    client = gcs_emulator.client(env["TAXI_GCP_PROJECT"])
     return [
         blob.name.removeprefix(f"{prefix}/") for blob in client.list_blobs(env["TAXI_GCS_BUCKET"], prefix=f"{prefix}/")
     ]
 
 
-def bigquery_slice(env: dict[str, str]) -> list[dict]:
+def bigquery_slice(bigquery_emulator, env: dict[str, str]) -> list[dict]:
     """The green rows of the profile's revenue table, read with google-cloud-bigquery."""
-    project = env["TAXI_GCP_PROJECT"]
-    client = bigquery.Client(
-        project=project,
-        credentials=AnonymousCredentials(),
-        client_options={"api_endpoint": env["TAXI_BIGQUERY_ENDPOINT"]},
-    )
-    table = f"`{project}.{env['TAXI_BQ_DATASET']}.revenue`"
+    client = bigquery_emulator.client()
+    table = f"`{env['TAXI_GCP_PROJECT']}.{env['TAXI_BQ_DATASET']}.revenue`"
     with client:
         return [
             dict(row.items()) for row in client.query(f"SELECT * FROM {table} WHERE service_type = 'green'").result()
@@ -145,19 +118,19 @@ def gcp_chain(tmp_path_factory, mirror_server, gcs_emulator, bigquery_emulator) 
     return env
 
 
-def test_gcp_profile_from_the_environment(gcp_chain):
+def test_gcp_profile_from_the_environment(gcp_chain, gcs_emulator, bigquery_emulator):
     """TAXI_PROFILE=gcp on the emulators: the parquet and the report land in the bucket, the rows in BigQuery."""
-    typed = bucket_objects(gcp_chain, GREEN.typed_path)
-    report = bucket_objects(gcp_chain, GREEN.report_path)
+    typed = bucket_objects(gcs_emulator, gcp_chain, GREEN.typed_path)
+    report = bucket_objects(gcs_emulator, gcp_chain, GREEN.report_path)
     for objects in (typed, report):
         assert "_SUCCESS" in objects and any(name.endswith(".parquet") for name in objects), objects
-    assert_same_report(bigquery_slice(gcp_chain), course_report())
+    assert_same_report(bigquery_slice(bigquery_emulator, gcp_chain), course_report())
     assert placements(gcp_chain["DAGSTER_HOME"]) == {"typed_trips": "in-process", "revenue_report": "in-process"}
 
 
 def test_a_missing_bucket_is_named(gcp_chain, tmp_path):
     """TAXI_GCS_BUCKET naming no bucket: each asset that touches the bucket says so, not a raw 404."""
-    missing = f"no-such-bucket-{uuid.uuid4().hex[:8]}"
+    missing = unique_name("no-such-bucket")
     # The typed parquet is on local disk from the chain: publishing it is the first step that needs the bucket.
     env = {**gcp_chain, "TAXI_GCS_BUCKET": missing, "DAGSTER_HOME": str(dagster_home(tmp_path / "dagster_home"))}
     for asset in ("gcs_trips", "revenue_report", "bigquery_revenue"):
@@ -171,7 +144,7 @@ def test_a_missing_bucket_is_named(gcp_chain, tmp_path):
 def test_gcp_profile_with_dataproc_from_the_environment(tmp_path, mirror, gcs_emulator, bigquery_emulator):
     """With TAXI_DATAPROC_* set the report is a Dataproc job (the loopback stand-in); typed_trips stays in-process."""
     cluster = "taxi-cluster"
-    staging = gcs_emulator.create_bucket(f"dataproc-{uuid.uuid4().hex[:8]}")
+    staging = gcs_emulator.create_bucket(unique_name("dataproc"))
     with DataprocStandIn(gcs_emulator.endpoint, staging, cluster=cluster, project=bigquery_emulator.project) as standin:
         env = gcp_env(
             tmp_path, mirror.url, gcs_emulator, bigquery_emulator,
@@ -186,4 +159,4 @@ def test_gcp_profile_with_dataproc_from_the_environment(tmp_path, mirror, gcs_em
     report = latest_metadata(home, "revenue_report", PARTITION)
     assert report["dataproc_job_id"].value == submitted["body"]["job"]["reference"]["jobId"]
     assert report["dataproc_cluster"].value == cluster
-    assert_same_report(bigquery_slice(env), course_report())
+    assert_same_report(bigquery_slice(bigquery_emulator, env), course_report())

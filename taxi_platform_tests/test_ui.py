@@ -20,7 +20,7 @@ import duckdb
 import pytest
 
 from taxi_platform.tlc.months import COLORS
-from taxi_platform_tests.support.cli import dagster_home
+from taxi_platform_tests.support.cli import dagster_home, user_env
 from taxi_platform_tests.support.data import REPO
 from taxi_platform_tests.support.dev_server import ASSETS, ASSETS_QUERY, DevServer, running_dev
 from taxi_platform_tests.support.keys import key
@@ -42,14 +42,13 @@ def dev_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def dev_server(dev_root: Path, mirror_server: MirrorServer) -> Iterator[DevServer]:
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(dagster_home(dev_root / "dagster_home")),
-        "TAXI_DATA_DIR": str(dev_root / "data"),
-        "TAXI_PROFILE": "local",
-        "TAXI_SOURCE_URL": mirror_server.url,
-        "TAXI_LANDING_DIR": str(dev_root / "landing"),
-    }
+    env = user_env(
+        DAGSTER_HOME=dagster_home(dev_root / "dagster_home"),
+        TAXI_DATA_DIR=dev_root / "data",
+        TAXI_PROFILE="local",
+        TAXI_SOURCE_URL=mirror_server.url,
+        TAXI_LANDING_DIR=dev_root / "landing",
+    )
     with running_dev(env, dev_root) as server:
         yield server
 

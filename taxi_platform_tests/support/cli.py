@@ -11,6 +11,7 @@ from pathlib import Path
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, MetadataValue
 
 from taxi_platform_tests.support.data import REPO
+from taxi_platform_tests.support.emulators import BigQueryEmulator, GcsEmulator, unique_name
 
 DAGSTER = Path(sys.executable).parent / "dagster"
 
@@ -26,6 +27,24 @@ def user_env(**settings: str | Path) -> dict[str, str]:
     """This process's environment without any TAXI_* variable, plus `settings`: only what a user exported."""
     clean = {name: value for name, value in os.environ.items() if not name.startswith("TAXI_")}
     return {**clean, **{name: str(value) for name, value in settings.items()}}
+
+
+def gcp_env(
+    root: Path, source_url: str, gcs_emulator: GcsEmulator, bigquery_emulator: BigQueryEmulator, **more: str
+) -> dict[str, str]:
+    """The gcp profile's variables for the emulators, a new bucket and dataset, and folders under `root`."""
+    return user_env(
+        TAXI_PROFILE="gcp",
+        TAXI_GCP_PROJECT=bigquery_emulator.project,
+        TAXI_GCS_BUCKET=gcs_emulator.create_bucket(unique_name("taxi")),
+        TAXI_BQ_DATASET=unique_name("taxi", "_"),
+        TAXI_GCS_ENDPOINT=gcs_emulator.endpoint,
+        TAXI_BIGQUERY_ENDPOINT=bigquery_emulator.endpoint,
+        TAXI_SOURCE_URL=source_url,
+        TAXI_DATA_DIR=root / "data",
+        DAGSTER_HOME=dagster_home(root / "dagster_home"),
+        **more,
+    )
 
 
 def run_materialize(
