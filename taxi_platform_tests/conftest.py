@@ -1,4 +1,5 @@
-"""Fixtures: a loopback mirror of the release over the committed TLC files, a Spark session, resources."""
+"""Fixtures only: the loopback mirror of the release, a Spark session, the local resources, a standalone cluster,
+the GCS and BigQuery emulators, landing zones. Constants and helpers live in `support/`."""
 
 from __future__ import annotations
 
