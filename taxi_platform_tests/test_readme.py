@@ -83,4 +83,5 @@ def test_first_materialization_writes_under_the_current_directory(tmp_path: Path
     assert "revenue_zone" in done.stdout and "green" in done.stdout, done.stdout
     with DagsterInstance.from_config(str(tmp_path / ".dagster")) as instance:  # where scripts/dev's UI looks
         [run] = instance.get_runs()
+    # The partition as the README's command types it after --partition.
     assert run.is_success and run.tags["dagster/partition"] == "green|2021-01-01"
