@@ -19,12 +19,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from taxi_platform.tlc.months import COLORS
+from taxi_platform.tlc.months import COLORS, TripMonth
 from taxi_platform_tests.support.cli import dagster_home, user_env
-from taxi_platform_tests.support.data import REPO
+from taxi_platform_tests.support.data import GREEN_CSV, REPO
 from taxi_platform_tests.support.dev_server import ASSETS, ASSETS_QUERY, DevServer, running_dev
-from taxi_platform_tests.support.keys import key
+from taxi_platform_tests.support.keys import key, run_tags
 from taxi_platform_tests.support.mirror import MirrorServer
+from taxi_platform_tests.support.months import damaged_month
 from taxi_platform_tests.support.oracle import duckdb_revenue
 from taxi_platform_tests.support.processes import stop_group
 
@@ -306,6 +307,49 @@ def test_backfill_of_three_green_months_costs_one_run_and_one_spark_session_per_
     for partition in partitions:
         events = materializations(dev_server, "bigquery_revenue", [partition])
         assert any(e["runId"] in run_ids for e in events), partition
+
+
+LAUNCH_RUN = """
+mutation($params: ExecutionParams!) { launchRun(executionParams: $params) {
+    __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+} }
+"""
+RUN_FAILURE = """
+query($runId: ID!) { runOrError(runId: $runId) { ... on Run { status eventConnection { events {
+    __typename ... on ExecutionStepFailureEvent { stepKey error { message } } ... on RunFailureEvent { message }
+} } } } }
+"""
+
+
+@pytest.mark.timeout(RUN_WAIT_SECONDS + 120)
+def test_a_failed_run_says_which_partition_which_file_and_what(dev_server: DevServer, dev_root: Path, tmp_path: Path):
+    """A month republished with 5 % malformed lines fails its audit; the UI's failure names it all."""
+    month = TripMonth.parse("green", "2020-06")
+    source = tmp_path / "source"
+    damaged = damaged_month(GREEN_CSV, source / "green" / month.remote_name, every=20)
+    launched = dev_server.graphql(LAUNCH_RUN, params={
+        "selector": {**LOCATION, "jobName": "trip_chain"},
+        "runConfigData": {"resources": {"trip_source": {"config": {"base_url": source.as_uri()}}}},
+        "executionMetadata": {"tags": run_tags(month.color, month.yyyy_mm)},
+    })["launchRun"]  # fmt: skip
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+
+    def failed():
+        run = dev_server.graphql(RUN_FAILURE, runId=run_id)["runOrError"]
+        return run if run["status"] in ("FAILURE", "SUCCESS", "CANCELED") else None
+
+    run = wait_for(dev_server, f"run {run_id}", failed)
+    assert run["status"] == "FAILURE"
+    events = run["eventConnection"]["events"]
+    [step] = [e for e in events if e["__typename"] == "ExecutionStepFailureEvent"]
+    first_line = step["error"]["message"].splitlines()[0]
+    raw = dev_root / "data" / month.raw_path
+    assert step["stepKey"] == "typed_trips"
+    assert month.label in first_line and str(raw) in first_line, first_line
+    assert f"{len(damaged)} NULL PULocationID" in first_line, first_line
+    assert any(e["__typename"] == "RunFailureEvent" for e in events)
 
 
 @pytest.mark.timeout(180)

@@ -2,10 +2,10 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from taxi_platform.assets.metadata import column_schema
 from taxi_platform.assets.revenue_report import revenue_report
+from taxi_platform.failures import named_failures, require_upstream
 from taxi_platform.partitions import trip_month, trip_partitions
 from taxi_platform.resources import RevenueWarehouse, TripBucket
 from taxi_platform.tlc.schemas import REVENUE_COLUMNS
-from taxi_platform.upstream import require_upstream
 
 
 @asset(
@@ -24,7 +24,7 @@ def bigquery_revenue(
     month = trip_month(context)
     report = bucket.spark_path(month.report_path)
     require_upstream(bucket.is_published(month.report_path), f"finished report in {report}", "revenue_report", month)
-    with bucket.local_copy(month.report_path) as files:
+    with named_failures(month, report), bucket.local_copy(month.report_path) as files:
         loaded = warehouse.replace_revenue(files, month)
     context.log.info(f"{loaded.table}: {loaded.rows} rows for {month.label}, {loaded.table_rows} in all")
     return MaterializeResult(

@@ -2,9 +2,9 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from taxi_platform.assets.metadata import column_schema, parquet_summary
 from taxi_platform.assets.typed_trips import typed_trips
+from taxi_platform.failures import named_failures, require_upstream
 from taxi_platform.partitions import trip_month, trip_partitions
 from taxi_platform.resources import LocalLake, TripBucket
-from taxi_platform.upstream import require_upstream
 
 
 @asset(
@@ -21,8 +21,9 @@ def gcs_trips(context: AssetExecutionContext, lake: LocalLake, bucket: TripBucke
     month = trip_month(context)
     source = lake.path(month.typed_path)
     require_upstream(lake.is_finished(month.typed_path), f"finished parquet in {source}", "typed_trips", month)
-    rows, columns = parquet_summary(source)
-    published = bucket.publish(source, month.typed_path)
+    with named_failures(month, str(source)):
+        rows, columns = parquet_summary(source)
+        published = bucket.publish(source, month.typed_path)
     verb = "Published" if published.changed else "Unchanged, kept"
     context.log.info(f"{verb} {month.label}: {published.files} files at {published.uri}")
     return MaterializeResult(

@@ -1,6 +1,7 @@
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from taxi_platform.assets.metadata import column_schema, location
+from taxi_platform.failures import named_failures
 from taxi_platform.partitions import trip_month, trip_partitions
 from taxi_platform.resources import LocalLake, TripSource
 from taxi_platform.tlc import inspect_trip_file
@@ -19,7 +20,7 @@ from taxi_platform.tlc import inspect_trip_file
 def raw_trips(context: AssetExecutionContext, trip_source: TripSource, lake: LocalLake) -> MaterializeResult:
     month = trip_month(context)
     target = lake.path(month.raw_path)
-    with lake.replace_file(month.raw_path) as download:
+    with named_failures(month, trip_source.shown_url(month)), lake.replace_file(month.raw_path) as download:
         context.log.info(f"Downloading {month.label} to {target}")
         fetched = trip_source.download(month, download)
         facts = inspect_trip_file(download, month.color, name=fetched.url)

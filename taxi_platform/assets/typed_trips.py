@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -11,9 +13,11 @@ from pydantic import Field
 
 from taxi_platform.assets.metadata import column_schema, location
 from taxi_platform.assets.raw_trips import raw_trips
+from taxi_platform.audits import require_passed, typed_trips_audits
+from taxi_platform.failures import named_failures, require_upstream
 from taxi_platform.partitions import trip_month, trip_partitions
 from taxi_platform.resources import LocalLake, SparkResource
-from taxi_platform.upstream import require_upstream
+from taxi_platform.tlc import inspect_trip_file
 
 
 class TypedTripsConfig(Config):
@@ -46,8 +50,11 @@ def typed_trips(
     raw = lake.path(month.raw_path)
     require_upstream(raw.is_file(), str(raw), "raw_trips", month)
     context.log.info(f"Parsing {raw} into {config.partitions} parquet files")
-    with lake.replace_directory(month.typed_path) as staging:
+    # Write aside, audit, publish: a version that fails its audit never replaces the published one.
+    with named_failures(month, str(raw)), lake.replace_directory(month.typed_path) as staging:
         run = spark.run_typed_trips(str(raw), str(staging), month, config.partitions)
+        written = sorted(str(path) for path in Path(staging).glob("*.parquet"))
+        require_passed(typed_trips_audits(written, month, inspect_trip_file(raw, month.color).rows), month, str(raw))
     result = run.result
     unparsed = {name: count for name, count in result.observed["unparsed_values"].items() if count}
     if unparsed:

@@ -8,14 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from taxi_platform.failures import require_upstream
 from taxi_platform.resources import LocalLake, TripBucket
 from taxi_platform.tlc.months import TripMonth
-from taxi_platform.upstream import require_upstream
-
-if TYPE_CHECKING:
-    import pyarrow as pa
 
 
 def finished_parquet(lake: LocalLake, relative: str, asset: str, month: TripMonth) -> list[str]:
@@ -32,12 +28,3 @@ def finished_report(bucket: TripBucket, month: TripMonth) -> Iterator[list[str]]
     require_upstream(bucket.is_published(month.report_path), f"finished report in {where}", "revenue_report", month)
     with bucket.local_copy(month.report_path) as folder:
         yield [str(p) for p in sorted(folder.glob("*.parquet"))]
-
-
-def pickups_in_month(pickups: pa.ChunkedArray, month: TripMonth) -> pa.ChunkedArray:
-    """True where the pickup is in [start, end) of the month; NULL pickups count as outside."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    naive = pickups.cast(pa.timestamp("us"))
-    return pc.fill_null(pc.and_(pc.greater_equal(naive, month.start), pc.less(naive, month.end)), False)

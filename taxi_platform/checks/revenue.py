@@ -4,23 +4,19 @@ They read what is stored now (typed parquet, report parquet, warehouse slice), s
 report left stale by a rewritten typed partition, or a warehouse slice that drifted from the report.
 """
 
-import math
-
 from dagster import AssetCheckExecutionContext, AssetCheckResult, asset_check
 
 from taxi_platform.assets import bigquery_revenue, revenue_report
-from taxi_platform.checks.readers import finished_parquet, finished_report, pickups_in_month
+from taxi_platform.audits import totals_audit, totals_close
+from taxi_platform.checks.readers import finished_parquet, finished_report
 from taxi_platform.partitions import trip_month, trip_partitions
 from taxi_platform.resources import LocalLake, RevenueWarehouse, TripBucket
-from taxi_platform.tlc import pickup_column
 from taxi_platform.tlc.schemas import REVENUE_COLUMNS
-
-_REL_TOL, _ABS_TOL = 1e-9, 1e-6
 
 
 def _close(a: object, b: object) -> bool:
     if isinstance(a, float) or isinstance(b, float):
-        return a is not None and b is not None and math.isclose(a, b, rel_tol=_REL_TOL, abs_tol=_ABS_TOL)
+        return a is not None and b is not None and totals_close(a, b)
     return a == b
 
 
@@ -32,20 +28,11 @@ def _close(a: object, b: object) -> bool:
 def total_matches_typed_trips(
     context: AssetCheckExecutionContext, lake: LocalLake, bucket: TripBucket
 ) -> AssetCheckResult:
-    import pyarrow.compute as pc  # at run time, not at definitions import
-    import pyarrow.parquet as pq
-
     month = trip_month(context)
     with finished_report(bucket, month) as report:
-        reported = pc.sum(pq.read_table(report, columns=["revenue_monthly_total_amount"]).column(0)).as_py() or 0.0
-    typed = finished_parquet(lake, month.typed_path, "typed_trips", month)
-    trips = pq.read_table(typed, columns=[pickup_column(month.color), "total_amount"])
-    in_month = pickups_in_month(trips.column(0), month)
-    expected = pc.sum(pc.filter(trips.column("total_amount"), in_month)).as_py() or 0.0
-    return AssetCheckResult(
-        passed=_close(float(expected), float(reported)),
-        metadata={"typed_in_month_total_amount": expected, "report_total_amount": reported},
-    )
+        typed = finished_parquet(lake, month.typed_path, "typed_trips", month)
+        audit = totals_audit(report, typed, month)
+    return AssetCheckResult(passed=audit.passed, metadata=audit.metadata)
 
 
 @asset_check(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +18,9 @@ from dagster import ConfigurableResource, get_dagster_logger
 from pydantic import Field
 
 from taxi_platform.resources.lake import SUCCESS, LocalLake, replace_directory, tree_size
+
+# Called with a local folder of a written version before it is published; raising keeps the old one.
+VersionAudit = Callable[[Path], None]
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,12 @@ class TripBucket(ConfigurableResource, ABC):
         """Where Spark reads a published prefix (`/local/path` or `gs://bucket/prefix`)."""
 
     @abstractmethod
-    def replace_prefix(self, prefix: str) -> AbstractContextManager[str]:
-        """Yield a fresh location for Spark to write; on success it becomes the prefix's content."""
+    def replace_prefix(self, prefix: str, audit: VersionAudit | None = None) -> AbstractContextManager[str]:
+        """Yield a fresh location for Spark to write; on success it becomes the prefix's content.
+
+        `audit` is called with a local folder of what was written, before it is published: if it
+        raises, the prefix keeps its previous content (write, audit, publish).
+        """
 
     @abstractmethod
     def local_copy(self, prefix: str) -> AbstractContextManager[Path]:
@@ -87,9 +94,11 @@ class LocalBucket(TripBucket):
         return str(self._path(prefix))
 
     @contextmanager
-    def replace_prefix(self, prefix: str) -> Iterator[str]:
+    def replace_prefix(self, prefix: str, audit: VersionAudit | None = None) -> Iterator[str]:
         with replace_directory(self._path(prefix)) as staging:
             yield str(staging)
+            if audit is not None:
+                audit(staging)
 
     @contextmanager
     def local_copy(self, prefix: str) -> Iterator[Path]:

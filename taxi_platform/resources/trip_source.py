@@ -188,6 +188,10 @@ class TripSource(EnvValidated, ConfigurableResource):
     def url(self, trip_month: TripMonth) -> str:
         return trip_month.source_url(self.base_url)
 
+    def shown_url(self, trip_month: TripMonth) -> str:
+        """The month's URL as logs, errors and metadata may show it (no credentials, no query)."""
+        return redact(self.url(trip_month))
+
     @property
     def transport(self) -> Transport:
         """The base URL's transport, chosen once; google-cloud-storage is imported for a gs:// base only."""

@@ -30,3 +30,18 @@ def moved_months(source: Path, months: int, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(gzip.compress(moved, compresslevel=6, mtime=0))
     return target
+
+
+def damaged_month(source: Path, target: Path, every: int, first: int = 2) -> list[int]:
+    """Write `source` (.csv.gz) to `target` with every `every`-th data line cut to three fields (a
+    malformed line: too few fields), starting at file line `first`; returns the 1-based line numbers cut."""
+    lines = gzip.decompress(source.read_bytes()).split(b"\n")
+    damaged = []
+    for number in range(first, len(lines) + 1, every):
+        line = lines[number - 1]
+        if line.strip():
+            lines[number - 1] = b",".join(line.split(b",")[:3])
+            damaged.append(number)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(gzip.compress(b"\n".join(lines), compresslevel=6, mtime=0))
+    return damaged

@@ -16,7 +16,7 @@ from google.cloud import storage
 from google.cloud.storage import transfer_manager
 from pydantic import Field
 
-from taxi_platform.resources.bucket import Published, TripBucket
+from taxi_platform.resources.bucket import Published, TripBucket, VersionAudit
 from taxi_platform.resources.gcp.clients import GcsClient
 from taxi_platform.resources.gcp.uri import GsUri
 from taxi_platform.resources.lake import SUCCESS
@@ -124,13 +124,16 @@ class GCSBucket(TripBucket):
         return self._uri(prefix)
 
     @contextmanager
-    def replace_prefix(self, prefix: str) -> Iterator[str]:
+    def replace_prefix(self, prefix: str, audit: VersionAudit | None = None) -> Iterator[str]:
         staging = f"_staging/{prefix}/{uuid.uuid4().hex}"
         try:
             yield self._uri(staging)
             written = self._objects(staging)
             if SUCCESS not in written:
                 raise RuntimeError(f"nothing complete was written to {self._uri(staging)}")
+            if audit is not None:
+                with self.local_copy(staging) as folder:
+                    audit(folder)
             bucket = self._bucket()
 
             def put(names: list[str]) -> None:

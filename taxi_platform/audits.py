@@ -1,0 +1,186 @@
+"""What a partition must satisfy to be published: one home for the conditions, two users.
+
+The assets audit the version they have just written, before it replaces the published one (write,
+audit, publish): a failed audit leaves the previous version in place and fails the run naming the
+partition, the file, the problem, the count and the first offending rows. The asset checks run the
+same audits on what is published, so the UI keeps reporting on what readers see.
+
+Audits read parquet with pyarrow (no Spark, no JVM); pyarrow is imported when one runs, not at
+definitions import.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from taxi_platform.tlc import TRIP_COLUMNS, pickup_column
+from taxi_platform.tlc.months import TripMonth
+from taxi_platform.tlc.schemas import ColumnType
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+FIRST_OFFENDERS = 3  # offending rows quoted in a failure
+TOTALS_REL_TOL, TOTALS_ABS_TOL = 1e-9, 1e-6
+
+
+@dataclass(frozen=True)
+class Audit:
+    """One condition's verdict on a partition version, with what a person needs to act on it."""
+
+    check: str  # the asset check that reports the same condition on the published partition
+    passed: bool
+    problem: str = ""  # one line, empty when passed: what is wrong, with the count
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class AuditFailed(RuntimeError):
+    """A written version failed its audit and was not published; the message says what and where."""
+
+
+def require_passed(audits: Sequence[Audit], month: TripMonth, source: str) -> None:
+    """Raise `AuditFailed` naming the partition, the file and every failed condition."""
+    failed = [audit for audit in audits if not audit.passed]
+    if failed:
+        problems = "; ".join(f"{audit.problem} ({audit.check})" for audit in failed)
+        raise AuditFailed(f"{month.label}: {source}: not published, the previous version stays: {problems}")
+
+
+def _arrow_types() -> dict[ColumnType, Callable[[pa.DataType], bool]]:
+    import pyarrow as pa
+
+    return {
+        "int": pa.types.is_int32,
+        "double": pa.types.is_float64,
+        "timestamp": pa.types.is_timestamp,
+        "date": pa.types.is_date32,
+        "string": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
+    }
+
+
+def schema_audit(files: list[str], month: TripMonth) -> Audit:
+    """The parquet has the course's columns, in order, with the course's types."""
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(files[0])
+    arrow_types = _arrow_types()
+    expected = TRIP_COLUMNS[month.color]
+    found = {f.name: f.type for f in schema}
+    wrong = {
+        c.name: str(found.get(c.name, "missing"))
+        for c in expected
+        if c.name not in found or not arrow_types[c.type](found[c.name])
+    }
+    in_order = [f.name for f in schema] == [c.name for c in expected]
+    problem = ""
+    if wrong:
+        problem = f"{len(wrong)} columns are missing or of another type: {wrong}"
+    elif not in_order:
+        problem = "the columns are not in the course's order"
+    return Audit(
+        "schema_is_the_course_schema",
+        passed=not problem,
+        problem=problem,
+        metadata={"columns": len(schema), "wrong_types": wrong, "columns_in_course_order": in_order},
+    )
+
+
+def rows_audit(files: list[str], raw_rows: int | None) -> Audit:
+    """The parquet holds rows, exactly as many as the raw file has data lines."""
+    import pyarrow.parquet as pq
+
+    rows = sum(pq.read_metadata(path).num_rows for path in files)
+    problem = ""
+    if raw_rows is None:
+        problem = "the raw file is missing, so its rows cannot be counted"
+    elif rows != raw_rows or rows == 0:
+        problem = f"{rows} parquet rows for {raw_rows} data lines in the raw file"
+    return Audit(
+        "rows_match_raw_file",
+        passed=not problem,
+        problem=problem,
+        metadata={"parquet_rows": rows, "raw_rows": raw_rows if raw_rows is not None else "raw file missing"},
+    )
+
+
+def null_keys_audit(files: list[str], month: TripMonth) -> Audit:
+    """No trip lacks its pickup time, pickup zone or drop-off zone."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    columns = [pickup_column(month.color), "PULocationID", "DOLocationID"]
+    keys = pq.read_table(files, columns=columns)
+    nulls = {name: keys.column(name).null_count for name in columns}
+    problem, first = "", []
+    if any(nulls.values()):
+        masks = [pc.is_null(keys.column(name)) for name in columns]
+        missing = pc.or_(pc.or_(masks[0], masks[1]), masks[2])
+        first = pq.read_table(files).filter(missing).slice(0, FIRST_OFFENDERS).to_pylist()
+        counts = ", ".join(f"{count} NULL {name}" for name, count in nulls.items() if count)
+        problem = f"{counts}; first rows: {_rows(first)}"
+    return Audit(
+        "no_null_pickup_or_zones",
+        passed=not problem,
+        problem=problem,
+        metadata={"nulls_by_column": nulls, "first_offending_rows": [str(row) for row in first]},
+    )
+
+
+def typed_trips_audits(files: list[str], month: TripMonth, raw_rows: int | None) -> list[Audit]:
+    """The blocking conditions of a typed_trips version."""
+    if not files:
+        return [Audit("rows_match_raw_file", passed=False, problem="no parquet files were written")]
+    return [schema_audit(files, month), rows_audit(files, raw_rows), null_keys_audit(files, month)]
+
+
+def pickups_in_month(pickups: pa.ChunkedArray, month: TripMonth) -> pa.ChunkedArray:
+    """True where the pickup is in [start, end) of the month; NULL pickups count as outside."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    naive = pickups.cast(pa.timestamp("us"))
+    return pc.fill_null(pc.and_(pc.greater_equal(naive, month.start), pc.less(naive, month.end)), False)
+
+
+def totals_audit(report_files: list[str], typed_files: list[str], month: TripMonth) -> Audit:
+    """The report's total revenue equals total_amount over the typed trips picked up in the month."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    trips = pq.read_table(typed_files, columns=[pickup_column(month.color), "total_amount"])
+    in_month = pickups_in_month(trips.column(0), month)
+    return report_total_audit(report_files, pc.sum(pc.filter(trips.column("total_amount"), in_month)).as_py() or 0.0)
+
+
+def report_total_audit(report_files: list[str], trips_in_month_total: float) -> Audit:
+    """The report's total revenue equals the in-month total_amount of the trips it was built from."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    reported = 0.0
+    if report_files:
+        column = pq.read_table(report_files, columns=["revenue_monthly_total_amount"]).column(0)
+        reported = pc.sum(column).as_py() or 0.0
+    expected = float(trips_in_month_total)
+    problem = ""
+    if not report_files:
+        problem = "no report parquet files were written"
+    elif not totals_close(expected, float(reported)):
+        problem = f"the report's total revenue {reported!r} is not its trips' in-month total_amount {expected!r}"
+    return Audit(
+        "total_matches_typed_trips",
+        passed=not problem,
+        problem=problem,
+        metadata={"typed_in_month_total_amount": expected, "report_total_amount": reported},
+    )
+
+
+def totals_close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=TOTALS_REL_TOL, abs_tol=TOTALS_ABS_TOL)
+
+
+def _rows(rows: list[dict[str, Any]]) -> str:
+    return "; ".join(", ".join(f"{k}={v}" for k, v in row.items() if v is not None) for row in rows)
