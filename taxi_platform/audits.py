@@ -31,7 +31,7 @@ TOTALS_REL_TOL, TOTALS_ABS_TOL = 1e-9, 1e-6
 class Audit:
     """One condition's verdict on a partition version, with what a person needs to act on it."""
 
-    check: str  # the asset check that reports the same condition on the published partition
+    check: str  # the condition's name: that of the asset check reporting it on the published partition, if any
     passed: bool
     problem: str = ""  # one line, empty when passed: what is wrong, with the count
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -88,21 +88,57 @@ def schema_audit(files: list[str], month: TripMonth) -> Audit:
     )
 
 
-def rows_audit(files: list[str], raw_rows: int | None) -> Audit:
-    """The parquet holds rows, exactly as many as the raw file has data lines."""
+def parquet_rows(files: list[str]) -> int:
+    """Rows of parquet files, from their footers alone."""
     import pyarrow.parquet as pq
 
-    rows = sum(pq.read_metadata(path).num_rows for path in files)
+    return sum(pq.read_metadata(path).num_rows for path in files)
+
+
+def rows_audit(files: list[str], raw_rows: int | None, quarantined: int = 0) -> Audit:
+    """The parquet holds rows, exactly as many as the raw file has data lines less the quarantined ones."""
+    rows = parquet_rows(files)
     problem = ""
     if raw_rows is None:
         problem = "the raw file is missing, so its rows cannot be counted"
-    elif rows != raw_rows or rows == 0:
-        problem = f"{rows} parquet rows for {raw_rows} data lines in the raw file"
+    elif rows != raw_rows - quarantined or rows == 0:
+        problem = f"{rows} parquet rows for {raw_rows} data lines in the raw file, {quarantined} of them quarantined"
     return Audit(
         "rows_match_raw_file",
         passed=not problem,
         problem=problem,
-        metadata={"parquet_rows": rows, "raw_rows": raw_rows if raw_rows is not None else "raw file missing"},
+        metadata={
+            "parquet_rows": rows,
+            "raw_rows": raw_rows if raw_rows is not None else "raw file missing",
+            "quarantined_lines": quarantined,
+        },
+    )
+
+
+def quarantine_audit(quarantine_files: list[str], data_lines: int, max_share: float) -> Audit:
+    """At most `max_share` of the month's data lines could not be parsed (the rest is a partition worth keeping)."""
+    import pyarrow.parquet as pq
+
+    count = parquet_rows(quarantine_files)
+    share = count / data_lines if data_lines else 0.0
+    first = pq.read_table(quarantine_files).slice(0, FIRST_OFFENDERS).to_pylist() if count else []
+    problem = ""
+    if share > max_share:
+        quoted = "; ".join(f"line {row['line']}: {row['text']!r} ({row['reason']})" for row in first)
+        problem = (
+            f"{count} of {data_lines} data lines could not be parsed ({share:.2%}, more than the {max_share:.2%} "
+            f"allowed); first: {quoted}"
+        )
+    return Audit(
+        "few_lines_quarantined",
+        passed=not problem,
+        problem=problem,
+        metadata={
+            "quarantined_lines": count,
+            "share": share,
+            "max_share": max_share,
+            "first_quarantined": [f"line {row['line']}: {row['text']} ({row['reason']})" for row in first],
+        },
     )
 
 
@@ -129,11 +165,19 @@ def null_keys_audit(files: list[str], month: TripMonth) -> Audit:
     )
 
 
-def typed_trips_audits(files: list[str], month: TripMonth, raw_rows: int | None) -> list[Audit]:
-    """The blocking conditions of a typed_trips version."""
+def typed_trips_audits(
+    files: list[str], month: TripMonth, raw_rows: int | None, quarantine_files: list[str], max_share: float
+) -> list[Audit]:
+    """The blocking conditions of a typed_trips version and its quarantine."""
     if not files:
         return [Audit("rows_match_raw_file", passed=False, problem="no parquet files were written")]
-    return [schema_audit(files, month), rows_audit(files, raw_rows), null_keys_audit(files, month)]
+    quarantine = quarantine_audit(quarantine_files, raw_rows or 0, max_share)
+    return [
+        quarantine,
+        schema_audit(files, month),
+        rows_audit(files, raw_rows, quarantine.metadata["quarantined_lines"]),
+        null_keys_audit(files, month),
+    ]
 
 
 def pickups_in_month(pickups: pa.ChunkedArray, month: TripMonth) -> pa.ChunkedArray:

@@ -159,11 +159,11 @@ def test_warehouse_check_fails_when_the_slice_differs_from_the_report(crafted: P
 
 
 def test_unparsed_values_warn_on_a_crafted_raw_file(crafted: Path):
-    """all_values_parsed is computed while Spark parses: a raw file with a non-number in it warns."""
+    """all_values_parsed is computed while Spark parses: a raw file with a non-integer count warns."""
     raw = crafted / GREEN.raw_path
     lines = gzip.decompress(raw.read_bytes()).split(b"\n")
     fields = lines[1].split(b",")
-    fields[7] = b"two"  # passenger_count
+    fields[7] = b"2.5"  # passenger_count
     lines[1] = b",".join(fields)
     raw.write_bytes(gzip.compress(b"\n".join(lines)))
     result = materialize(

@@ -79,16 +79,21 @@ def test_integers_written_as_floats_survive(spark, tmp_path, green_typed):
     assert original.exceptAll(from_floats).count() == 0
 
 
-def test_unparseable_values_are_kept_as_null_and_counted(spark, tmp_path, green_rows):
-    bad = tmp_path / "bad.csv"
+def test_text_for_a_number_is_quarantined_and_a_non_integer_id_kept_as_null(spark, tmp_path, green_rows):
     header = ",".join(COURSE_TYPES["green"])
-    good_line = ",".join(green_rows[0].values())
-    broken = good_line.replace(green_rows[0]["fare_amount"], "abc", 1) if green_rows[0]["fare_amount"] else None
-    assert broken
-    bad.write_text(f"{header}\r\n{good_line}\r\n{broken}\r\n")
-    result = write_typed_trips(spark, str(bad), str(tmp_path / "out"), GREEN)
-    assert result.rows == 2
-    assert result.observed["unparsed_values"]["fare_amount"] >= 1
+    good = dict(green_rows[0])
+    text_fare = {**good, "fare_amount": "abc"}
+    half_passenger = {**good, "passenger_count": "1.5"}
+    lines = [",".join(row.values()) for row in (good, text_fare, half_passenger)]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\r\n".join([header, *lines]) + "\r\n")
+    result = write_typed_trips(spark, str(bad), str(tmp_path / "out"), GREEN, quarantine_output=str(tmp_path / "q"))
+    assert result.rows == 2, "the good line and the one with a non-integer count are trips"
+    assert result.observed["unparsed_values"]["passenger_count"] == 1
+    assert result.observed["unparsed_values"]["fare_amount"] == 0
+    [quarantined] = spark.read.parquet(str(tmp_path / "q")).collect()
+    assert (quarantined.line, quarantined.text) == (3, lines[1])
+    assert quarantined.reason == "fare_amount is not a double: abc"
 
 
 def test_partition_count_is_configurable_and_rerun_replaces(resources, data_dir):
@@ -112,4 +117,4 @@ def test_partition_count_is_configurable_and_rerun_replaces(resources, data_dir)
     assert metadata["dagster/row_count"].value == 76518
     assert metadata["files"].value == 3  # two parts and _SUCCESS
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
-    assert checks == {"all_values_parsed": True}
+    assert checks == {"all_values_parsed": True, "no_lines_quarantined": True}

@@ -37,11 +37,16 @@ def markdown_table(rows: list[Mapping[str, Any]]) -> MetadataValue:
     return MetadataValue.md("\n".join(lines))
 
 
+def parquet_files(directory: Path | str) -> list[str]:
+    """The parquet files of a partition directory (not its `_SUCCESS` or hidden files)."""
+    return sorted(str(p) for p in Path(directory).resolve().glob("*.parquet"))
+
+
 def parquet_summary(directory: Path) -> tuple[int, list[tuple[str, str]]]:
     """(rows, [(column, type)]) from the parquet footers alone: no data is read, no JVM started."""
     import pyarrow.parquet as pq
 
-    files = sorted(p for p in directory.resolve().glob("*.parquet"))
+    files = parquet_files(directory)
     if not files:
         raise FileNotFoundError(f"{directory}: no parquet files")
     rows = sum(pq.read_metadata(p).num_rows for p in files)

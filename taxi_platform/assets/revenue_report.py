@@ -4,7 +4,7 @@ from pathlib import Path
 from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from taxi_platform.assets.gcs_trips import gcs_trips
-from taxi_platform.assets.metadata import column_schema, markdown_table
+from taxi_platform.assets.metadata import column_schema, markdown_table, parquet_files
 from taxi_platform.audits import report_total_audit, require_passed
 from taxi_platform.failures import named_failures, require_upstream
 from taxi_platform.partitions import trip_month, trip_partitions
@@ -41,8 +41,11 @@ def revenue_report(context: AssetExecutionContext, spark: SparkResource, bucket:
 
     def audit(written: Path) -> None:
         """Runs after the block below, before publishing: the written report against its trips' observed total."""
-        files = sorted(str(path) for path in written.glob("*.parquet"))
-        require_passed([report_total_audit(files, run.result.observed["in_month_total_amount"] or 0.0)], month, source)
+        require_passed(
+            [report_total_audit(parquet_files(written), run.result.observed["in_month_total_amount"] or 0.0)],
+            month,
+            source,
+        )
 
     with named_failures(month, source), bucket.replace_prefix(month.report_path, audit=audit) as staging:
         run = spark.run_revenue_report(source, staging, month)

@@ -1,5 +1,3 @@
-from pathlib import Path
-
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -7,11 +5,12 @@ from dagster import (
     AssetExecutionContext,
     Config,
     MaterializeResult,
+    MetadataValue,
     asset,
 )
 from pydantic import Field
 
-from taxi_platform.assets.metadata import column_schema, location
+from taxi_platform.assets.metadata import column_schema, location, parquet_files
 from taxi_platform.assets.raw_trips import raw_trips
 from taxi_platform.audits import require_passed, typed_trips_audits
 from taxi_platform.failures import named_failures, require_upstream
@@ -22,6 +21,12 @@ from taxi_platform.tlc import inspect_trip_file
 
 class TypedTripsConfig(Config):
     partitions: int = Field(default=4, ge=1, description="Parquet files per month (the course's repartition).")
+    max_quarantined_share: float = Field(
+        default=0.001,
+        ge=0.0,
+        le=1.0,
+        description="Largest share of a month's lines that may be quarantined; above it the month is not published.",
+    )
 
 
 @asset(
@@ -34,8 +39,14 @@ class TypedTripsConfig(Config):
             "all_values_parsed",
             asset="typed_trips",
             partitions_def=trip_partitions,
-            description="Every non-empty value parsed as its column's type (unparsed ones are kept as NULL).",
-        )
+            description="Every number is of its column's type (an integer column's `1.5` is kept as NULL).",
+        ),
+        AssetCheckSpec(
+            "no_lines_quarantined",
+            asset="typed_trips",
+            partitions_def=trip_partitions,
+            description="Every line of the raw file is a trip (lines that are not are in the partition's quarantine).",
+        ),
     ],
     description=(
         "The raw CSV parsed with the color's explicit schema (the course's columns and types), at "
@@ -51,14 +62,25 @@ def typed_trips(
     require_upstream(raw.is_file(), str(raw), "raw_trips", month)
     context.log.info(f"Parsing {raw} into {config.partitions} parquet files")
     # Write aside, audit, publish: a version that fails its audit never replaces the published one.
-    with named_failures(month, str(raw)), lake.replace_directory(month.typed_path) as staging:
-        run = spark.run_typed_trips(str(raw), str(staging), month, config.partitions)
-        written = sorted(str(path) for path in Path(staging).glob("*.parquet"))
-        require_passed(typed_trips_audits(written, month, inspect_trip_file(raw, month.color).rows), month, str(raw))
+    with (
+        named_failures(month, str(raw)),
+        lake.replace_directory(month.typed_path) as staging,
+        lake.replace_directory(month.quarantine_path) as quarantine,
+    ):
+        run = spark.run_typed_trips(str(raw), str(staging), month, config.partitions, str(quarantine))
+        raw_rows = inspect_trip_file(raw, month.color).rows
+        audits = typed_trips_audits(
+            parquet_files(staging), month, raw_rows, parquet_files(quarantine), config.max_quarantined_share
+        )
+        require_passed(audits, month, str(raw))
+    quarantined = audits[0]
     result = run.result
     unparsed = {name: count for name, count in result.observed["unparsed_values"].items() if count}
     if unparsed:
-        context.log.warning(f"{raw}: values that did not parse, kept as NULL: {unparsed}")
+        context.log.warning(f"{raw}: numbers that are not of their column's type, kept as NULL: {unparsed}")
+    lines = quarantined.metadata["quarantined_lines"]
+    if lines:
+        context.log.warning(f"{raw}: {lines} lines quarantined in {lake.path(month.quarantine_path)}")
     return MaterializeResult(
         metadata={
             **location(lake.path(month.typed_path)),
@@ -67,6 +89,8 @@ def typed_trips(
             "dagster/column_schema": column_schema(result.columns),
             "pickups_outside_month": result.observed["pickups_outside_month"],
             "unparsed_values": sum(unparsed.values()),
+            "quarantined_lines": lines,
+            "quarantine": MetadataValue.path(str(lake.path(month.quarantine_path))),
         },
         check_results=[
             AssetCheckResult(
@@ -74,6 +98,12 @@ def typed_trips(
                 passed=not unparsed,
                 severity=AssetCheckSeverity.WARN,
                 metadata={"unparsed_by_column": unparsed or {}},
-            )
+            ),
+            AssetCheckResult(
+                check_name="no_lines_quarantined",
+                passed=not lines,
+                severity=AssetCheckSeverity.WARN,
+                metadata={k: v for k, v in quarantined.metadata.items() if k != "share"},
+            ),
         ],
     )

@@ -21,6 +21,13 @@ def finished_parquet(lake: LocalLake, relative: str, asset: str, month: TripMont
     return [str(p) for p in sorted(Path(directory.resolve()).glob("*.parquet"))]
 
 
+def quarantined_lines(lake: LocalLake, month: TripMonth) -> list[str]:
+    """The parquet files of a partition's published quarantine; none before the first quarantine was written."""
+    if not lake.is_finished(month.quarantine_path):
+        return []
+    return [str(p) for p in sorted(lake.path(month.quarantine_path).resolve().glob("*.parquet"))]
+
+
 @contextmanager
 def finished_report(bucket: TripBucket, month: TripMonth) -> Iterator[list[str]]:
     """The report's parquet files, from the bucket (a local copy on GCS); fails naming revenue_report."""

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
 
 from taxi_platform.assets import typed_trips
-from taxi_platform.audits import Audit, null_keys_audit, pickups_in_month, rows_audit, schema_audit
-from taxi_platform.checks.readers import finished_parquet
+from taxi_platform.audits import Audit, null_keys_audit, parquet_rows, pickups_in_month, rows_audit, schema_audit
+from taxi_platform.checks.readers import finished_parquet, quarantined_lines
 from taxi_platform.partitions import trip_month, trip_partitions
 from taxi_platform.resources import LocalLake
 from taxi_platform.tlc import inspect_trip_file, pickup_column
@@ -39,11 +39,12 @@ def schema_is_the_course_schema(context: AssetCheckExecutionContext, lake: Local
     return reported(schema_audit(files, month))
 
 
-@typed_trips_check("The parquet holds rows, exactly as many as the raw CSV has data lines.")
+@typed_trips_check("The parquet holds rows, as many as the raw CSV has data lines less the quarantined ones.")
 def rows_match_raw_file(context: AssetCheckExecutionContext, lake: LocalLake) -> AssetCheckResult:
     month, files = typed_partition(context, lake)
     raw = lake.path(month.raw_path)
-    return reported(rows_audit(files, inspect_trip_file(raw, month.color).rows if raw.is_file() else None))
+    raw_rows = inspect_trip_file(raw, month.color).rows if raw.is_file() else None
+    return reported(rows_audit(files, raw_rows, parquet_rows(quarantined_lines(lake, month))))
 
 
 @typed_trips_check("No trip lacks its pickup time, pickup zone or drop-off zone.")

@@ -129,9 +129,11 @@ class SparkResource(EnvValidated, LazyPySparkResource):
         return {"spark_placement": "in-process", "spark_application_id": context.applicationId,
                 "spark_master": context.master}  # fmt: skip
 
-    def run_typed_trips(self, csv_path: str, output: str, month: TripMonth, partitions: int) -> StageRun:
-        """Parse one month's CSV into parquet in this run's Spark session."""
-        result = write_typed_trips(self.spark_session, csv_path, output, month, partitions)
+    def run_typed_trips(
+        self, csv_path: str, output: str, month: TripMonth, partitions: int, quarantine: str | None = None
+    ) -> StageRun:
+        """Parse one month's CSV into parquet (and its bad lines into `quarantine`) in this run's Spark session."""
+        result = write_typed_trips(self.spark_session, csv_path, output, month, partitions, quarantine)
         return StageRun(result, self.application)
 
     def run_revenue_report(self, trips_path: str, output: str, month: TripMonth) -> StageRun:

@@ -42,6 +42,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--input", help="typed: raw .csv.gz; revenue: the typed parquet folder")
     parser.add_argument("--output", required=True, help="folder to write; must not exist")
     parser.add_argument("--partitions", type=int, default=4, help="typed: parquet files to write")
+    parser.add_argument("--quarantine", help="typed: folder for the lines that are not trips (must not exist)")
     args = parser.parse_args(argv)
     if args.stage == "course" and not (args.input_green or args.input_yellow):
         parser.error("the course report needs --input_green and/or --input_yellow")
@@ -56,7 +57,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> StageResult:
         return write_course_report(spark, inputs, args.output)
     month = TripMonth.parse(args.color, args.month)
     if args.stage == "typed":
-        return write_typed_trips(spark, args.input, args.output, month, args.partitions)
+        return write_typed_trips(spark, args.input, args.output, month, args.partitions, args.quarantine)
     return write_revenue_report(spark, args.input, args.output, month)
 
 

@@ -16,7 +16,16 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from taxi_platform.spark.revenue import MONTH_IN_PATH, course_revenue_report, revenue_report
-from taxi_platform.spark.trips import pickup_outside_month, read_raw_trips, typed_trips, unparsed_value_counts
+from taxi_platform.spark.trips import (
+    QUARANTINE_SCHEMA,
+    REASON,
+    parse_trip_lines,
+    pickup_outside_month,
+    quarantined_lines,
+    read_numbered_lines,
+    typed_trips,
+    unparsed_value_counts,
+)
 from taxi_platform.tlc.months import TripMonth
 
 PREVIEW_ROWS = 10
@@ -49,32 +58,52 @@ def _columns(schema: T.StructType) -> list[tuple[str, str]]:
 
 
 def write_typed_trips(
-    spark: SparkSession, csv_path: str, output: str, trip_month: TripMonth, partitions: int = 4
+    spark: SparkSession,
+    csv_path: str,
+    output: str,
+    trip_month: TripMonth,
+    partitions: int = 4,
+    quarantine_output: str | None = None,
 ) -> StageResult:
-    """Parse one raw monthly CSV with the color's schema and write it as parquet.
+    """Parse one raw monthly CSV with the color's schema: trips to `output`, the rest to `quarantine_output`.
 
-    One pass over the CSV: row count, unparsed values and out-of-month pickups are observed
-    while the parquet is written.
+    One pass over the file writes the trips and observes the counts (lines, quarantined lines,
+    numbers kept as NULL, out-of-month pickups); a second pass writes the quarantine, only when there
+    is something to quarantine (an empty quarantine is written without reading the file again).
     """
     color = trip_month.color
+    header = [name.strip().strip('"') for name in spark.read.text(csv_path).first()[0].rstrip("\r").split(",")]
+    parsed = parse_trip_lines(read_numbered_lines(spark, csv_path), color, header)
+    trip = F.col(REASON).isNull()
     observation = Observation(f"typed_trips {trip_month.label}")
-    raw = read_raw_trips(spark, csv_path, color)
-    observed_raw = raw.observe(
+    observed_parsed = parsed.observe(
         observation,
-        F.count(F.lit(1)).alias("rows"),
+        F.count(F.lit(1)).alias("lines"),
+        F.sum((~trip).cast("int")).alias("quarantined"),
         *unparsed_value_counts(color),
-        F.sum(pickup_outside_month(color, trip_month.start, trip_month.end).cast("int")).alias("pickups_outside_month"),
+        F.sum((trip & pickup_outside_month(color, trip_month.start, trip_month.end)).cast("int")).alias(
+            "pickups_outside_month"
+        ),
     )
-    trips = typed_trips(observed_raw, color)
+    trips = typed_trips(observed_parsed, color)
     trips.repartition(partitions).write.parquet(output)
     observed = dict(observation.get)
-    rows = int(observed.pop("rows"))
+    lines = int(observed.pop("lines"))
+    quarantined = int(observed.pop("quarantined") or 0)
     outside = int(observed.pop("pickups_outside_month") or 0)
     unparsed = {name: int(count or 0) for name, count in observed.items()}
+    if quarantine_output is not None:
+        bad = quarantined_lines(parsed) if quarantined else spark.createDataFrame([], QUARANTINE_SCHEMA)
+        bad.coalesce(1).orderBy("line").write.parquet(quarantine_output)
     return StageResult(
-        rows=rows,
+        rows=lines - quarantined,
         columns=_columns(trips.schema),
-        observed={"pickups_outside_month": outside, "unparsed_values": unparsed},
+        observed={
+            "data_lines": lines,
+            "quarantined_lines": quarantined,
+            "pickups_outside_month": outside,
+            "unparsed_values": unparsed,
+        },
     )
 
 

@@ -98,5 +98,10 @@ class TripMonth:
         return f"pq/{self.month_path}"
 
     @property
+    def quarantine_path(self) -> str:
+        """The lines of the raw file that are not trips (line, text, reason): a zone of its own."""
+        return f"quarantine/{self.month_path}"
+
+    @property
     def report_path(self) -> str:
         return f"report/revenue/{self.month_path}"
