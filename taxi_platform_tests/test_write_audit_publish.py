@@ -1,14 +1,15 @@
-"""Write, audit, publish: a version that fails its audit never replaces what readers see, and the
-failure's first line names the partition, the file and the problem (issue 12, items 2 and 4)."""
+"""Write, audit, publish: bad lines are quarantined with their line number, a version that fails its audit
+never replaces what readers see, and the failure's first line names the partition, the file and the problem."""
 
 from __future__ import annotations
 
+import gzip
 import shutil
 from pathlib import Path
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from dagster import materialize
+from dagster import AssetCheckSeverity, materialize
 
 from taxi_platform.assets import trip_assets
 from taxi_platform.resources import SparkResource, StageRun, TripSource
@@ -16,6 +17,7 @@ from taxi_platform.tlc import TripMonth
 from taxi_platform_tests.support.data import GREEN_CSV
 from taxi_platform_tests.support.keys import key
 from taxi_platform_tests.support.months import damaged_month
+from taxi_platform_tests.support.oracle import assert_same_report, duckdb_revenue
 
 MONTH = TripMonth.parse("green", "2021-01")
 
@@ -84,3 +86,45 @@ def test_a_report_whose_totals_disagree_with_its_trips_is_not_published(resource
     assert "green 2021-01" in message and str(data_dir / "bucket/pq/green/2021/01") in message, message
     assert "is not its trips' in-month total_amount" in message, message
     assert published(data_dir) == before, "the previous report is still the published one"
+
+
+def test_a_malformed_line_and_an_impossible_pickup_are_quarantined_and_the_rest_published(
+    resources, data_dir, tmp_path
+):
+    lines = gzip.decompress(GREEN_CSV.read_bytes()).split(b"\n")
+    malformed, impossible = 1000, 2500  # 1-based file line numbers; line 1 is the header
+    lines[malformed - 1] = b",".join(lines[malformed - 1].split(b",")[:5])
+    fields = lines[impossible - 1].split(b",")
+    fields[1] = b"2021-13-45 25:61:00"
+    lines[impossible - 1] = b",".join(fields)
+    source = tmp_path / "source/green/green_tripdata_2021-01.csv.gz"
+    source.parent.mkdir(parents=True)
+    source.write_bytes(gzip.compress(b"\n".join(lines)))
+    # The oracle reads the same file without those two lines.
+    skipped = tmp_path / "skipped.csv.gz"
+    skipped.write_bytes(
+        gzip.compress(b"\n".join(text for i, text in enumerate(lines, 1) if i not in (malformed, impossible)))
+    )
+
+    resources = {**resources, "trip_source": TripSource(base_url=(tmp_path / "source").as_uri())}
+    result = materialize(trip_assets, resources=resources, partition_key=key("green", "2021-01"))
+    assert result.success
+
+    quarantine = pq.read_table(str((data_dir / MONTH.quarantine_path).resolve())).to_pylist()
+    assert [(row["line"], row["text"].encode()) for row in quarantine] == [
+        (malformed, lines[malformed - 1].rstrip(b"\r")),
+        (impossible, lines[impossible - 1].rstrip(b"\r")),
+    ]
+    assert quarantine[0]["reason"] == "5 fields, the header has 20"
+    assert quarantine[1]["reason"] == "lpep_pickup_datetime is not a timestamp: 2021-13-45 25:61:00"
+    data_lines = sum(1 for line in lines[1:] if line.strip())
+    typed_rows = pq.ParquetDataset(str((data_dir / MONTH.typed_path).resolve())).read().num_rows
+    assert typed_rows == data_lines - 2
+    metadata = result.asset_materializations_for_node("typed_trips")[0].metadata
+    assert metadata["quarantined_lines"].value == 2
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert not checks["no_lines_quarantined"].passed
+    assert checks["no_lines_quarantined"].severity == AssetCheckSeverity.WARN
+
+    report = pq.read_table(str((data_dir / "bucket" / MONTH.report_path).resolve())).to_pylist()
+    assert_same_report(report, duckdb_revenue(skipped, "green", "2021-01"))
