@@ -78,6 +78,7 @@ def assert_each_row_once(spark, data: Path, expected_trips: int, expected_report
 
 
 def test_every_reader_counts_each_row_once_after_a_run_a_rerun_and_a_kill(resources, data_dir, mirror, spark, tmp_path):
+    """One lake, three moments: the readers' counts equal the raw file's data lines, the report zone the oracle's."""
     partition = key("green", "2021-01")
     assert materialize(trip_assets, resources=resources, partition_key=partition).success
     trips = data_lines(data_dir / GREEN.raw_path)
@@ -181,6 +182,7 @@ def _old_layout_lake(root: Path) -> dict[str, Path]:
 
 
 def test_an_old_layout_lake_is_migrated_on_its_next_write(tmp_path, spark):
+    """Versions move into the store as hard links (no data rewritten, nothing downloaded), links become relative."""
     root = tmp_path / "data"
     files = _old_layout_lake(root)
     inodes = {zone: path.stat().st_ino for zone, path in files.items()}
@@ -252,6 +254,7 @@ def _store_entries(root: Path) -> set[Path]:
 
 
 def test_crash_leftovers_are_invisible_and_cleaned_up_later(tmp_path):
+    """Writers that die inside a directory and a file write leave nothing in the zones, and nothing for long."""
     root = tmp_path / "data"
     lake = LocalLake(root=str(root))
     _write_partition(lake, TRIPS)
@@ -314,6 +317,7 @@ def gs_counts(env: dict[str, str], *patterns: str) -> dict[str, int]:
 def test_gcs_bucket_zone_counts_each_row_once_after_a_run_and_a_rerun(
     tmp_path, mirror, gcs_emulator, bigquery_emulator
 ):
+    """The rerun's parts have new names: the old ones are gone, and `_staging/` is out of the zones' globs."""
     env = gcp_env(tmp_path, mirror.url, gcs_emulator, bigquery_emulator)
     bucket = env["TAXI_GCS_BUCKET"]
     patterns = (f"gs://{bucket}/pq/green/*/*", f"gs://{bucket}/report/revenue/green/*/*")
