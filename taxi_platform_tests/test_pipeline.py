@@ -109,8 +109,10 @@ def test_crash_mid_rewrite_keeps_previous_version_readable(resources, data_dir):
     after = lake_snapshot(data_dir)
     assert after == before, "the previous typed parquet is still the one readers see"
     assert warehouse_rows(data_dir) == warehouse_before
-    leftovers = [p.name for p in (data_dir / "pq/green/2021").iterdir()]
-    assert len(leftovers) == 2, f"the failed version was cleaned up: {leftovers}"
+    assert [p.name for p in (data_dir / "pq/green/2021").iterdir()] == ["01"], "nothing but the partition in the zone"
+    published = (data_dir / GREEN.typed_path).resolve()
+    versions = [p.name for p in published.parent.iterdir()]
+    assert versions == [published.name], f"the failed version was cleaned up: {versions}"
 
 
 def test_downstream_asset_without_upstream_fails_clearly(resources):

@@ -17,7 +17,7 @@ from pathlib import Path
 from dagster import ConfigurableResource, get_dagster_logger
 from pydantic import Field
 
-from taxi_platform.resources.lake import SUCCESS, LocalLake, replace_directory, tree_size
+from taxi_platform.resources.lake import SUCCESS, LocalLake, tree_size
 
 # Called with a local folder of a written version before it is published; raising keeps the old one.
 VersionAudit = Callable[[Path], None]
@@ -63,18 +63,24 @@ class TripBucket(ConfigurableResource, ABC):
 
 
 class LocalBucket(TripBucket):
-    """The local profile's bucket: the lake's publish zone, with the bucket's layout and atomic swaps."""
+    """The local profile's bucket: the lake's publish zone, with the bucket's layout and atomic swaps.
+
+    Its partitions are the lake's (`LocalLake.replace_directory`): versions in the lake's store, links here.
+    """
 
     lake: LocalLake
     zone: str = Field(default="bucket", description="Folder of the lake standing in for gs://bucket/.")
 
+    def _relative(self, prefix: str) -> str:
+        return f"{self.zone}/{prefix}"
+
     def _path(self, prefix: str) -> Path:
-        return self.lake.path(self.zone) / prefix
+        return self.lake.path(self._relative(prefix))
 
     def publish(self, source: Path, prefix: str) -> Published:
         target = self._path(prefix)
         files = sorted(p for p in source.resolve().iterdir() if p.is_file() and not p.name.startswith("."))
-        with replace_directory(target) as staging:
+        with self.lake.replace_directory(self._relative(prefix)) as staging:
             staging.mkdir(parents=True)
             # Data first, the `_SUCCESS` marker last, as a reader of the bucket expects.
             for path in sorted(files, key=lambda p: p.name == SUCCESS):
@@ -95,7 +101,7 @@ class LocalBucket(TripBucket):
 
     @contextmanager
     def replace_prefix(self, prefix: str, audit: VersionAudit | None = None) -> Iterator[str]:
-        with replace_directory(self._path(prefix)) as staging:
+        with self.lake.replace_directory(self._relative(prefix)) as staging:
             yield str(staging)
             if audit is not None:
                 audit(staging)

@@ -1,30 +1,60 @@
-"""Local folders with atomic, idempotent per-partition writes.
+"""Local folders with atomic, idempotent per-partition writes, and nothing but data in the zones.
 
-A partition directory is a symlink to a hidden version directory. A writer fills a fresh version
-and then swaps the link with one `rename`, so readers see the old partition or the new one, never
-half of one, and a crash mid-write leaves the previous version in place.
+Other tools read the lake by globbing its zones (`pq/green/2021/*/`, `bucket/pq/green/*/*`), and
+Hadoop's and DuckDB's globs match hidden names too. So whatever keeps a write atomic lives in one
+store at the lake's root, on the lake's filesystem, where no glob over a zone reaches:
+
+    <root>/.taxi_platform/
+        versions/<zone path>/v-<stamp>-<id>/    a partition's versions (`versions/pq/green/2021/01/`)
+        staging/                                downloads being written, links about to be swapped in
+
+A partition directory (`pq/green/2021/01`) is a relative symlink to its current version. A writer
+fills a fresh version in the store, makes the new link in staging and `os.replace`s it onto the
+partition path: one rename, so readers see the old partition or the new one, never half of one. A
+file (a raw download) is written in staging and `os.replace`d into place. A crash leaves the previous
+version published and its own leftovers in the store; a later write removes them once they are stale.
+
+A lake written by the previous layout (versions, links and downloads hidden beside their targets)
+is migrated by the first write through the lake in each process: see `Store.migrate`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import os
+import re
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, get_dagster_logger
 from pydantic import Field
 
-_STALE_SECONDS = 3600
+STORE = ".taxi_platform"
 # Written last into a finished partition directory (by Spark, and by the bucket after the data).
 SUCCESS = "_SUCCESS"
+# Leftovers younger than this may belong to a writer still at work; older ones are a crash's.
+STALE_SECONDS = 3600
+# What the previous layout left beside a target `name`: versions, links being swapped, folders moved
+# aside, downloads. The link `name -> .name.v-...` itself is migrated; everything else is removed.
+_OLD_LAYOUT = re.compile(
+    r"\.(?P<name>.+)\.(?:(?P<version>v-\d{8}T\d{6}-[0-9a-f]{8})|link-[0-9a-f]{8}|old-[0-9a-f]{8}|[0-9a-f]{8}\.part)"
+)
+
+# Lake roots this process has swept (migration and stale leftovers): once per process each.
+_swept: set[Path] = set()
+_sweeping = threading.Lock()
 
 
-def _version_name(name: str) -> str:
-    return f".{name}.v-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+def _new_id() -> str:
+    return f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
 
 
 def _remove(path: Path) -> None:
@@ -34,51 +64,227 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-@contextmanager
-def replace_file(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `target`; move it into place only if the block succeeds."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.part"
-    try:
-        yield temporary
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
+def _newest_change(path: Path) -> float:
+    """The latest modification time in a tree: a writer still filling it keeps this recent."""
+    newest = path.lstat().st_mtime
+    if path.is_dir() and not path.is_symlink():
+        for folder, dirs, files in os.walk(path):
+            for name in dirs + files:
+                with contextlib.suppress(FileNotFoundError):
+                    newest = max(newest, os.lstat(os.path.join(folder, name)).st_mtime)
+    return newest
 
 
-@contextmanager
-def replace_directory(target: Path) -> Iterator[Path]:
-    """Yield a fresh (not yet created) directory; on success it becomes `target` atomically."""
-    parent = target.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    version = parent / _version_name(target.name)
+def _is_stale(path: Path) -> bool:
     try:
-        yield version
-        if not version.is_dir():
-            raise RuntimeError(f"nothing was written to {version}")
+        return time.time() - _newest_change(path) > STALE_SECONDS
+    except FileNotFoundError:
+        return False  # removed by someone else meanwhile
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    """A hard link (the data is not rewritten); a copy where the filesystem has none."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+@dataclass(frozen=True)
+class Store:
+    """The lake's bookkeeping at `<root>/.taxi_platform`, and the atomic writes that use it."""
+
+    root: Path
+
+    @property
+    def home(self) -> Path:
+        return self.root / STORE
+
+    @property
+    def staging(self) -> Path:
+        return self.home / "staging"
+
+    def versions_of(self, target: Path) -> Path:
+        """Where the versions of a partition directory live: the store's mirror of its zone path."""
+        relative = target.relative_to(self.root)
+        if ".." in relative.parts or not relative.parts or relative.parts[0] == STORE:
+            raise ValueError(f"{target}: not a partition path inside the lake {self.root}")
+        return self.home / "versions" / relative
+
+    @contextmanager
+    def replace_file(self, target: Path) -> Iterator[Path]:
+        """Yield a temporary path in staging; move it onto `target` only if the block succeeds."""
+        self._prepare(target)
+        temporary = self.staging / f"{_new_id()}.{target.name}.part"
+        try:
+            yield temporary
+            self._rename(temporary, target)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    @contextmanager
+    def replace_directory(self, target: Path) -> Iterator[Path]:
+        """Yield a fresh (not yet created) version directory; on success `target` links to it, atomically."""
+        self._prepare(target)
+        versions = self.versions_of(target)
+        versions.mkdir(parents=True, exist_ok=True)
+        version = versions / f"v-{_new_id()}"
+        try:
+            yield version
+            if not version.is_dir():
+                raise RuntimeError(f"nothing was written to {version}")
+            self._publish(target, version)
+        except BaseException:
+            _remove(version)
+            raise
+        self._remove_stale_versions(target)
+
+    def _prepare(self, target: Path) -> None:
+        """Before each write: the lake swept once per process, staging free of stale leftovers."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.staging.mkdir(parents=True, exist_ok=True)
+        with _sweeping:
+            if self.root not in _swept:
+                self.sweep()
+                _swept.add(self.root)
+        for leftover in self.staging.iterdir():
+            if _is_stale(leftover):
+                _remove(leftover)
+
+    def _rename(self, source: Path, target: Path) -> None:
+        try:
+            os.replace(source, target)
+        except OSError as error:
+            if error.errno == errno.EXDEV:
+                raise OSError(
+                    error.errno, f"{target.parent} is on another filesystem than the lake's store {self.home}: "
+                    "keep the lake's zones inside its folder, not linked to another disk"
+                ) from error  # fmt: skip
+            raise
+
+    def _publish(self, target: Path, version: Path) -> None:
+        """Point `target` at `version` with one rename; remove the version it pointed at before."""
         previous = target.resolve() if target.is_symlink() else None
-        link = parent / f".{target.name}.link-{uuid.uuid4().hex[:8]}"
-        link.symlink_to(version.name, target_is_directory=True)
-        if target.exists() and not target.is_symlink():
-            # A plain directory (e.g. copied in by hand) cannot be swapped in one rename.
-            legacy = parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-            target.rename(legacy)
-            previous = legacy
-        os.replace(link, target)
-        if previous is not None and previous != version.resolve():
+        link = self.staging / f"{_new_id()}.link"
+        # Relative, from where the link will be: the lake can be moved or mounted elsewhere.
+        link.symlink_to(os.path.relpath(version.resolve(), target.parent.resolve()), target_is_directory=True)
+        try:
+            if target.is_dir() and not target.is_symlink():
+                # A plain directory (e.g. copied in by hand) cannot be swapped in one rename.
+                previous = self.versions_of(target).resolve() / f"plain-{_new_id()}"
+                target.rename(previous)
+            self._rename(link, target)
+        finally:
+            link.unlink(missing_ok=True)
+        if previous is not None and previous != version.resolve() and self._owns(target, previous):
             _remove(previous)
-        _remove_stale_versions(target)
-    except BaseException:
-        _remove(version)
-        raise
+
+    def _owns(self, target: Path, version: Path) -> bool:
+        """True for a version of `target` kept by this store or by the previous layout, not a user's folder."""
+        if version.parent == self.versions_of(target).resolve():
+            return True
+        old = _OLD_LAYOUT.fullmatch(version.name)
+        return version.parent == target.parent.resolve() and old is not None and old["name"] == target.name
+
+    def _remove_stale_versions(self, target: Path) -> None:
+        """Versions no link points at (a crashed writer's), old enough that no writer is still filling them."""
+        versions = self.versions_of(target)
+        if not versions.is_dir():
+            return
+        current = target.resolve() if target.is_symlink() else None
+        for candidate in versions.iterdir():
+            if candidate.resolve() != current and _is_stale(candidate):
+                _remove(candidate)
+
+    def sweep(self) -> None:
+        """Migrate what the previous layout left in the zones; remove the store's stale versions.
+
+        Holds a lock file so that processes writing at the same time sweep one after another.
+        """
+        if not self.root.is_dir():
+            return
+        self.home.mkdir(exist_ok=True)
+        with (self.home / "sweep.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                self.migrate()
+                versions = self.home / "versions"
+                for folder, dirs, _ in os.walk(versions):
+                    if any(name.startswith(("v-", "plain-")) for name in dirs):
+                        dirs.clear()
+                        self._remove_stale_versions(self.root / Path(folder).relative_to(versions))
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def migrate(self) -> None:
+        """Move the previous layout's bookkeeping out of the zones, without rewriting any data.
+
+        Each partition linked to a hidden sibling version (`01 -> .01.v-<stamp>-<id>`) gets a copy of
+        it in the store made of hard links, and its link is swapped onto that copy in one rename,
+        so readers never find it missing. Then the zones' other leftovers (crashed versions, links
+        never swapped in, folders moved aside, half downloads) are removed.
+        """
+        log = get_dagster_logger()
+        for folder, dirs, files in os.walk(self.root):  # symlinked partitions are listed, not entered
+            here = Path(folder)
+            if here == self.root:
+                dirs[:] = [name for name in dirs if name != STORE]
+            leftovers = [name for name in dirs + files if _OLD_LAYOUT.fullmatch(name)]
+            dirs[:] = [name for name in dirs if not name.startswith(".") and not (here / name).is_symlink()]
+            if not leftovers:
+                continue
+            partitions = [here / name for name in os.listdir(here) if not name.startswith(".")]
+            for link in partitions:
+                if link.is_symlink():
+                    self._migrate_partition(link)
+            # A version a partition still links to (one this could not migrate) stays; the rest goes.
+            published = {link.resolve() for link in partitions if link.is_symlink()}
+            for name in leftovers:
+                leftover = here / name
+                if leftover.is_symlink() or leftover.resolve() not in published:
+                    _remove(leftover)
+            log.info(f"{here}: moved the previous layout's versions into {self.home}")
+
+    def _migrate_partition(self, target: Path) -> None:
+        old = target.resolve()
+        match = _OLD_LAYOUT.fullmatch(old.name)
+        if old.parent != target.parent.resolve() or not match or not match["version"] or not old.is_dir():
+            return
+        moved = self.versions_of(target) / match["version"]
+        if not moved.is_dir():
+            moved.parent.mkdir(parents=True, exist_ok=True)
+            building = self.staging / f"{_new_id()}.migrating"
+            shutil.copytree(old, building, symlinks=True, copy_function=_link_or_copy)
+            try:
+                building.rename(moved)
+            except OSError:
+                _remove(building)  # another process moved it first
+        if target.resolve() == old:
+            self._publish(target, moved)
 
 
-def _remove_stale_versions(target: Path) -> None:
-    """Versions left by crashed writers; old enough that no writer can still be filling them."""
-    current = target.resolve().name
-    for candidate in target.parent.glob(f".{target.name}.*"):
-        if candidate.name != current and time.time() - candidate.lstat().st_mtime > _STALE_SECONDS:
-            _remove(candidate)
+class LocalLake(ConfigurableResource):
+    """The lake's zones (`raw/`, `pq/`, the local bucket `bucket/`) under one local folder."""
+
+    root: str = Field(description="Folder that holds the lake zones.")
+
+    def path(self, relative: str) -> Path:
+        return Path(self.root).expanduser().absolute() / relative
+
+    def store(self) -> Store:
+        return Store(self.path(""))
+
+    def replace_file(self, relative: str) -> AbstractContextManager[Path]:
+        """A temporary path (in the lake's store); on success it becomes the file at `relative`."""
+        return self.store().replace_file(self.path(relative))
+
+    def replace_directory(self, relative: str) -> AbstractContextManager[Path]:
+        """A fresh version directory (in the lake's store); on success `relative` links to it."""
+        return self.store().replace_directory(self.path(relative))
+
+    def is_finished(self, relative: str) -> bool:
+        """True when a partition directory holds a complete write (its `_SUCCESS` marker)."""
+        return (self.path(relative) / SUCCESS).is_file()
 
 
 def tree_size(path: Path) -> tuple[int, int]:
@@ -87,22 +293,3 @@ def tree_size(path: Path) -> tuple[int, int]:
         return 1, path.stat().st_size
     files = [p for p in path.resolve().rglob("*") if p.is_file() and not p.name.startswith(".")]
     return len(files), sum(p.stat().st_size for p in files)
-
-
-class LocalLake(ConfigurableResource):
-    """The lake's zones (`raw/`, `pq/`, `report/`) under one local folder."""
-
-    root: str = Field(description="Folder that holds the lake zones.")
-
-    def path(self, relative: str) -> Path:
-        return Path(self.root).expanduser().absolute() / relative
-
-    def replace_file(self, relative: str) -> AbstractContextManager[Path]:
-        return replace_file(self.path(relative))
-
-    def replace_directory(self, relative: str) -> AbstractContextManager[Path]:
-        return replace_directory(self.path(relative))
-
-    def is_finished(self, relative: str) -> bool:
-        """True when a partition directory holds a complete write (its `_SUCCESS` marker)."""
-        return (self.path(relative) / SUCCESS).is_file()

@@ -168,8 +168,10 @@ def write_course_report(spark: SparkSession, inputs: dict[str, str], output: str
 def visible_paths(spark: SparkSession, pattern: str) -> list[str]:
     """Expand a glob the way Spark lists folders: without hidden (`.x`, `_x`) matches.
 
-    Hadoop's glob matches hidden folders, such as the lake's `.MM.v-*` versions behind each
-    partition's link, which would count a month twice.
+    The lake keeps its versions and staging out of the zones (`resources/lake.py`), so a plain
+    `spark.read.parquet(pattern)` is right on its own; this is protection against hidden folders
+    others leave in a zone (Hadoop's glob matches them), e.g. a lake not yet migrated from the
+    previous layout, whose `.MM.v-*` versions sat beside each partition's link.
     """
     jvm = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(pattern)

@@ -8,6 +8,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from dagster import get_dagster_logger
@@ -19,7 +20,10 @@ from pydantic import Field
 from taxi_platform.resources.bucket import Published, TripBucket, VersionAudit
 from taxi_platform.resources.gcp.clients import GcsClient
 from taxi_platform.resources.gcp.uri import GsUri
-from taxi_platform.resources.lake import SUCCESS
+from taxi_platform.resources.lake import STALE_SECONDS, SUCCESS
+
+# Where Spark writes before a replace: at the bucket's root, outside every zone (`pq/`, `report/`).
+STAGING = "_staging"
 
 
 class BucketMissing(FileNotFoundError):
@@ -31,7 +35,11 @@ class GCSBucket(TripBucket):
 
     GCS cannot swap a prefix in one step, so a replace takes `_SUCCESS` down first, puts the new
     objects, removes the ones the new version lacks and puts `_SUCCESS` back last: readers that
-    wait for the marker (the report stage) never read a half-replaced partition.
+    wait for the marker (the report stage) never read a half-replaced partition. A replace that
+    fails removes what it added and puts the marker back. A process killed mid-replace leaves the
+    prefix without its marker, possibly with parts of both versions, until the next replace of that
+    prefix: there is no atomic rename on GCS, so only readers that check `_SUCCESS` are safe then.
+    Spark's own output goes to `_staging/` at the bucket's root first, out of the zones' globs.
     """
 
     gcs: GcsClient
@@ -99,15 +107,41 @@ class GCSBucket(TripBucket):
         put: Callable[[list[str]], None],
         keep: set[str],
     ) -> None:
-        """Swap a prefix's objects: marker down, new objects in, stale ones out, marker up."""
+        """Swap a prefix's objects: marker down, new objects in, stale ones out, marker up.
+
+        If putting the new objects fails, those added are removed again and the marker goes back up:
+        the prefix holds the previous version, not the previous one plus part of the next (Spark's part
+        names differ per write, so a glob over the prefix would read both).
+        """
+        marker = None
         if SUCCESS in existing:
+            # Spark's marker is empty; keep what another writer's holds, to put it back on a failure.
+            marker = existing[SUCCESS].download_as_bytes() if existing[SUCCESS].size else b""
             existing[SUCCESS].delete()
-        put(new)
+        try:
+            put(new)
+        except BaseException:
+            self._roll_back(prefix, existing, marker, overwritten=[n for n in new if n in existing])
+            raise
         for name, blob in existing.items():
             if name not in keep:
                 blob.delete()
         if SUCCESS in keep:
             put([SUCCESS])
+
+    def _roll_back(
+        self, prefix: str, existing: dict[str, storage.Blob], marker: bytes | None, overwritten: list[str]
+    ) -> None:
+        """Remove what a failed replace added; the marker returns only if no previous object was overwritten."""
+        for name, blob in self._objects(prefix).items():
+            if name not in existing:
+                blob.delete()
+        if marker is not None and not overwritten:
+            self._bucket().blob(f"{prefix}/{SUCCESS}").upload_from_string(marker)
+        get_dagster_logger().warning(
+            f"{self._uri(prefix)}: the replace failed; "
+            + ("the previous version is back" if marker is not None and not overwritten else "left without _SUCCESS")
+        )
 
     def describe(self, prefix: str) -> Published:
         objects = self._objects(prefix)
@@ -125,7 +159,9 @@ class GCSBucket(TripBucket):
 
     @contextmanager
     def replace_prefix(self, prefix: str, audit: VersionAudit | None = None) -> Iterator[str]:
-        staging = f"_staging/{prefix}/{uuid.uuid4().hex}"
+        """Spark writes to `_staging/<prefix>/<id>/` at the bucket's root, out of reach of the zones' globs."""
+        self._remove_stale_staging(prefix)
+        staging = f"{STAGING}/{prefix}/{uuid.uuid4().hex}"
         try:
             yield self._uri(staging)
             written = self._objects(staging)
@@ -145,6 +181,13 @@ class GCSBucket(TripBucket):
             get_dagster_logger().info(f"Replaced {self._uri(prefix)} with {len(written)} objects")
         finally:
             for blob in self._objects(staging, markers=True).values():
+                blob.delete()
+
+    def _remove_stale_staging(self, prefix: str) -> None:
+        """Staged output a killed run left behind, old enough that no writer is still filling it."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=STALE_SECONDS)
+        for blob in self._listing(f"{STAGING}/{prefix}"):
+            if blob.time_created is not None and blob.time_created < cutoff:
                 blob.delete()
 
     @contextmanager
