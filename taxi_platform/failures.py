@@ -33,7 +33,8 @@ def named_failures(month: TripMonth, source: str) -> Iterator[None]:
         problem = first_line(error)
         if problem.startswith(month.label):  # the error names the partition itself
             raise Failure(description=problem) from error
-        raise Failure(description=f"{month.label}: {source}: {type(error).__name__}: {problem}") from error
+        where = "" if source in problem else f"{source}: "  # most errors of this package name their file
+        raise Failure(description=f"{month.label}: {where}{type(error).__name__}: {problem}") from error
 
 
 def first_line(error: BaseException) -> str:

@@ -7,7 +7,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from dagster import materialize
+from dagster import Failure, materialize
 
 from taxi_platform.assets import raw_trips
 from taxi_platform.partitions import partition_key
@@ -63,15 +63,18 @@ def test_file_base_url_works(resources, data_dir, mirror_root):
 
 def test_missing_month_says_not_published(resources, data_dir):
     month = TripMonth.parse("green", "2019-02")
-    with pytest.raises(MonthNotPublished, match=r"not published.*404"):
+    with pytest.raises(
+        Failure, match=r"^green 2019-02: MonthNotPublished: http://.*/green_tripdata_2019-02.csv.gz: .*404"
+    ):
         run_raw(resources, month)
     assert not raw_file(data_dir, month).exists()
 
 
 def test_missing_month_over_file_url_says_not_published(resources, mirror_root):
     resources["trip_source"] = TripSource(base_url=mirror_root.as_uri())
-    with pytest.raises(MonthNotPublished, match="not published"):
+    with pytest.raises(Failure, match=r"^yellow 2020-05: MonthNotPublished: file://.* not published") as failure:
         run_raw(resources, TripMonth.parse("yellow", "2020-05"))
+    assert isinstance(failure.value.__cause__, MonthNotPublished)
 
 
 def test_server_errors_are_retried_with_backoff(resources, data_dir, mirror: MirrorServer):
@@ -99,8 +102,9 @@ def test_timeouts_are_retried(resources, data_dir, mirror: MirrorServer):
 
 def test_persistent_server_errors_fail_after_all_attempts(resources, data_dir, mirror: MirrorServer):
     mirror.script(GREEN_REMOTE, *[Scripted(502, b"bad gateway")] * 5)
-    with pytest.raises(DownloadFailed, match=r"failed 5 times.*502"):
+    with pytest.raises(Failure, match=r"^green 2021-01: .*failed 5 times.*502") as failure:
         run_raw(resources, GREEN)
+    assert isinstance(failure.value.__cause__, DownloadFailed)
     assert not raw_file(data_dir, GREEN).exists()
 
 
@@ -126,10 +130,12 @@ def test_bad_file_fails_clearly_and_keeps_previous_partition(
         "cut_rows": gzip.compress(gzip.decompress(whole)[:-25]),
     }
     mirror.script(GREEN_REMOTE, Scripted(200, bodies[answer]))
-    with pytest.raises(BadTripFile) as failure:
+    with pytest.raises(Failure) as failure:
         run_raw(resources, GREEN)
-    message = str(failure.value)
-    assert problem in message
-    assert GREEN_REMOTE.split("/")[1] in message, "the error names the file"
+    assert isinstance(failure.value.__cause__, BadTripFile)
+    first_line = failure.value.description.splitlines()[0]
+    assert first_line.startswith("green 2021-01: "), "the error names the partition"
+    assert problem in first_line
+    assert GREEN_REMOTE.split("/")[1] in first_line, "the error names the file"
     assert raw_file(data_dir, GREEN).read_bytes() == good, "the previous good partition is untouched"
     assert sorted(p.name for p in raw_file(data_dir, GREEN).parent.iterdir()) == [GREEN.local_name]
