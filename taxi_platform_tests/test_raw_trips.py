@@ -12,7 +12,8 @@ from dagster import Failure, materialize
 from taxi_platform.assets import raw_trips
 from taxi_platform.partitions import partition_key
 from taxi_platform.resources import DownloadFailed, MonthNotPublished, TripSource
-from taxi_platform.tlc import BadTripFile, TripMonth
+from taxi_platform.tlc import BadTripFile, TripMonth, inspect_trip_file
+from taxi_platform_tests.support.data import GREEN_CSV
 from taxi_platform_tests.support.mirror import MirrorServer, Scripted
 
 GREEN = TripMonth.parse("green", "2021-01")
@@ -139,3 +140,16 @@ def test_bad_file_fails_clearly_and_keeps_previous_partition(
     assert GREEN_REMOTE.split("/")[1] in first_line, "the error names the file"
     assert raw_file(data_dir, GREEN).read_bytes() == good, "the previous good partition is untouched"
     assert sorted(p.name for p in raw_file(data_dir, GREEN).parent.iterdir()) == [GREEN.local_name]
+
+
+def test_a_missing_required_column_names_the_file_and_the_column(tmp_path):
+    lines = gzip.decompress(GREEN_CSV.read_bytes()).split(b"\n")
+    header = lines[0].split(b",")
+    at = header.index(b"PULocationID")
+    cut = [b",".join(part for i, part in enumerate(line.split(b",")) if i != at) for line in lines]
+    path = tmp_path / "green_tripdata_2021_01.csv.gz"
+    path.write_bytes(gzip.compress(b"\n".join(cut)))
+    with pytest.raises(
+        BadTripFile, match=r"green_tripdata_2021_01.csv.gz: header lacks the green trip columns \['PULocationID'\]"
+    ):
+        inspect_trip_file(path, "green")

@@ -118,4 +118,4 @@ def test_partition_count_is_configurable_and_rerun_replaces(resources, data_dir)
     assert metadata["dagster/row_count"].value == 76518
     assert metadata["files"].value == 3  # two parts and _SUCCESS
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
-    assert checks == {"all_values_parsed": True, "no_lines_quarantined": True}
+    assert checks == {"all_values_parsed": True, "no_unknown_columns": True, "no_lines_quarantined": True}

@@ -128,3 +128,27 @@ def test_a_malformed_line_and_an_impossible_pickup_are_quarantined_and_the_rest_
 
     report = pq.read_table(str((data_dir / "bucket" / MONTH.report_path).resolve())).to_pylist()
     assert_same_report(report, duckdb_revenue(skipped, "green", "2021-01"))
+
+
+def test_a_csv_with_an_added_column_materializes_and_names_it(resources, data_dir, tmp_path):
+    """The TLC adds columns (`airport_fee`): the month is typed with the course's schema and the column named."""
+    lines = gzip.decompress(GREEN_CSV.read_bytes()).rstrip(b"\r\n").split(b"\r\n")
+    added = [lines[0] + b",airport_fee", *(line + b",1.25" for line in lines[1:])]
+    source = tmp_path / "source/green/green_tripdata_2021-01.csv.gz"
+    source.parent.mkdir(parents=True)
+    source.write_bytes(gzip.compress(b"\r\n".join(added) + b"\r\n"))
+    resources = {**resources, "trip_source": TripSource(base_url=(tmp_path / "source").as_uri())}
+
+    result = materialize(trip_assets, resources=resources, partition_key=key("green", "2021-01"))
+    assert result.success
+    raw = result.asset_materializations_for_node("raw_trips")[0].metadata
+    typed = result.asset_materializations_for_node("typed_trips")[0].metadata
+    assert raw["unknown_columns"].value == typed["unknown_columns"].value == "airport_fee"
+    assert typed["dagster/row_count"].value == len(lines) - 1
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert not checks["no_unknown_columns"].passed
+    assert checks["no_unknown_columns"].severity == AssetCheckSeverity.WARN
+    schema = pq.read_schema(sorted((data_dir / MONTH.typed_path).resolve().glob("*.parquet"))[0])
+    assert "airport_fee" not in schema.names and schema.names[0] == "VendorID"
+    report = pq.read_table(str((data_dir / "bucket" / MONTH.report_path).resolve())).to_pylist()
+    assert_same_report(report, duckdb_revenue(GREEN_CSV, "green", "2021-01"))

@@ -35,5 +35,6 @@ def raw_trips(context: AssetExecutionContext, trip_source: TripSource, lake: Loc
             "download_seconds": round(fetched.seconds, 3),
             "dagster/row_count": facts.rows,
             "dagster/column_schema": column_schema((name, "string") for name in facts.header),
+            "unknown_columns": ", ".join(facts.unknown_columns) or "none",
         }
     )

@@ -42,6 +42,12 @@ class TypedTripsConfig(Config):
             description="Every number is of its column's type (an integer column's `1.5` is kept as NULL).",
         ),
         AssetCheckSpec(
+            "no_unknown_columns",
+            asset="typed_trips",
+            partitions_def=trip_partitions,
+            description="The raw file has no column the platform does not know (one it has is left out, not an error).",
+        ),
+        AssetCheckSpec(
             "no_lines_quarantined",
             asset="typed_trips",
             partitions_def=trip_partitions,
@@ -68,9 +74,9 @@ def typed_trips(
         lake.replace_directory(month.quarantine_path) as quarantine,
     ):
         run = spark.run_typed_trips(str(raw), str(staging), month, config.partitions, str(quarantine))
-        raw_rows = inspect_trip_file(raw, month.color).rows
+        facts = inspect_trip_file(raw, month.color)
         audits = typed_trips_audits(
-            parquet_files(staging), month, raw_rows, parquet_files(quarantine), config.max_quarantined_share
+            parquet_files(staging), month, facts.rows, parquet_files(quarantine), config.max_quarantined_share
         )
         require_passed(audits, month, str(raw))
     quarantined = audits[0]
@@ -78,6 +84,9 @@ def typed_trips(
     unparsed = {name: count for name, count in result.observed["unparsed_values"].items() if count}
     if unparsed:
         context.log.warning(f"{raw}: numbers that are not of their column's type, kept as NULL: {unparsed}")
+    unknown = facts.unknown_columns
+    if unknown:
+        context.log.warning(f"{raw}: columns the platform does not know, left out of the typed schema: {unknown}")
     lines = quarantined.metadata["quarantined_lines"]
     if lines:
         context.log.warning(f"{raw}: {lines} lines quarantined in {lake.path(month.quarantine_path)}")
@@ -90,6 +99,7 @@ def typed_trips(
             "pickups_outside_month": result.observed["pickups_outside_month"],
             "unparsed_values": sum(unparsed.values()),
             "quarantined_lines": lines,
+            "unknown_columns": ", ".join(unknown) or "none",
             "quarantine": MetadataValue.path(str(lake.path(month.quarantine_path))),
         },
         check_results=[
@@ -98,6 +108,12 @@ def typed_trips(
                 passed=not unparsed,
                 severity=AssetCheckSeverity.WARN,
                 metadata={"unparsed_by_column": unparsed or {}},
+            ),
+            AssetCheckResult(
+                check_name="no_unknown_columns",
+                passed=not unknown,
+                severity=AssetCheckSeverity.WARN,
+                metadata={"unknown_columns": unknown, "file": str(raw)},
             ),
             AssetCheckResult(
                 check_name="no_lines_quarantined",

@@ -27,6 +27,12 @@ class TripFileFacts:
     header: list[str]
     rows: int  # data lines, header excluded
     uncompressed_bytes: int
+    color: str
+
+    @property
+    def unknown_columns(self) -> list[str]:
+        """Columns the TLC added that the platform does not type: kept out of the typed schema, named."""
+        return unknown_columns(self.header, self.color)
 
 
 def _describe_non_gzip(start: bytes) -> str:
@@ -38,18 +44,22 @@ def _describe_non_gzip(start: bytes) -> str:
     return f"is not a gzip file (starts with {start[:16]!r})"
 
 
+def unknown_columns(header: list[str], color: str) -> list[str]:
+    """Columns of a file's header that the color's schema does not have (the TLC adds columns over time)."""
+    known = set(header_of(color))
+    return [name for name in header if name not in known]
+
+
 def _header_problem(found: list[str], color: str) -> str | None:
-    if found == header_of(color):
-        return None
+    """None when the header has every column of the color (in any order, with any added ones)."""
+    missing = [c for c in header_of(color) if c not in found]
+    if not missing:
+        repeated = sorted({name for name in found if found.count(name) > 1})
+        return f"header names {repeated} more than once" if repeated else None
     for other in TRIP_COLUMNS:
-        if other != color and found == header_of(other):
+        if other != color and all(c in found for c in header_of(other)):
             return f"has the {other} trip header, but this is the {color} partition"
-    expected = header_of(color)
-    missing = [c for c in expected if c not in found]
-    extra = [c for c in found if c not in expected]
-    detail = f"missing {missing}" if missing else ""
-    detail += (", " if detail and extra else "") + (f"unexpected {extra}" if extra else "")
-    return f"header is not the {color} trip header ({detail or 'columns in another order'})"
+    return f"header lacks the {color} trip columns {missing}"
 
 
 def inspect_trip_file(path: Path, color: str, name: str | None = None) -> TripFileFacts:
@@ -100,4 +110,4 @@ def inspect_trip_file(path: Path, color: str, name: str | None = None) -> TripFi
             f"last line has {last_line.count(b',') + 1} fields but the header has "
             f"{len(header)}: the file is cut off ({last_line[:40]!r})",
         )
-    return TripFileFacts(header=header, rows=lines - 1, uncompressed_bytes=size)
+    return TripFileFacts(header=header, rows=lines - 1, uncompressed_bytes=size, color=color)
