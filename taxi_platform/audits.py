@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from taxi_platform.tlc import TRIP_COLUMNS, pickup_column
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 FIRST_OFFENDERS = 3  # offending rows quoted in a failure
+QUARANTINE_AUDIT = "few_lines_quarantined"
 TOTALS_REL_TOL, TOTALS_ABS_TOL = 1e-9, 1e-6
 
 
@@ -88,6 +90,11 @@ def schema_audit(files: list[str], month: TripMonth) -> Audit:
     )
 
 
+def parquet_files(directory: Path | str) -> list[str]:
+    """The parquet files of a partition directory (not its `_SUCCESS` or hidden files)."""
+    return sorted(str(p) for p in Path(directory).resolve().glob("*.parquet"))
+
+
 def parquet_rows(files: list[str]) -> int:
     """Rows of parquet files, from their footers alone."""
     import pyarrow.parquet as pq
@@ -130,7 +137,7 @@ def quarantine_audit(quarantine_files: list[str], data_lines: int, max_share: fl
             f"allowed); first: {quoted}"
         )
     return Audit(
-        "few_lines_quarantined",
+        QUARANTINE_AUDIT,
         passed=not problem,
         problem=problem,
         metadata={

@@ -8,6 +8,7 @@ from typing import Any
 
 from dagster import MetadataValue, TableColumn, TableSchema
 
+from taxi_platform.audits import parquet_files
 from taxi_platform.resources.lake import tree_size
 
 
@@ -35,11 +36,6 @@ def markdown_table(rows: list[Mapping[str, Any]]) -> MetadataValue:
         cells = (f"{value:.2f}" if isinstance(value, float) else str(value) for value in row.values())
         lines.append("| " + " | ".join(cells) + " |")
     return MetadataValue.md("\n".join(lines))
-
-
-def parquet_files(directory: Path | str) -> list[str]:
-    """The parquet files of a partition directory (not its `_SUCCESS` or hidden files)."""
-    return sorted(str(p) for p in Path(directory).resolve().glob("*.parquet"))
 
 
 def parquet_summary(directory: Path) -> tuple[int, list[tuple[str, str]]]:

@@ -4,8 +4,8 @@ from pathlib import Path
 from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from taxi_platform.assets.gcs_trips import gcs_trips
-from taxi_platform.assets.metadata import column_schema, markdown_table, parquet_files
-from taxi_platform.audits import report_total_audit, require_passed
+from taxi_platform.assets.metadata import column_schema, markdown_table
+from taxi_platform.audits import parquet_files, report_total_audit, require_passed
 from taxi_platform.failures import named_failures, require_upstream
 from taxi_platform.partitions import trip_month, trip_partitions
 from taxi_platform.resources import SparkResource, TripBucket

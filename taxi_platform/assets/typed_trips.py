@@ -10,9 +10,9 @@ from dagster import (
 )
 from pydantic import Field
 
-from taxi_platform.assets.metadata import column_schema, location, parquet_files
+from taxi_platform.assets.metadata import column_schema, location
 from taxi_platform.assets.raw_trips import raw_trips
-from taxi_platform.audits import require_passed, typed_trips_audits
+from taxi_platform.audits import QUARANTINE_AUDIT, parquet_files, require_passed, typed_trips_audits
 from taxi_platform.failures import named_failures, require_upstream
 from taxi_platform.partitions import trip_month, trip_partitions
 from taxi_platform.resources import LocalLake, SparkResource
@@ -79,7 +79,7 @@ def typed_trips(
             parquet_files(staging), month, facts.rows, parquet_files(quarantine), config.max_quarantined_share
         )
         require_passed(audits, month, str(raw))
-    quarantined = audits[0]
+    [quarantined] = [audit for audit in audits if audit.check == QUARANTINE_AUDIT]
     result = run.result
     unparsed = {name: count for name, count in result.observed["unparsed_values"].items() if count}
     if unparsed:
@@ -119,7 +119,7 @@ def typed_trips(
                 check_name="no_lines_quarantined",
                 passed=not lines,
                 severity=AssetCheckSeverity.WARN,
-                metadata={k: v for k, v in quarantined.metadata.items() if k != "share"},
+                metadata=quarantined.metadata,
             ),
         ],
     )

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
+from taxi_platform.audits import parquet_files
 from taxi_platform.failures import require_upstream
 from taxi_platform.resources import LocalLake, TripBucket
 from taxi_platform.tlc.months import TripMonth
@@ -18,14 +18,12 @@ def finished_parquet(lake: LocalLake, relative: str, asset: str, month: TripMont
     """The parquet files of a finished lake partition; fails naming the asset to materialize first."""
     directory = lake.path(relative)
     require_upstream(lake.is_finished(relative), f"finished partition in {directory}", asset, month)
-    return [str(p) for p in sorted(Path(directory.resolve()).glob("*.parquet"))]
+    return parquet_files(directory)
 
 
-def quarantined_lines(lake: LocalLake, month: TripMonth) -> list[str]:
+def quarantine_files(lake: LocalLake, month: TripMonth) -> list[str]:
     """The parquet files of a partition's published quarantine; none before the first quarantine was written."""
-    if not lake.is_finished(month.quarantine_path):
-        return []
-    return [str(p) for p in sorted(lake.path(month.quarantine_path).resolve().glob("*.parquet"))]
+    return parquet_files(lake.path(month.quarantine_path)) if lake.is_finished(month.quarantine_path) else []
 
 
 @contextmanager
@@ -34,4 +32,4 @@ def finished_report(bucket: TripBucket, month: TripMonth) -> Iterator[list[str]]
     where = bucket.spark_path(month.report_path)
     require_upstream(bucket.is_published(month.report_path), f"finished report in {where}", "revenue_report", month)
     with bucket.local_copy(month.report_path) as folder:
-        yield [str(p) for p in sorted(folder.glob("*.parquet"))]
+        yield parquet_files(folder)

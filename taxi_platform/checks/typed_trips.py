@@ -10,7 +10,7 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeve
 
 from taxi_platform.assets import typed_trips
 from taxi_platform.audits import Audit, null_keys_audit, parquet_rows, pickups_in_month, rows_audit, schema_audit
-from taxi_platform.checks.readers import finished_parquet, quarantined_lines
+from taxi_platform.checks.readers import finished_parquet, quarantine_files
 from taxi_platform.partitions import trip_month, trip_partitions
 from taxi_platform.resources import LocalLake
 from taxi_platform.tlc import inspect_trip_file, pickup_column
@@ -44,7 +44,7 @@ def rows_match_raw_file(context: AssetCheckExecutionContext, lake: LocalLake) ->
     month, files = typed_partition(context, lake)
     raw = lake.path(month.raw_path)
     raw_rows = inspect_trip_file(raw, month.color).rows if raw.is_file() else None
-    return reported(rows_audit(files, raw_rows, parquet_rows(quarantined_lines(lake, month))))
+    return reported(rows_audit(files, raw_rows, parquet_rows(quarantine_files(lake, month))))
 
 
 @typed_trips_check("No trip lacks its pickup time, pickup zone or drop-off zone.")
