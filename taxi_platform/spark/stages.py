@@ -27,6 +27,7 @@ from taxi_platform.spark.trips import (
     unparsed_value_counts,
 )
 from taxi_platform.tlc.months import TripMonth
+from taxi_platform.tlc.validation import header_names
 
 PREVIEW_ROWS = 10
 
@@ -72,7 +73,7 @@ def write_typed_trips(
     is something to quarantine (an empty quarantine is written without reading the file again).
     """
     color = trip_month.color
-    header = [name.strip().strip('"') for name in spark.read.text(csv_path).first()[0].rstrip("\r").split(",")]
+    header = header_names(spark.read.text(csv_path).first()[0])
     parsed = parse_trip_lines(read_numbered_lines(spark, csv_path), color, header)
     trip = F.col(REASON).isNull()
     observation = Observation(f"typed_trips {trip_month.label}")
@@ -94,7 +95,7 @@ def write_typed_trips(
     unparsed = {name: int(count or 0) for name, count in observed.items()}
     if quarantine_output is not None:
         bad = quarantined_lines(parsed) if quarantined else spark.createDataFrame([], QUARANTINE_SCHEMA)
-        bad.coalesce(1).orderBy("line").write.parquet(quarantine_output)
+        bad.orderBy("line").coalesce(1).write.parquet(quarantine_output)
     return StageResult(
         rows=lines - quarantined,
         columns=_columns(trips.schema),

@@ -44,6 +44,11 @@ def _describe_non_gzip(start: bytes) -> str:
     return f"is not a gzip file (starts with {start[:16]!r})"
 
 
+def header_names(first_line: str) -> list[str]:
+    """The column names of a CSV's first line (quotes and a CR dropped)."""
+    return [name.strip().strip('"') for name in first_line.rstrip("\r").split(",")]
+
+
 def unknown_columns(header: list[str], color: str) -> list[str]:
     """Columns of a file's header that the color's schema does not have (the TLC adds columns over time)."""
     known = set(header_of(color))
@@ -96,7 +101,7 @@ def inspect_trip_file(path: Path, color: str, name: str | None = None) -> TripFi
     if not head.strip():
         raise BadTripFile(shown, "holds no data (empty after decompression)")
     first_line = head.split(b"\n", 1)[0].rstrip(b"\r")
-    header = [name.strip().strip('"') for name in first_line.decode("utf-8", "replace").split(",")]
+    header = header_names(first_line.decode("utf-8", "replace"))
     problem = _header_problem(header, color)
     if problem:
         raise BadTripFile(shown, problem)
