@@ -24,6 +24,7 @@ from taxi_platform.resources import (
     TripSource,
 )
 from taxi_platform.tlc.months import DEFAULT_SOURCE_URL
+from taxi_platform.tlc.sources import DEFAULT_SOURCES, DEFAULT_TLC_URL
 
 if TYPE_CHECKING:
     from taxi_platform.resources.gcp.dataproc import DataprocJobs
@@ -34,6 +35,8 @@ PROFILES = ("local", "standalone", "gcp")
 DEFAULTS: dict[str, str] = {
     "TAXI_DATA_DIR": "data",
     "TAXI_SOURCE_URL": DEFAULT_SOURCE_URL,
+    "TAXI_TLC_URL": DEFAULT_TLC_URL,
+    "TAXI_SOURCES": DEFAULT_SOURCES,
     "TAXI_LANDING_DIR": "landing",
     "TAXI_SPARK_MASTER": "local[*]",
 }
@@ -45,12 +48,17 @@ def local_resources(
     spark_config: dict[str, Any] | None = None,
     master: str | EnvVar = "local[*]",
     landing_dir: str | Path | EnvVar | None = None,
+    tlc_url: str | EnvVar = DEFAULT_TLC_URL,
+    sources: str | EnvVar = DEFAULT_SOURCES,
 ) -> dict[str, Any]:
-    """A lake folder with its bucket zone and DuckDB; Spark on `local[*]` or a standalone master."""
+    """A lake folder with its bucket zone and DuckDB; Spark on `local[*]` or a standalone master.
+
+    Months come from the release at `source_url`, then the TLC feed at `tlc_url` (`sources` sets which, in order).
+    """
     lake = LocalLake(root=_folder(data_dir))
     return {
         **_landing_folder(landing_dir),
-        "trip_source": TripSource(base_url=source_url),
+        "trip_source": TripSource(base_url=source_url, tlc_url=tlc_url, sources=sources),
         "spark": SparkResource(master=master, spark_config=spark_config or {}),
         "lake": lake,
         "bucket": LocalBucket(lake=lake),
@@ -71,6 +79,8 @@ def gcp_resources(
     spark_config: dict[str, Any] | None = None,
     landing_dir: str | Path | EnvVar | None = None,
     landing_uri: str | EnvVar | None = None,
+    tlc_url: str | EnvVar = DEFAULT_TLC_URL,
+    sources: str | EnvVar = DEFAULT_SOURCES,
 ) -> dict[str, Any]:
     """Raw and typed files in a local lake; the bucket on GCS, the table in BigQuery.
 
@@ -103,7 +113,7 @@ def gcp_resources(
     return {
         **landing,
         # A gs:// source base (the landing zone's, or TAXI_SOURCE_URL) is read through the same endpoint.
-        "trip_source": TripSource(base_url=source_url, gcs_endpoint=gcs_endpoint),
+        "trip_source": TripSource(base_url=source_url, tlc_url=tlc_url, sources=sources, gcs_endpoint=gcs_endpoint),
         "spark": spark,
         "lake": LocalLake(root=_folder(data_dir)),
         "bucket": GCSBucket(gcs=gcs, bucket=bucket),
@@ -137,12 +147,13 @@ def resources_for(profile: str) -> dict[str, Any]:
         raise ValueError(f"TAXI_PROFILE={profile!r} is not available; choose one of: {', '.join(PROFILES)}")
     data_dir, source_url = _setting("TAXI_DATA_DIR"), _setting("TAXI_SOURCE_URL")
     landing, master = _setting("TAXI_LANDING_DIR"), _setting("TAXI_SPARK_MASTER")
+    feed = {"tlc_url": _setting("TAXI_TLC_URL"), "sources": _setting("TAXI_SOURCES")}
     if profile == "local":
-        return local_resources(data_dir, source_url, landing_dir=landing)
+        return local_resources(data_dir, source_url, landing_dir=landing, **feed)
     if profile == "standalone":
         if not os.environ.get("TAXI_SPARK_MASTER"):
             raise ValueError("TAXI_PROFILE=standalone needs TAXI_SPARK_MASTER=spark://host:port (the cluster's master)")
-        return local_resources(data_dir, source_url, master=master, landing_dir=landing)
+        return local_resources(data_dir, source_url, master=master, landing_dir=landing, **feed)
     project = EnvVar("TAXI_GCP_PROJECT")
     dataproc = None
     if _optional("TAXI_DATAPROC_CLUSTER"):
@@ -168,6 +179,7 @@ def resources_for(profile: str) -> dict[str, Any]:
         dataproc=dataproc,
         landing_dir=landing,
         landing_uri=_optional("TAXI_LANDING_URI"),
+        **feed,
     )
 
 

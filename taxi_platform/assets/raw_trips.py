@@ -10,25 +10,33 @@ from taxi_platform.tlc import inspect_trip_file
 @asset(
     partitions_def=trip_partitions,
     group_name="trips",
-    kinds={"csv"},
+    kinds={"csv", "parquet"},
     description=(
-        "The month's trip file exactly as published (`.csv.gz`), at "
-        "`raw/{color}/{YYYY}/{MM}/{color}_tripdata_{YYYY}_{MM}.csv.gz`. It replaces the previous "
-        "copy only after the gzip is read to its end and the header is the color's."
+        "The month's trip file exactly as published, from the first source that has it (by default the "
+        "course's CSV release, then the TLC's parquet feed), at `raw/{color}/{YYYY}/{MM}/` as "
+        "`{color}_tripdata_{YYYY}_{MM}.csv.gz` or `.parquet`. It replaces the previous copy only after it "
+        "is read whole and has the color's columns."
     ),
 )
 def raw_trips(context: AssetExecutionContext, trip_source: TripSource, lake: LocalLake) -> MaterializeResult:
     month = trip_month(context)
-    target = lake.path(month.raw_path)
-    with named_failures(month, trip_source.shown_url(month)), lake.replace_file(month.raw_path) as download:
-        context.log.info(f"Downloading {month.label} to {target}")
-        fetched = trip_source.download(month, download)
+    with named_failures(month, trip_source.shown_url(month)):
+        published = trip_source.locate(month)
+    target = month.raw_path_of(published.format)
+    with named_failures(month, published.url), lake.replace_file(target) as download:
+        context.log.info(f"Downloading {month.label} from {published.source} ({published.url}) to {lake.path(target)}")
+        fetched = trip_source.fetch(published, download)
         facts = inspect_trip_file(download, month.color, name=fetched.url)
+    for other in month.raw_paths:
+        if other != target:  # the month was published in another format before: one file per partition
+            lake.remove_file(other)
     context.log.info(f"{month.label}: {fetched.bytes} bytes, {facts.rows} rows in {fetched.seconds:.1f}s")
     return MaterializeResult(
         metadata={
-            **location(target),
+            **location(lake.path(target)),
+            "source": published.source,
             "source_url": MetadataValue.url(fetched.url),
+            "format": published.format,
             "sha256": fetched.sha256,
             "uncompressed_bytes": facts.uncompressed_bytes,
             "download_attempts": fetched.attempts,

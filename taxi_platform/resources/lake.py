@@ -282,6 +282,14 @@ class LocalLake(ConfigurableResource):
         """A fresh version directory (in the lake's store); on success `relative` links to it."""
         return self.store().replace_directory(self.path(relative))
 
+    def first_file(self, relatives: tuple[str, ...] | list[str]) -> Path | None:
+        """The first of `relatives` that is a file: a raw partition is one file, in the format it was published in."""
+        return next((path for path in map(self.path, relatives) if path.is_file()), None)
+
+    def remove_file(self, relative: str) -> None:
+        """Remove a file from a zone (a month's raw file in a format it is no longer published in)."""
+        self.path(relative).unlink(missing_ok=True)
+
     def is_finished(self, relative: str) -> bool:
         """True when a partition directory holds a complete write (its `_SUCCESS` marker)."""
         return (self.path(relative) / SUCCESS).is_file()

@@ -1,6 +1,11 @@
-"""Where monthly trip files come from: the course's release, any http(s)/file mirror of it, or a `gs://` prefix.
+"""Where monthly trip files come from: the course's release and the TLC's feed, in a configured order.
 
-Each base URL picks one transport once (`http(s)://` and `file://` here, `gs://` in
+A month is looked for in each source in turn (`TAXI_SOURCES`, default `release,tlc`): a HEAD (or
+the object's metadata) that says "not here" (404, 410, no such file) moves on to the next source;
+any other failure stops, since a source that is down is not a month that is missing. The file is
+then downloaded from the first source that has it. A base may be `http(s)://`, `file://` or `gs://`.
+
+Each URL scheme picks one transport once (`http(s)://` and `file://` here, `gs://` in
 `resources/gcp/source.py`, imported only when such a base is used). Every transport streams into
 the same `CheckedSink`, which hashes, counts, logs progress and checks the length; `TripSource`
 owns the retries.
@@ -14,7 +19,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.client import HTTPException
 from pathlib import Path
 from typing import Protocol
@@ -23,7 +28,8 @@ from dagster import ConfigurableResource, get_dagster_logger
 from pydantic import Field, PrivateAttr, field_validator
 
 from taxi_platform.resources.validated import EnvValidated, is_unresolved
-from taxi_platform.tlc.months import DEFAULT_SOURCE_URL, TripMonth
+from taxi_platform.tlc.months import DEFAULT_SOURCE_URL, TripMonth, file_format
+from taxi_platform.tlc.sources import DEFAULT_SOURCES, DEFAULT_TLC_URL, LAYOUTS, ZONES_FILE, join_url, source_order
 
 _CHUNK = 1 << 20
 _PROGRESS_EVERY = 16 << 20
@@ -49,6 +55,8 @@ class Downloaded:
     sha256: str
     attempts: int
     seconds: float
+    source: str = ""
+    format: str = ""
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,17 @@ class SourceFile:
     url: str
     size: int | None
     version: str  # ETag, else Last-Modified, else the size: changes when the file is republished
+    source: str = ""  # `release`, `tlc` or `landing`
+    format: str = ""  # `csv.gz`, `parquet` or `csv` (the zone lookup)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """Where one source would publish a file: the source's name, the URL and the file's format."""
+
+    source: str
+    url: str
+    format: str
 
 
 def redact(url: str) -> str:
@@ -109,8 +128,8 @@ class Transport(Protocol):
 
 def not_published(url: str, why: str) -> MonthNotPublished:
     return MonthNotPublished(
-        f"{redact(url)}: this month is not published ({why}); check the month and color, or the source base "
-        "(TAXI_SOURCE_URL, or the landing zone's TAXI_LANDING_DIR / TAXI_LANDING_URI)"
+        f"{redact(url)}: this month is not published ({why}); check the month and color, or the source bases "
+        "(TAXI_SOURCE_URL, TAXI_TLC_URL, TAXI_SOURCES, or the landing zone's TAXI_LANDING_DIR / TAXI_LANDING_URI)"
     )
 
 
@@ -164,10 +183,23 @@ class UrllibTransport:
 
 
 class TripSource(EnvValidated, ConfigurableResource):
-    """Downloads `{base_url}/{color}/{color}_tripdata_{YYYY}-{MM}.csv.gz`, streaming to disk."""
+    """Finds a month (or the zone lookup) in the sources, in order, and downloads it, streaming to disk."""
 
     base_url: str = Field(
-        default=DEFAULT_SOURCE_URL, description="http(s)://, file:// or gs://bucket/prefix base of the release."
+        default=DEFAULT_SOURCE_URL,
+        description="The course's CSV release (`release`): http(s)://, file:// or gs://bucket/prefix base.",
+    )
+    tlc_url: str = Field(
+        default=DEFAULT_TLC_URL,
+        description="The TLC's parquet feed (`tlc`): base of `trip-data/` and `misc/`; http(s)://, file:// or gs://.",
+    )
+    sources: str = Field(
+        default=DEFAULT_SOURCES,
+        description="The sources to look in, in order: `release,tlc`, `tlc,release`, `tlc` or `release`.",
+    )
+    file_url: str | None = Field(
+        default=None,
+        description="One file to take instead of the sources (a landed file, set by landing_files_sensor).",
     )
     gcs_endpoint: str | None = Field(
         default=None,
@@ -176,57 +208,115 @@ class TripSource(EnvValidated, ConfigurableResource):
     timeout_seconds: float = Field(default=60.0, description="Socket time-out per attempt.")
     attempts: int = Field(default=5, description="Tries for 5xx answers, time-outs and dropped connections.")
     backoff_seconds: float = Field(default=2.0, description="First wait between tries; doubles each time.")
-    _transport: Transport | None = PrivateAttr(default=None)
+    _transports: dict[str, Transport] = PrivateAttr(default_factory=dict)
 
-    @field_validator("base_url", mode="before")
+    @field_validator("base_url", "tlc_url", "file_url", mode="before")
     @classmethod
-    def _known_scheme(cls, base_url: str) -> str:
-        if not is_unresolved(base_url) and not str.startswith(base_url, _SCHEMES):
+    def _known_scheme(cls, base_url: str | None) -> str | None:
+        if base_url is not None and not is_unresolved(base_url) and not str.startswith(base_url, _SCHEMES):
             raise ValueError(f"not a base this platform downloads from: use one of {', '.join(_SCHEMES)}")
         return base_url
 
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _known_sources(cls, sources: str) -> str:
+        if not is_unresolved(sources):
+            source_order(sources)
+        return sources
+
+    def _base(self, source: str) -> str:
+        return {"release": self.base_url, "tlc": self.tlc_url}[source]
+
+    def candidates(self, trip_month: TripMonth) -> list[Candidate]:
+        """Where the month's file would be, in the order the sources are tried."""
+        if self.file_url:
+            name = urllib.parse.urlsplit(self.file_url).path.rsplit("/", 1)[-1]
+            if TripMonth.from_remote_name(name) != trip_month:
+                raise ValueError(f"{redact(self.file_url)}: the file given to take is not the {trip_month.label} file")
+            return [Candidate("landing", self.file_url, file_format(name))]
+        return [
+            Candidate(name, join_url(self._base(name), LAYOUTS[name].trip_file(trip_month)), LAYOUTS[name].format)
+            for name in source_order(self.sources)
+        ]
+
+    def zone_candidates(self) -> list[Candidate]:
+        """Where the zone lookup would be, in the order the sources are tried."""
+        return [Candidate(name, join_url(self._base(name), ZONES_FILE), "csv") for name in source_order(self.sources)]
+
     def url(self, trip_month: TripMonth) -> str:
-        return trip_month.source_url(self.base_url)
+        """The month's URL in the first source (where a download is looked for first)."""
+        return self.candidates(trip_month)[0].url
 
     def shown_url(self, trip_month: TripMonth) -> str:
-        """The month's URL as logs, errors and metadata may show it (no credentials, no query)."""
-        return redact(self.url(trip_month))
+        """The month's URLs as logs, errors and metadata may show them (no credentials, no query)."""
+        return " or ".join(redact(candidate.url) for candidate in self.candidates(trip_month))
 
-    @property
-    def transport(self) -> Transport:
-        """The base URL's transport, chosen once; google-cloud-storage is imported for a gs:// base only."""
-        if self._transport is None:
-            if self.base_url.startswith("gs://"):
+    def transport(self, url: str) -> Transport:
+        """The URL scheme's transport, chosen once; google-cloud-storage is imported for gs:// only."""
+        scheme = "gs" if url.startswith("gs://") else "urllib"
+        if scheme not in self._transports:
+            if scheme == "gs":
                 from taxi_platform.resources.gcp.source import GcsTransport
 
-                self._transport = GcsTransport(timeout_seconds=self.timeout_seconds, endpoint=self.gcs_endpoint)
+                self._transports[scheme] = GcsTransport(
+                    timeout_seconds=self.timeout_seconds, endpoint=self.gcs_endpoint
+                )
             else:
-                self._transport = UrllibTransport(timeout_seconds=self.timeout_seconds)
-        return self._transport
+                self._transports[scheme] = UrllibTransport(timeout_seconds=self.timeout_seconds)
+        return self._transports[scheme]
+
+    def first_published(self, candidates: list[Candidate], what: str) -> SourceFile:
+        """HEAD each candidate in order; the first that is there. None there: `MonthNotPublished` listing them."""
+        for candidate in candidates:
+            published = self.transport(candidate.url).probe(candidate.url)
+            if published is not None:
+                return replace(published, source=candidate.source, format=candidate.format)
+        tried = ", ".join(redact(candidate.url) for candidate in candidates)
+        raise MonthNotPublished(f"{what}: not published by any source (tried: {tried})")
+
+    def locate(self, trip_month: TripMonth) -> SourceFile:
+        """The month's file in the first source that has it, found with HEAD requests only."""
+        return self.first_published(self.candidates(trip_month), trip_month.label)
+
+    def probe(self, trip_month: TripMonth) -> SourceFile | None:
+        """Like `locate`, but None when no source has the month; nothing is downloaded."""
+        try:
+            return self.locate(trip_month)
+        except MonthNotPublished:
+            return None
+
+    def locate_zones(self) -> SourceFile:
+        return self.first_published(self.zone_candidates(), "the zone lookup")
 
     def download(self, trip_month: TripMonth, destination: Path) -> Downloaded:
-        """Write the month's file to `destination` (the caller moves it into place after checks)."""
-        url = self.url(trip_month)
+        """Write the month's file from the first source that has it to `destination`."""
+        return self.fetch(self.locate(trip_month), destination)
+
+    def fetch(self, published: SourceFile, destination: Path) -> Downloaded:
+        """Write a located file to `destination` (the caller moves it into place after checks), with retries."""
+        url = published.url
         log = get_dagster_logger()
         started = time.monotonic()
         for attempt in range(1, self.attempts + 1):
             sink = CheckedSink(destination, redact(url), log)
             try:
                 try:
-                    self.transport.fetch(url, sink)
+                    self.transport(url).fetch(url, sink)
                 finally:
                     sink.close()
-                return Downloaded(redact(url), sink.size, sink.digest.hexdigest(), attempt, time.monotonic() - started)
+                return Downloaded(
+                    redact(url),
+                    sink.size,
+                    sink.digest.hexdigest(),
+                    attempt,
+                    time.monotonic() - started,
+                    published.source,
+                    published.format,
+                )
             except Retryable as error:
                 if attempt == self.attempts:
-                    raise DownloadFailed(
-                        f"{trip_month.label}: {redact(url)} failed {attempt} times, last: {error}"
-                    ) from None
+                    raise DownloadFailed(f"{redact(url)} failed {attempt} times, last: {error}") from None
                 wait = self.backoff_seconds * 2 ** (attempt - 1)
                 log.warning(f"{redact(url)}: {error}; retry {attempt + 1}/{self.attempts} in {wait:.1f}s")
                 time.sleep(wait)
         raise AssertionError("unreachable")
-
-    def probe(self, trip_month: TripMonth) -> SourceFile | None:
-        """HEAD the month's file: None when it is not published; nothing is downloaded."""
-        return self.transport.probe(self.url(trip_month))

@@ -10,7 +10,9 @@ COLORS: tuple[str, ...] = ("green", "yellow")
 
 DEFAULT_SOURCE_URL = "https://github.com/DataTalksClub/nyc-tlc-data/releases/download"
 
-_REMOTE_NAME = re.compile(r"^(?P<color>[a-z]+)_tripdata_(?P<year>\d{4})-(?P<month>\d{2})\.csv\.gz$")
+# The formats a month is published in, by extension: the course's CSV release and the TLC's parquet feed.
+FORMATS: tuple[str, ...] = ("csv.gz", "parquet")
+_REMOTE_NAME = re.compile(r"^(?P<color>[a-z]+)_tripdata_(?P<year>\d{4})-(?P<month>\d{2})\.(?P<format>csv\.gz|parquet)$")
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class TripMonth:
 
     @classmethod
     def from_remote_name(cls, name: str) -> TripMonth | None:
-        """The month a release file name stands for (`green_tripdata_2021-01.csv.gz`), else None."""
+        """The month a published file name stands for (`green_tripdata_2021-01.csv.gz` or `.parquet`), else None."""
         match = _REMOTE_NAME.match(name)
         if not match or match["color"] not in COLORS or not 1 <= int(match["month"]) <= 12:
             return None
@@ -71,17 +73,25 @@ class TripMonth:
         """The same color, one month later."""
         return TripMonth(self.color, self.end.date())
 
+    def published_name(self, file_format: str = "csv.gz") -> str:
+        """Name as published, by the release (`.csv.gz`) or the TLC (`.parquet`): hyphen between year and month."""
+        return f"{self.color}_tripdata_{self.yyyy_mm}.{_known(file_format)}"
+
     @property
     def remote_name(self) -> str:
         """Name in the course's release (hyphen between year and month)."""
-        return f"{self.color}_tripdata_{self.yyyy_mm}.csv.gz"
+        return self.published_name("csv.gz")
+
+    def raw_name(self, file_format: str = "csv.gz") -> str:
+        """Name in the lake (underscore, as the course's download script writes it)."""
+        return f"{self.color}_tripdata_{self.yyyy}_{self.mm}.{_known(file_format)}"
 
     @property
     def local_name(self) -> str:
-        """Name in the lake (underscore, as the course's download script writes it)."""
-        return f"{self.color}_tripdata_{self.yyyy}_{self.mm}.csv.gz"
+        return self.raw_name("csv.gz")
 
     def source_url(self, base_url: str) -> str:
+        """The month's file in the course's release under `base_url`."""
         return f"{base_url.rstrip('/')}/{self.color}/{self.remote_name}"
 
     @property
@@ -91,7 +101,17 @@ class TripMonth:
 
     @property
     def raw_path(self) -> str:
-        return f"raw/{self.month_path}/{self.local_name}"
+        """The raw partition of a month from the release (`.csv.gz`)."""
+        return self.raw_path_of("csv.gz")
+
+    def raw_path_of(self, file_format: str) -> str:
+        """The raw partition holding the file as published, in the format it was published in."""
+        return f"raw/{self.month_path}/{self.raw_name(file_format)}"
+
+    @property
+    def raw_paths(self) -> tuple[str, ...]:
+        """Every place the month's raw file can be, one per format (a partition holds one of them)."""
+        return tuple(self.raw_path_of(file_format) for file_format in FORMATS)
 
     @property
     def typed_path(self) -> str:
@@ -105,3 +125,17 @@ class TripMonth:
     @property
     def report_path(self) -> str:
         return f"report/revenue/{self.month_path}"
+
+
+def file_format(name: str) -> str:
+    """The format of a published or raw file by its name: `csv.gz` or `parquet`."""
+    for known in FORMATS:
+        if name.endswith(f".{known}"):
+            return known
+    raise ValueError(f"{name}: not a trip file name (expected .{' or .'.join(FORMATS)})")
+
+
+def _known(file_format: str) -> str:
+    if file_format not in FORMATS:
+        raise ValueError(f"unknown trip file format {file_format!r}; expected one of {', '.join(FORMATS)}")
+    return file_format
