@@ -39,7 +39,30 @@ TRIP_COLUMNS: dict[str, tuple[TripColumn, ...]] = {
     ),
 }
 
+# Columns the TLC added to its files after the course's: nullable columns at the end of the typed schema, so
+# every month of a color (CSV from the release or parquet from the feed, of any year) reads as one dataset.
+ADDED_COLUMNS: dict[str, tuple[TripColumn, ...]] = {
+    "green": _columns("cbd_congestion_fee:double"),
+    "yellow": _columns("airport_fee:double cbd_congestion_fee:double"),
+}
+
 _PICKUP_PREFIX = {"green": "lpep", "yellow": "tpep"}
+
+
+def typed_columns(color: str) -> tuple[TripColumn, ...]:
+    """The typed schema of a color: the course's columns, then the ones the TLC added."""
+    return TRIP_COLUMNS[color] + ADDED_COLUMNS[color]
+
+
+def required_columns(color: str) -> tuple[str, ...]:
+    """A trip without one of these cannot be placed in a month and a zone: a file must have them all."""
+    return (pickup_column(color), "PULocationID", "DOLocationID")
+
+
+def file_columns(names: list[str], color: str) -> dict[str, str]:
+    """The typed column each of a file's columns is, matched without case (`Airport_fee` is `airport_fee`)."""
+    by_key = {column.name.lower(): column.name for column in typed_columns(color)}
+    return {name: by_key[name.lower()] for name in names if name.lower() in by_key}
 
 
 def pickup_column(color: str) -> str:

@@ -1,15 +1,23 @@
-"""Checks that a downloaded monthly file is whole and is the color it claims to be."""
+"""Checks that a downloaded monthly file is whole and is the color it claims to be.
+
+Two formats, told apart by their first bytes: a gzip CSV from the course's release (read to its end)
+and a parquet file from the TLC's feed (its magic bytes at both ends and its footer read).
+"""
 
 from __future__ import annotations
 
 import gzip
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from taxi_platform.tlc.schemas import TRIP_COLUMNS, header_of
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from taxi_platform.tlc.schemas import TRIP_COLUMNS, file_columns, header_of, required_columns, typed_columns
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_PARQUET_MAGIC = b"PAR1"
 _CHUNK = 1 << 20
 
 
@@ -24,15 +32,28 @@ class BadTripFile(ValueError):
 
 @dataclass(frozen=True)
 class TripFileFacts:
-    header: list[str]
-    rows: int  # data lines, header excluded
+    header: list[str]  # the file's column names, in its order
+    rows: int  # data lines (header excluded) or parquet rows
     uncompressed_bytes: int
     color: str
+    format: str = "csv.gz"  # or `parquet`
+    types: list[str] = field(default_factory=list)  # parquet: each column's Arrow type; CSV: empty (all text)
 
     @property
     def unknown_columns(self) -> list[str]:
         """Columns the TLC added that the platform does not type: kept out of the typed schema, named."""
         return unknown_columns(self.header, self.color)
+
+    @property
+    def missing_columns(self) -> list[str]:
+        """Typed columns the file does not have (an early year's file): NULL in the typed trips."""
+        present = set(file_columns(self.header, self.color).values())
+        return [column.name for column in typed_columns(self.color) if column.name not in present]
+
+    @property
+    def column_types(self) -> list[tuple[str, str]]:
+        """(name, type) of the file's columns as they are stored: text for a CSV."""
+        return list(zip(self.header, self.types or ["string"] * len(self.header), strict=True))
 
 
 def _describe_non_gzip(start: bytes) -> str:
@@ -50,16 +71,18 @@ def header_names(first_line: str) -> list[str]:
 
 
 def unknown_columns(header: list[str], color: str) -> list[str]:
-    """Columns of a file's header that the color's schema does not have (the TLC adds columns over time)."""
-    known = set(header_of(color))
+    """Columns of a file that the color's typed schema does not have (the TLC adds columns over time)."""
+    known = file_columns(header, color)
     return [name for name in header if name not in known]
 
 
 def _header_problem(found: list[str], color: str) -> str | None:
-    """None when the header has every column of the color (in any order, with any added ones)."""
-    missing = [c for c in header_of(color) if c not in found]
+    """None when the file has the color's required columns (in any order, with any others, any case)."""
+    typed = file_columns(found, color)
+    typed_names = [typed[name] for name in found if name in typed]
+    missing = [name for name in required_columns(color) if name not in typed_names]
     if not missing:
-        repeated = sorted({name for name in found if found.count(name) > 1})
+        repeated = sorted({name for name in typed_names if typed_names.count(name) > 1})
         return f"header names {repeated} more than once" if repeated else None
     for other in TRIP_COLUMNS:
         if other != color and all(c in found for c in header_of(other)):
@@ -68,18 +91,54 @@ def _header_problem(found: list[str], color: str) -> str | None:
 
 
 def inspect_trip_file(path: Path, color: str, name: str | None = None) -> TripFileFacts:
-    """Read the whole gzip once: proves it is complete, counts rows, checks the header.
+    """Check a downloaded file, gzip CSV or parquet (told by its first bytes), before it enters the lake.
 
-    Memory stays flat: the file is streamed in 1 MiB chunks. Errors name `name` (e.g. the URL
-    it came from) when given, else the path.
+    Errors name `name` (e.g. the URL it came from) when given, else the path.
     """
     shown = name or str(path)
     with open(path, "rb") as raw:
         start = raw.read(64)
     if not start:
         raise BadTripFile(shown, "is empty")
+    if start.startswith(_PARQUET_MAGIC):
+        return _inspect_parquet(path, color, shown)
     if not start.startswith(_GZIP_MAGIC):
         raise BadTripFile(shown, _describe_non_gzip(start))
+    return _inspect_gzip_csv(path, color, shown)
+
+
+def _inspect_parquet(path: Path, color: str, shown: str) -> TripFileFacts:
+    """The magic bytes at both ends and the footer read: a file cut short or corrupt never enters the lake."""
+    with open(path, "rb") as raw:
+        raw.seek(0, 2)
+        size = raw.tell()
+        raw.seek(max(size - 4, 0))
+        end = raw.read(4)
+    if size < 12 or end != _PARQUET_MAGIC:
+        raise BadTripFile(shown, "parquet file is cut off (it does not end with the PAR1 footer marker)")
+    try:
+        parquet = pq.ParquetFile(path)
+        metadata, schema = parquet.metadata, parquet.schema_arrow
+    except (pa.ArrowException, OSError) as error:
+        raise BadTripFile(shown, f"parquet footer cannot be read ({error})") from None
+    header = list(schema.names)
+    problem = _header_problem(header, color)
+    if problem:
+        raise BadTripFile(shown, problem)
+    if metadata.num_rows == 0:
+        raise BadTripFile(shown, "parquet file holds no rows")
+    return TripFileFacts(
+        header=header,
+        rows=metadata.num_rows,
+        uncompressed_bytes=sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups)),
+        color=color,
+        format="parquet",
+        types=[str(field.type) for field in schema],
+    )
+
+
+def _inspect_gzip_csv(path: Path, color: str, shown: str) -> TripFileFacts:
+    """Read the whole gzip once: proves it is complete, counts rows, checks the header (memory stays flat)."""
 
     newlines = 0
     size = 0

@@ -1,11 +1,13 @@
-"""A loopback mirror of the course's release, built from local TLC files.
+"""A loopback mirror of both sources, the course's release and the TLC feed, built from local TLC files.
 
-    python -m taxi_platform_tests.support.mirror ../shared/data --port 8765
-    TAXI_SOURCE_URL=http://127.0.0.1:8765 dagster asset materialize ...
+    python -m taxi_platform_tests.support.mirror taxi_platform_tests/data --port 8765
+    TAXI_SOURCE_URL=http://127.0.0.1:8765 TAXI_TLC_URL=http://127.0.0.1:8765 dagster asset materialize ...
 
-Local names (`green_tripdata_2021_01.csv.gz`, `yellow_tripdata_2021-01.csv`) are published under the
-release's names (`green/green_tripdata_2021-01.csv.gz`); plain CSVs are gzipped without a cut-off
-last line. Tests script failures per path with `MirrorServer.script`.
+One folder serves both layouts. CSVs (`green_tripdata_2021_01.csv.gz`, `yellow_tripdata_2021-01.csv`)
+are published under the release's names (`green/green_tripdata_2021-01.csv.gz`); plain CSVs are
+gzipped without a cut-off last line. Parquet files are published as the feed's
+(`trip-data/green_tripdata_2024-01.parquet`), the zone lookup as `misc/taxi_zone_lookup.csv`. Tests
+script failures per path with `MirrorServer.script`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 from pathlib import Path
 
-_NAME = re.compile(r"^(green|yellow)_tripdata_(\d{4})[-_](\d{2})\.csv(\.gz)?$")
+from taxi_platform.tlc.sources import ZONES_FILE
+
+_NAME = re.compile(r"^(green|yellow)_tripdata_(\d{4})[-_](\d{2})\.(csv|csv\.gz|parquet)$")
+_ZONES = re.compile(r"^taxi\+?_zone_lookup\.csv$")
 
 
 def whole_lines(path: Path) -> bytes:
@@ -36,20 +41,24 @@ def whole_lines(path: Path) -> bytes:
 
 
 def build_mirror(source: Path, target: Path) -> list[str]:
-    """Lay out `target` like the release; returns the relative paths published."""
+    """Lay out `target` like the release and the feed; returns the relative paths published."""
     published = []
     for path in sorted(source.iterdir()):
         match = _NAME.match(path.name)
-        if not match:
+        if _ZONES.match(path.name):
+            relative = ZONES_FILE
+        elif not match:
             continue
-        color, year, month, gz = match.groups()
-        relative = f"{color}/{color}_tripdata_{year}-{month}.csv.gz"
+        elif match[4] == "parquet":
+            relative = f"trip-data/{match[1]}_tripdata_{match[2]}-{match[3]}.parquet"
+        else:
+            relative = f"{match[1]}/{match[1]}_tripdata_{match[2]}-{match[3]}.csv.gz"
         destination = target / relative
         destination.parent.mkdir(parents=True, exist_ok=True)
-        if gz:
-            shutil.copyfile(path, destination)
-        else:
+        if match and match[4] == "csv":
             destination.write_bytes(gzip.compress(whole_lines(path), mtime=0))
+        else:
+            shutil.copyfile(path, destination)
         published.append(relative)
     return published
 
