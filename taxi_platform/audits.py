@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from taxi_platform.tlc import TRIP_COLUMNS, pickup_column
+from taxi_platform.tlc import pickup_column
 from taxi_platform.tlc.months import TripMonth
-from taxi_platform.tlc.schemas import ColumnType
+from taxi_platform.tlc.schemas import ColumnType, typed_columns
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -64,12 +64,12 @@ def _arrow_types() -> dict[ColumnType, Callable[[pa.DataType], bool]]:
 
 
 def schema_audit(files: list[str], month: TripMonth) -> Audit:
-    """The parquet has the course's columns, in order, with the course's types."""
+    """The parquet has the color's typed schema: the course's columns, then the added ones, in order and type."""
     import pyarrow.parquet as pq
 
     schema = pq.read_schema(files[0])
     arrow_types = _arrow_types()
-    expected = TRIP_COLUMNS[month.color]
+    expected = typed_columns(month.color)
     found = {f.name: f.type for f in schema}
     wrong = {
         c.name: str(found.get(c.name, "missing"))
@@ -81,12 +81,12 @@ def schema_audit(files: list[str], month: TripMonth) -> Audit:
     if wrong:
         problem = f"{len(wrong)} columns are missing or of another type: {wrong}"
     elif not in_order:
-        problem = "the columns are not in the course's order"
+        problem = "the columns are not in the typed schema's order"
     return Audit(
         "schema_is_the_course_schema",
         passed=not problem,
         problem=problem,
-        metadata={"columns": len(schema), "wrong_types": wrong, "columns_in_course_order": in_order},
+        metadata={"columns": len(schema), "wrong_types": wrong, "columns_in_order": in_order},
     )
 
 

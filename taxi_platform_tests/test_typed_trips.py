@@ -13,7 +13,7 @@ from taxi_platform.partitions import partition_key
 from taxi_platform.spark.stages import write_typed_trips
 from taxi_platform.tlc import TripMonth
 from taxi_platform_tests.support.data import GREEN_CSV
-from taxi_platform_tests.support.oracle import COURSE_TYPES, csv_rows, floats_for_ints
+from taxi_platform_tests.support.oracle import COURSE_TYPES, csv_rows, floats_for_ints, typed_types
 
 GREEN = TripMonth.parse("green", "2021-01")
 SPARK_NAMES = {"int": "int", "double": "double", "timestamp": "timestamp", "string": "string"}
@@ -31,10 +31,11 @@ def green_typed(spark, tmp_path):
     return result, spark.read.parquet(str(out))
 
 
-def test_schema_is_the_course_schema(green_typed):
+def test_schema_is_the_course_schema_then_the_added_columns(green_typed):
     _, frame = green_typed
-    assert {f.name: f.dataType.simpleString() for f in frame.schema.fields} == COURSE_TYPES["green"]
-    assert [f.name for f in frame.schema.fields] == list(COURSE_TYPES["green"])
+    assert {f.name: f.dataType.simpleString() for f in frame.schema.fields} == typed_types("green")
+    assert [f.name for f in frame.schema.fields] == [*COURSE_TYPES["green"], "cbd_congestion_fee"]
+    assert frame.where("cbd_congestion_fee IS NOT NULL").count() == 0, "a 2021 CSV has no cbd_congestion_fee"
 
 
 def test_every_row_is_kept_including_empty_vendor_block(green_typed, green_rows):
@@ -51,7 +52,7 @@ def test_values_survive_crlf_and_parse(green_typed, green_rows):
     # congestion_surcharge is the last column: a stray '\r' would turn it NULL.
     present = sum(1 for row in green_rows if row["congestion_surcharge"] != "")
     assert frame.where("congestion_surcharge IS NOT NULL").count() == present
-    assert result.observed["unparsed_values"] == {k: 0 for k, v in COURSE_TYPES["green"].items() if v != "string"}
+    assert result.observed["unparsed_values"] == {k: 0 for k, v in typed_types("green").items() if v != "string"}
     expected_total = math.fsum(float(row["total_amount"]) for row in green_rows)
     assert math.isclose(frame.agg({"total_amount": "sum"}).first()[0], expected_total, rel_tol=1e-9)
     passengers = sum(int(row["passenger_count"]) for row in green_rows if row["passenger_count"])

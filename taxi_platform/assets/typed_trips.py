@@ -39,7 +39,7 @@ class TypedTripsConfig(Config):
             "all_values_parsed",
             asset="typed_trips",
             partitions_def=trip_partitions,
-            description="Every number is of its column's type (an integer column's `1.5` is kept as NULL).",
+            description="Every number is of its column's type (an integer column's `1.5` or 2**40 is kept as NULL).",
         ),
         AssetCheckSpec(
             "no_unknown_columns",
@@ -51,30 +51,31 @@ class TypedTripsConfig(Config):
             "no_lines_quarantined",
             asset="typed_trips",
             partitions_def=trip_partitions,
-            description="Every line of the raw file is a trip (lines that are not are in the partition's quarantine).",
+            description="Every row of the raw file is a trip (rows that are not are in the partition's quarantine).",
         ),
     ],
     description=(
-        "The raw CSV parsed with the color's explicit schema (the course's columns and types), at "
-        "`pq/{color}/{YYYY}/{MM}/`. Integer columns accept `1` and `1.0`; every row is kept, "
-        "including the trips with an empty VendorID and pickups outside the month."
+        "The raw file, CSV or parquet, typed with the color's one schema (the course's columns and types, "
+        "then the columns the TLC added), at `pq/{color}/{YYYY}/{MM}/`. Integer columns accept `1`, `1.0` "
+        "and any integer type; a column a year lacks is NULL, one the platform does not know is left out. "
+        "Every trip is kept, including those with an empty VendorID and pickups outside the month."
     ),
 )
 def typed_trips(
     context: AssetExecutionContext, config: TypedTripsConfig, spark: SparkResource, lake: LocalLake
 ) -> MaterializeResult:
     month = trip_month(context)
-    raw = lake.path(month.raw_path)
-    require_upstream(raw.is_file(), str(raw), "raw_trips", month)
-    context.log.info(f"Parsing {raw} into {config.partitions} parquet files")
+    raw = lake.first_file(month.raw_paths)
+    require_upstream(raw is not None, " or ".join(str(lake.path(p)) for p in month.raw_paths), "raw_trips", month)
+    context.log.info(f"Typing {raw} into {config.partitions} parquet files")
     # Write aside, audit, publish: a version that fails its audit never replaces the published one.
     with (
         named_failures(month, str(raw)),
         lake.replace_directory(month.typed_path) as staging,
         lake.replace_directory(month.quarantine_path) as quarantine,
     ):
+        facts = inspect_trip_file(raw, month.color)  # a raw file without a required column fails here, named
         run = spark.run_typed_trips(str(raw), str(staging), month, config.partitions, str(quarantine))
-        facts = inspect_trip_file(raw, month.color)
         audits = typed_trips_audits(
             parquet_files(staging), month, facts.rows, parquet_files(quarantine), config.max_quarantined_share
         )
@@ -84,9 +85,11 @@ def typed_trips(
     unparsed = {name: count for name, count in result.observed["unparsed_values"].items() if count}
     if unparsed:
         context.log.warning(f"{raw}: numbers that are not of their column's type, kept as NULL: {unparsed}")
-    unknown = facts.unknown_columns
+    unknown, missing = result.observed["unknown_columns"], result.observed["missing_columns"]
     if unknown:
         context.log.warning(f"{raw}: columns the platform does not know, left out of the typed schema: {unknown}")
+    if missing:
+        context.log.info(f"{raw}: typed columns the file does not have, NULL in this month: {missing}")
     lines = quarantined.metadata["quarantined_lines"]
     if lines:
         context.log.warning(f"{raw}: {lines} lines quarantined in {lake.path(month.quarantine_path)}")
@@ -99,7 +102,9 @@ def typed_trips(
             "pickups_outside_month": result.observed["pickups_outside_month"],
             "unparsed_values": sum(unparsed.values()),
             "quarantined_lines": lines,
+            "source_format": result.observed["source_format"],
             "unknown_columns": ", ".join(unknown) or "none",
+            "missing_columns": ", ".join(missing) or "none",
             "quarantine": MetadataValue.path(str(lake.path(month.quarantine_path))),
         },
         check_results=[

@@ -33,17 +33,19 @@ def reported(audit: Audit) -> AssetCheckResult:
     return AssetCheckResult(passed=audit.passed, metadata={**audit.metadata, "problem": audit.problem or "none"})
 
 
-@typed_trips_check("The parquet has the course's columns, in order, with the course's types.")
+@typed_trips_check("The parquet has the color's typed schema: the course's columns, then the added ones, in order.")
 def schema_is_the_course_schema(context: AssetCheckExecutionContext, lake: LocalLake) -> AssetCheckResult:
     month, files = typed_partition(context, lake)
     return reported(schema_audit(files, month))
 
 
-@typed_trips_check("The parquet holds rows, as many as the raw CSV has data lines less the quarantined ones.")
+@typed_trips_check(
+    "The parquet holds rows, as many as the raw file has (CSV data lines or parquet rows) less the quarantined."
+)
 def rows_match_raw_file(context: AssetCheckExecutionContext, lake: LocalLake) -> AssetCheckResult:
     month, files = typed_partition(context, lake)
-    raw = lake.path(month.raw_path)
-    raw_rows = inspect_trip_file(raw, month.color).rows if raw.is_file() else None
+    raw = lake.first_file(month.raw_paths)
+    raw_rows = inspect_trip_file(raw, month.color).rows if raw is not None else None
     return reported(rows_audit(files, raw_rows, parquet_rows(quarantine_files(lake, month))))
 
 

@@ -130,10 +130,10 @@ class SparkResource(EnvValidated, LazyPySparkResource):
                 "spark_master": context.master}  # fmt: skip
 
     def run_typed_trips(
-        self, csv_path: str, output: str, month: TripMonth, partitions: int, quarantine: str | None = None
+        self, raw_path: str, output: str, month: TripMonth, partitions: int, quarantine: str | None = None
     ) -> StageRun:
-        """Parse one month's CSV into parquet (and its bad lines into `quarantine`) in this run's Spark session."""
-        result = write_typed_trips(self.spark_session, csv_path, output, month, partitions, quarantine)
+        """Type one month's raw file (CSV or parquet), its bad rows into `quarantine`, in this run's session."""
+        result = write_typed_trips(self.spark_session, raw_path, output, month, partitions, quarantine)
         return StageRun(result, self.application)
 
     def run_revenue_report(self, trips_path: str, output: str, month: TripMonth) -> StageRun:

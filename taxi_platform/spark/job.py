@@ -32,14 +32,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="job.py", description=__doc__.splitlines()[0])
     parser.add_argument(
         "stage", nargs="?", default="course", choices=STAGES,
-        help="course (default): report over --input_green/--input_yellow; typed: one CSV -> parquet; "
+        help="course (default): report over --input_green/--input_yellow; typed: one raw file -> parquet; "
         "revenue: one partition's report",
     )  # fmt: skip
     parser.add_argument("--input_green", help="course: typed green parquet (glob allowed)")
     parser.add_argument("--input_yellow", help="course: typed yellow parquet (glob allowed)")
     parser.add_argument("--color", choices=COLORS, help="typed/revenue: the partition's color")
     parser.add_argument("--month", help="typed/revenue: the partition's month, YYYY-MM")
-    parser.add_argument("--input", help="typed: raw .csv.gz; revenue: the typed parquet folder")
+    parser.add_argument("--input", help="typed: the raw .csv.gz or .parquet; revenue: the typed parquet folder")
     parser.add_argument("--output", required=True, help="folder to write; must not exist")
     parser.add_argument("--partitions", type=int, default=4, help="typed: parquet files to write")
     parser.add_argument("--quarantine", help="typed: folder for the lines that are not trips (must not exist)")

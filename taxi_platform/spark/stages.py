@@ -19,6 +19,8 @@ from taxi_platform.spark.revenue import MONTH_IN_PATH, course_revenue_report, re
 from taxi_platform.spark.trips import (
     QUARANTINE_SCHEMA,
     REASON,
+    UnreadableColumn,
+    parquet_trip_rows,
     parse_trip_lines,
     pickup_outside_month,
     quarantined_lines,
@@ -27,7 +29,8 @@ from taxi_platform.spark.trips import (
     unparsed_value_counts,
 )
 from taxi_platform.tlc.months import TripMonth
-from taxi_platform.tlc.validation import header_names
+from taxi_platform.tlc.schemas import typed_columns
+from taxi_platform.tlc.validation import header_names, missing_columns, unknown_columns
 
 PREVIEW_ROWS = 10
 
@@ -60,52 +63,94 @@ def _columns(schema: T.StructType) -> list[tuple[str, str]]:
 
 def write_typed_trips(
     spark: SparkSession,
-    csv_path: str,
+    raw_path: str,
     output: str,
     trip_month: TripMonth,
     partitions: int = 4,
     quarantine_output: str | None = None,
 ) -> StageResult:
-    """Parse one raw monthly CSV with the color's schema: trips to `output`, the rest to `quarantine_output`.
+    """Type one raw monthly file, CSV or parquet: trips to `output`, the rows that are not to `quarantine_output`.
 
-    One pass over the file writes the trips and observes the counts (lines, quarantined lines,
+    One pass over the file writes the trips and observes the counts (rows, quarantined rows,
     numbers kept as NULL, out-of-month pickups); a second pass writes the quarantine, only when there
     is something to quarantine (an empty quarantine is written without reading the file again).
     """
     color = trip_month.color
-    header = header_names(spark.read.text(csv_path).first()[0])
-    parsed = parse_trip_lines(read_numbered_lines(spark, csv_path), color, header)
+    try:
+        rows, source_format, header = read_trip_rows(spark, raw_path, color)
+    except UnreadableColumn as error:
+        raise UnreadableColumn(f"{raw_path}: {error}") from None
     trip = F.col(REASON).isNull()
     observation = Observation(f"typed_trips {trip_month.label}")
-    observed_parsed = parsed.observe(
+    observed_rows = rows.observe(
         observation,
         F.count(F.lit(1)).alias("lines"),
         F.sum((~trip).cast("int")).alias("quarantined"),
-        *unparsed_value_counts(color),
+        *unparsed_value_counts(rows, color),
         F.sum((trip & pickup_outside_month(color, trip_month.start, trip_month.end)).cast("int")).alias(
             "pickups_outside_month"
         ),
     )
-    trips = typed_trips(observed_parsed, color)
+    trips = typed_trips(observed_rows, color)
     trips.repartition(partitions).write.parquet(output)
     observed = dict(observation.get)
     lines = int(observed.pop("lines"))
     quarantined = int(observed.pop("quarantined") or 0)
     outside = int(observed.pop("pickups_outside_month") or 0)
-    unparsed = {name: int(count or 0) for name, count in observed.items()}
+    unparsed = {c.name: int(observed.get(c.name) or 0) for c in typed_columns(color) if c.type != "string"}
     if quarantine_output is not None:
-        bad = quarantined_lines(parsed) if quarantined else spark.createDataFrame([], QUARANTINE_SCHEMA)
+        bad = quarantined_lines(rows) if quarantined else spark.createDataFrame([], QUARANTINE_SCHEMA)
         bad.orderBy("line").coalesce(1).write.parquet(quarantine_output)
     return StageResult(
         rows=lines - quarantined,
         columns=_columns(trips.schema),
         observed={
+            "source_format": source_format,
             "data_lines": lines,
             "quarantined_lines": quarantined,
             "pickups_outside_month": outside,
             "unparsed_values": unparsed,
+            "missing_columns": missing_columns(header, color),
+            "unknown_columns": unknown_columns(header, color),
         },
     )
+
+
+def read_trip_rows(spark: SparkSession, path: str, color: str) -> tuple[DataFrame, str, list[str]]:
+    """A raw file's numbered rows with `_reason`, its format (`parquet` by name, else CSV) and its column names.
+
+    A parquet file is read alone, with its own types: months of different years store the same
+    column differently, which one read over many files cannot merge.
+    """
+    if path.endswith(".parquet"):
+        nanos = [name for name, kind in parquet_footer_types(spark, path) if "TIMESTAMP(NANOS" in kind]
+        if nanos:
+            raise UnreadableColumn(
+                f"column{'s' if len(nanos) > 1 else ''} {', '.join(nanos)} hold{'' if len(nanos) > 1 else 's'} "
+                "nanosecond timestamps (TIMESTAMP(NANOS)), which Spark 3.5 cannot read (SPARK-40819); "
+                "rewrite the file with microsecond timestamps"
+            )
+        parquet = spark.read.parquet(path)
+        return parquet_trip_rows(parquet, color), "parquet", parquet.columns
+    header = header_names(spark.read.text(path).first()[0])
+    return parse_trip_lines(read_numbered_lines(spark, path), color, header), "csv.gz", header
+
+
+def parquet_footer_types(spark: SparkSession, path: str) -> list[tuple[str, str]]:
+    """(name, physical and logical type) of a parquet file's top-level columns, from its footer.
+
+    Read through Hadoop, as Spark reads the file (local or `gs://`), but without Spark's schema
+    conversion, which fails on types it cannot read without naming the column.
+    """
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    source = jvm.org.apache.parquet.hadoop.util.HadoopInputFile.fromPath(jvm.org.apache.hadoop.fs.Path(path), conf)
+    reader = jvm.org.apache.parquet.hadoop.ParquetFileReader.open(source)
+    try:
+        schema = reader.getFooter().getFileMetaData().getSchema()
+    finally:
+        reader.close()
+    return [(str(field.getName()), str(field.toString())) for field in schema.getFields()]
 
 
 def write_revenue_report(spark: SparkSession, trips_path: str, output: str, trip_month: TripMonth) -> StageResult:

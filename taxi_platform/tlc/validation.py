@@ -47,8 +47,7 @@ class TripFileFacts:
     @property
     def missing_columns(self) -> list[str]:
         """Typed columns the file does not have (an early year's file): NULL in the typed trips."""
-        present = set(file_columns(self.header, self.color).values())
-        return [column.name for column in typed_columns(self.color) if column.name not in present]
+        return missing_columns(self.header, self.color)
 
     @property
     def column_types(self) -> list[tuple[str, str]]:
@@ -74,6 +73,12 @@ def unknown_columns(header: list[str], color: str) -> list[str]:
     """Columns of a file that the color's typed schema does not have (the TLC adds columns over time)."""
     known = file_columns(header, color)
     return [name for name in header if name not in known]
+
+
+def missing_columns(header: list[str], color: str) -> list[str]:
+    """Typed columns a file with `header` does not have: NULL in its typed trips (an early year's file)."""
+    present = set(file_columns(header, color).values())
+    return [column.name for column in typed_columns(color) if column.name not in present]
 
 
 def _header_problem(found: list[str], color: str) -> str | None:
