@@ -1,4 +1,8 @@
-"""Independent readings of the test CSVs with Python's csv module and DuckDB: the test oracle.
+"""Independent readings of the test files with Python's csv module and DuckDB: the test oracle.
+
+DuckDB reads a CSV with the course's types, and a TLC parquet file with its own types cast to the
+typed schema in SQL written here (`duckdb_source`): integers accept `1.0`, not `1.5` or values
+beyond INT32; rows without a pickup time, pickup zone or drop-off zone are not trips.
 
 Nothing here imports taxi_platform, so a bug there cannot hide in both sides of a comparison.
 """
@@ -34,6 +38,17 @@ COURSE_TYPES = {
         "total_amount": "double", "congestion_surcharge": "double",
     },
 }  # fmt: skip
+# The columns the TLC added after the course's, at the end of the typed schema (written out again on purpose).
+ADDED_TYPES = {
+    "green": {"cbd_congestion_fee": "double"},
+    "yellow": {"airport_fee": "double", "cbd_congestion_fee": "double"},
+}
+PREFIX = {"green": "lpep", "yellow": "tpep"}
+
+
+def typed_types(color: str) -> dict[str, str]:
+    """The typed schema of a color, in order: the course's columns, then the added ones."""
+    return {**COURSE_TYPES[color], **ADDED_TYPES[color]}
 
 
 def csv_rows(path: Path) -> list[dict[str, str]]:
@@ -71,7 +86,7 @@ SELECT
     AVG(trip_distance) AS avg_monthly_trip_distance
 FROM (
     SELECT *, {prefix}_pickup_datetime AS pickup_datetime
-    FROM read_csv(?, header = true, all_varchar = false, types = {types})
+    FROM {source}
 )
 WHERE pickup_datetime >= TIMESTAMP '{start}' AND pickup_datetime < TIMESTAMP '{end}'
 GROUP BY 1, 2, 3
@@ -79,16 +94,66 @@ ORDER BY 1
 """
 
 
+_DUCK_TYPES = {"int": "INTEGER", "double": "DOUBLE", "timestamp": "TIMESTAMP", "string": "VARCHAR"}
+
+
+def _parquet_value(name: str, kind: str) -> str:
+    """DuckDB SQL for a stored parquet column as its typed value."""
+    column = f'"{name}"'
+    if kind == "int":
+        number = f"CAST({column} AS DOUBLE)"
+        return (
+            f"CASE WHEN {number} = floor({number}) AND {number} BETWEEN -2147483648 AND 2147483647 "
+            f"THEN CAST({number} AS INTEGER) END"
+        )
+    return f"CAST({column} AS {_DUCK_TYPES[kind]})"
+
+
+def parquet_typed_sql(path: Path, color: str) -> str:
+    """A DuckDB SELECT (one `?`: the file) of a parquet file's rows in the typed schema, plus `_is_trip`.
+
+    Columns are matched without case (`Airport_fee`); a typed column the file lacks is NULL; for each
+    typed column the file has, `_unparsed_{name}` is true where a stored value did not become one.
+    """
+    import duckdb
+
+    with duckdb.connect() as db:
+        stored = {
+            row[0].lower(): row[0]
+            for row in db.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()
+        }
+    values, unparsed = [], []
+    for name, kind in typed_types(color).items():
+        if name.lower() in stored:
+            value = _parquet_value(stored[name.lower()], kind)
+            values.append(f"{value} AS {name}")
+            unparsed.append(f'("{stored[name.lower()]}" IS NOT NULL AND {value} IS NULL) AS "_unparsed_{name}"')
+        else:
+            values.append(f"CAST(NULL AS {_DUCK_TYPES[kind]}) AS {name}")
+    keys = [f"{PREFIX[color]}_pickup_datetime", "PULocationID", "DOLocationID"]
+    return f"""
+        SELECT *, {" AND ".join(f"{key} IS NOT NULL" for key in keys)} AS _is_trip
+        FROM (SELECT {", ".join(values + unparsed)} FROM read_parquet(?))
+    """
+
+
+def duckdb_source(path: Path, color: str) -> str:
+    """A DuckDB FROM item (one `?`: the file) over the trips of a CSV (the course's types) or a parquet file."""
+    if path.name.endswith(".parquet"):
+        names = ", ".join(typed_types(color))
+        return f"(SELECT {names} FROM ({parquet_typed_sql(path, color)}) WHERE _is_trip)"
+    duck_types = {"int": "DOUBLE", "double": "DOUBLE", "timestamp": "TIMESTAMP", "string": "VARCHAR"}
+    types = "{" + ", ".join(f"'{k}': '{duck_types[v]}'" for k, v in COURSE_TYPES[color].items()) + "}"
+    return f"read_csv(?, header = true, all_varchar = false, types = {types})"
+
+
 def duckdb_revenue(path: Path, color: str, month: str) -> list[dict]:
-    """The course's revenue SQL, run by DuckDB straight over the CSV, for pickups in `month` (`2021-01`)."""
+    """The course's revenue SQL, by DuckDB straight over a CSV or parquet file, for pickups in `month` (`2021-01`)."""
     year, number = (int(part) for part in month.split("-"))
     start, end = dt.date(year, number, 1), dt.date(year + number // 12, number % 12 + 1, 1)
     import duckdb
 
-    duck_types = {"int": "DOUBLE", "double": "DOUBLE", "timestamp": "TIMESTAMP", "string": "VARCHAR"}
-    types = "{" + ", ".join(f"'{k}': '{duck_types[v]}'" for k, v in COURSE_TYPES[color].items()) + "}"
-    prefix = {"green": "lpep", "yellow": "tpep"}[color]
-    sql = REVENUE_SQL.format(color=color, prefix=prefix, types=types, start=start, end=end)
+    sql = REVENUE_SQL.format(color=color, prefix=PREFIX[color], source=duckdb_source(path, color), start=start, end=end)
     with duckdb.connect() as db:
         cursor = db.execute(sql, [str(path)])
         names = [d[0] for d in cursor.description]
