@@ -18,6 +18,7 @@ from taxi_platform.resources import TripSource
 from taxi_platform.spark.stages import write_revenue_report, write_typed_trips
 from taxi_platform.tlc import TripMonth
 from taxi_platform_tests.support.data import GREEN_CSV, REPO
+from taxi_platform_tests.support.feed import write_feed_month
 from taxi_platform_tests.support.mirror import build_mirror
 from taxi_platform_tests.support.oracle import assert_same_report
 
@@ -58,6 +59,25 @@ def test_spark_submit_runs_the_same_stages(spark, tmp_path):
     assert rows(tmp_path / "report") == rows(tmp_path / "report_local")
 
 
+def test_spark_submit_types_a_parquet_month_as_in_process(spark, tmp_path):
+    """The feed's parquet (2019 drift, rows without a zone) through the submitted typed stage, as in-process."""
+    month = TripMonth.parse("yellow", "2019-03")
+    source = write_feed_month(tmp_path / "yellow_tripdata_2019_03.parquet", "yellow", "2019-03", "2019",
+                              rows=1500, seed=4, null_keys=2)  # fmt: skip
+    typed = spark_submit("typed", "--color", "yellow", "--month", "2019-03", "--input", str(source),
+                         "--output", str(tmp_path / "pq"), "--quarantine", str(tmp_path / "q"))  # fmt: skip
+    local = write_typed_trips(
+        spark, str(source), str(tmp_path / "pq_local"), month, quarantine_output=str(tmp_path / "q_local")
+    )
+
+    assert typed["rows"] == local.rows == 1498
+    assert typed["observed"] == local.observed
+    assert typed["observed"]["source_format"] == "parquet"
+    assert [tuple(c) for c in typed["columns"]] == local.columns
+    assert rows(tmp_path / "pq") == rows(tmp_path / "pq_local")
+    assert rows(tmp_path / "q") == rows(tmp_path / "q_local") and len(rows(tmp_path / "q")) == 2
+
+
 def test_course_call_equals_the_assets_reports(resources, data_dir, tmp_path):
     """`spark-submit job.py --input_green ... --input_yellow ... --output ...`, as the course calls
     spark-sql.py, gives exactly the union of the per-partition reports the assets wrote.
@@ -69,7 +89,9 @@ def test_course_call_equals_the_assets_reports(resources, data_dir, tmp_path):
     if SHARED.is_dir():
         # Its own file:// mirror: the session's loopback mirror keeps serving what the other tests expect.
         build_mirror(SHARED, tmp_path / "shared")
-        resources["trip_source"] = TripSource(base_url=(tmp_path / "shared").as_uri())
+        resources["trip_source"] = TripSource(
+            base_url=(tmp_path / "shared").as_uri(), tlc_url=(tmp_path / "shared").as_uri()
+        )
         months += [
             TripMonth.parse("green", f"2021-{m:02d}")
             for m in range(2, 8)

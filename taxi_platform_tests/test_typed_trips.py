@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -13,9 +15,10 @@ from taxi_platform.partitions import partition_key
 from taxi_platform.spark.stages import write_typed_trips
 from taxi_platform.tlc import TripMonth
 from taxi_platform_tests.support.data import GREEN_CSV
-from taxi_platform_tests.support.oracle import COURSE_TYPES, csv_rows, floats_for_ints, typed_types
+from taxi_platform_tests.support.oracle import COURSE_TYPES, course_csv, csv_rows, floats_for_ints, typed_types
 
 GREEN = TripMonth.parse("green", "2021-01")
+YELLOW = TripMonth.parse("yellow", "2021-01")
 SPARK_NAMES = {"int": "int", "double": "double", "timestamp": "timestamp", "string": "string"}
 
 
@@ -120,3 +123,54 @@ def test_partition_count_is_configurable_and_rerun_replaces(resources, data_dir)
     assert metadata["files"].value == 3  # two parts and _SUCCESS
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
     assert checks == {"all_values_parsed": True, "no_unknown_columns": True, "no_lines_quarantined": True}
+
+
+def rewrite_csv(rows: list[dict[str, str]], columns: list[str], target: Path) -> Path:
+    """The rows as a gzip CSV with `columns` (a column a row lacks is empty)."""
+    lines = [",".join(columns), *(",".join(row.get(name, "") for name in columns) for row in rows)]
+    target.write_bytes(gzip.compress(("\r\n".join(lines) + "\r\n").encode()))
+    return target
+
+
+def test_a_yellow_csv_with_airport_fee_types_it_and_an_unknown_column_is_left_out(spark, tmp_path):
+    """Added columns in a CSV header are typed like the feed's; a column the platform does not know is named."""
+    rows = csv_rows(course_csv("yellow", tmp_path))
+    for i, row in enumerate(rows):
+        row["Airport_fee"] = "" if i % 10 == 0 else ("1.25" if i % 3 else "0")
+        row["surprise_fee"] = "9.99"
+    source = rewrite_csv(rows, [*COURSE_TYPES["yellow"], "Airport_fee", "surprise_fee"], tmp_path / "y.csv.gz")
+    result = write_typed_trips(spark, str(source), str(tmp_path / "out"), YELLOW)
+    frame = spark.read.parquet(str(tmp_path / "out"))
+    assert [f.name for f in frame.schema.fields] == list(typed_types("yellow"))
+    assert result.observed["unknown_columns"] == ["surprise_fee"]
+    assert result.observed["missing_columns"] == ["cbd_congestion_fee"]
+    fees = [float(row["Airport_fee"]) for row in rows if row["Airport_fee"]]
+    assert frame.where("airport_fee IS NOT NULL").count() == len(fees)
+    assert math.isclose(frame.agg({"airport_fee": "sum"}).first()[0], math.fsum(fees), rel_tol=1e-9)
+    assert frame.where("cbd_congestion_fee IS NOT NULL").count() == 0
+
+
+def test_course_columns_missing_from_a_csv_header_are_null(spark, tmp_path, green_rows):
+    """Only the pickup time and the zones are required: a CSV without the others still types, NULL where absent."""
+    kept = [name for name in COURSE_TYPES["green"] if name not in ("congestion_surcharge", "ehail_fee", "trip_type")]
+    source = rewrite_csv(green_rows[:500], kept, tmp_path / "g.csv.gz")
+    result = write_typed_trips(spark, str(source), str(tmp_path / "out"), GREEN)
+    frame = spark.read.parquet(str(tmp_path / "out"))
+    assert result.rows == frame.count() == 500
+    assert [f.name for f in frame.schema.fields] == list(typed_types("green"))
+    assert result.observed["missing_columns"] == [
+        "ehail_fee",
+        "trip_type",
+        "congestion_surcharge",
+        "cbd_congestion_fee",
+    ]
+    assert frame.where("congestion_surcharge IS NOT NULL OR trip_type IS NOT NULL").count() == 0
+    total = math.fsum(float(row["total_amount"]) for row in green_rows[:500])
+    assert math.isclose(frame.agg({"total_amount": "sum"}).first()[0], total, rel_tol=1e-9)
+
+
+def test_a_csv_without_a_required_column_fails_naming_the_file_and_the_column(spark, tmp_path, green_rows):
+    kept = [name for name in COURSE_TYPES["green"] if name != "DOLocationID"]
+    source = rewrite_csv(green_rows[:50], kept, tmp_path / "g.csv.gz")
+    with pytest.raises(ValueError, match=f"^{re.escape(str(source))}: has no DOLocationID column"):
+        write_typed_trips(spark, str(source), str(tmp_path / "out"), GREEN)

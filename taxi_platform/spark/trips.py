@@ -28,7 +28,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from taxi_platform.tlc.schemas import ColumnType, TripColumn, file_columns, pickup_column, typed_columns
+from taxi_platform.tlc.schemas import TRIP_COLUMNS, ColumnType, TripColumn, file_columns, pickup_column, typed_columns
 
 _SPARK_TYPES: dict[ColumnType, T.DataType] = {
     "int": T.IntegerType(),
@@ -57,8 +57,8 @@ class UnreadableColumn(ValueError):
 
 
 def trip_schema(color: str) -> T.StructType:
-    """The typed schema of a color as a Spark StructType: what every month of the color is written as."""
-    return T.StructType([T.StructField(c.name, _SPARK_TYPES[c.type], True) for c in typed_columns(color)])
+    """The course's schema for a color as a Spark StructType: how the course reads a CSV (the benchmarks' bare way)."""
+    return T.StructType([T.StructField(c.name, _SPARK_TYPES[c.type], True) for c in TRIP_COLUMNS[color]])
 
 
 def required_columns(color: str) -> tuple[str, ...]:
@@ -207,7 +207,7 @@ def typed_trips(rows: DataFrame, color: str) -> DataFrame:
 
     A typed column the file does not have is NULL.
     """
-    stored = dict((c.name, source) for c, source in _stored(rows, color))
+    stored = {c.name: source for c, source in _stored(rows, color)}
     return rows.where(F.col(REASON).isNull()).select(
         [
             (
@@ -228,7 +228,7 @@ def quarantined_lines(rows: DataFrame) -> DataFrame:
 def unparsed_value_counts(rows: DataFrame, color: str) -> list[Column]:
     """Per typed column the rows have (not text), among trips: stored values kept as NULL as not of the type."""
     trip = F.col(REASON).isNull()
-    stored = dict((c.name, source) for c, source in _stored(rows, color))
+    stored = {c.name: source for c, source in _stored(rows, color)}
     counts = []
     for c in typed_columns(color):
         if c.type != "string" and c.name in stored:
