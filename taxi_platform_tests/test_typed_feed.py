@@ -6,12 +6,15 @@ stored types in its own SQL), never with our Spark code.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import shutil
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from dagster import AssetCheckSeverity, materialize
@@ -194,23 +197,45 @@ def test_millisecond_timestamps_are_read(spark, tmp_path):
     assert_same_summary(written_summary(tmp_path / "out", "green"), expected_summary(source, "green"))
 
 
-def test_nanosecond_timestamps_fail_naming_the_file_and_the_columns(resources, data_dir, tmp_path):
+def test_nanosecond_timestamps_are_read_to_the_microsecond(spark, tmp_path):
+    """Spark 3.5 cannot read TIMESTAMP(NANOS) as a timestamp (SPARK-40819): the stage finds those columns in the
+    footer, reads them as the nanoseconds they store and floors them to the microsecond."""
     month = TripMonth.parse("yellow", "2024-03")
-    feed = tmp_path / "feed"
-    write_feed_month(feed_path(feed, "yellow", "2024-03"), "yellow", "2024-03", "2023", rows=300, timestamp_unit="ns")
-    result = materialize(
-        [raw_trips, typed_trips],
-        resources=feed_resources(resources, feed),
-        partition_key=partition_key(month),
-        raise_on_error=False,
+    source = write_feed_month(
+        tmp_path / "y.parquet", "yellow", "2024-03", "2025", rows=700, seed=9, timestamp_unit="ns"
     )
-    assert not result.success
-    [failure] = result.get_step_failure_events()
-    first_line = failure.step_failure_data.error.message.splitlines()[0]
-    raw = str(data_dir / month.raw_path_of("parquet"))
-    assert "yellow 2024-03: " in first_line and raw in first_line, first_line
-    assert "tpep_pickup_datetime, tpep_dropoff_datetime" in first_line, first_line
-    assert "nanosecond timestamps" in first_line and "Spark 3.5 cannot read" in first_line, first_line
+    table = pq.read_table(source)
+    nanos = pa.array([(1 if i % 2 else -1) * 999 for i in range(table.num_rows)], pa.int64())  # sub-microsecond
+    moved = pc.add(table["tpep_dropoff_datetime"].cast(pa.int64()), nanos).cast(pa.timestamp("ns"))
+    table = table.set_column(table.schema.get_field_index("tpep_dropoff_datetime"), "tpep_dropoff_datetime", moved)
+    pq.write_table(table, source)
+    assert pq.read_schema(source).field("tpep_pickup_datetime").type == pa.timestamp("ns")
+    before = spark.conf.get("spark.sql.legacy.parquet.nanosAsLong")
+
+    result = write_typed_trips(spark, str(source), str(tmp_path / "out"), month)
+    assert result.rows == 700
+    typed = pq.read_table(tmp_path / "out")
+    assert typed.schema.field("tpep_dropoff_datetime").type == pa.timestamp("us", tz="UTC")
+    floored = [
+        dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=value // 1000)
+        for value in table["tpep_dropoff_datetime"].cast(pa.int64()).to_pylist()
+    ]
+    assert sorted(v.replace(tzinfo=None) for v in typed["tpep_dropoff_datetime"].to_pylist()) == sorted(floored)
+    ours, theirs = written_summary(tmp_path / "out", "yellow"), expected_summary(source, "yellow")
+    assert ours.pop("tpep_dropoff_datetime")[0] == theirs.pop("tpep_dropoff_datetime")[0] == 700
+    assert_same_summary(ours, theirs)
+    assert spark.conf.get("spark.sql.legacy.parquet.nanosAsLong") == before, "the session's setting is restored"
+
+
+def test_a_column_stored_in_a_type_that_cannot_be_its_own_fails_naming_the_file_and_the_column(spark, tmp_path):
+    month = TripMonth.parse("green", "2023-06")
+    source = write_feed_month(tmp_path / "g.parquet", "green", "2023-06", "2023", rows=50)
+    table = pq.read_table(source)
+    index = table.schema.get_field_index("lpep_dropoff_datetime")
+    pq.write_table(table.set_column(index, "lpep_dropoff_datetime", pa.array([True] * 50)), source)
+    with pytest.raises(ValueError) as failure:
+        write_typed_trips(spark, str(source), str(tmp_path / "out"), month)
+    assert str(failure.value) == f"{source}: column lpep_dropoff_datetime is stored as boolean, not a timestamp"
 
 
 def test_a_column_of_an_early_year_missing_is_null_and_an_unknown_one_left_out(resources, data_dir, tmp_path):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -33,6 +35,8 @@ from taxi_platform.tlc.schemas import typed_columns
 from taxi_platform.tlc.validation import header_names, missing_columns, unknown_columns
 
 PREVIEW_ROWS = 10
+# With this on, Spark 3.5 reads a TIMESTAMP(NANOS) column as the long it stores (the typed stage makes it a timestamp).
+NANOS_AS_LONG = "spark.sql.legacy.parquet.nanosAsLong"
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,13 @@ def write_typed_trips(
     numbers kept as NULL, out-of-month pickups); a second pass writes the quarantine, only when there
     is something to quarantine (an empty quarantine is written without reading the file again).
     """
+    with _session_setting(spark, NANOS_AS_LONG, "true"):
+        return _write_typed_trips(spark, raw_path, output, trip_month, partitions, quarantine_output)
+
+
+def _write_typed_trips(
+    spark: SparkSession, raw_path: str, output: str, trip_month: TripMonth, partitions: int, quarantine: str | None
+) -> StageResult:
     color = trip_month.color
     try:
         rows, source_format, header = read_trip_rows(spark, raw_path, color)
@@ -98,9 +109,9 @@ def write_typed_trips(
     quarantined = int(observed.pop("quarantined") or 0)
     outside = int(observed.pop("pickups_outside_month") or 0)
     unparsed = {c.name: int(observed.get(c.name) or 0) for c in typed_columns(color) if c.type != "string"}
-    if quarantine_output is not None:
+    if quarantine is not None:
         bad = quarantined_lines(rows) if quarantined else spark.createDataFrame([], QUARANTINE_SCHEMA)
-        bad.orderBy("line").coalesce(1).write.parquet(quarantine_output)
+        bad.orderBy("line").coalesce(1).write.parquet(quarantine)
     return StageResult(
         rows=lines - quarantined,
         columns=_columns(trips.schema),
@@ -120,18 +131,15 @@ def read_trip_rows(spark: SparkSession, path: str, color: str) -> tuple[DataFram
     """A raw file's numbered rows with `_reason`, its format (`parquet` by name, else CSV) and its column names.
 
     A parquet file is read alone, with its own types: months of different years store the same
-    column differently, which one read over many files cannot merge.
+    column differently, which one read over many files cannot merge. Its rows are read, lazily,
+    under `NANOS_AS_LONG` (as `write_typed_trips` runs them).
     """
     if path.endswith(".parquet"):
+        # Spark 3.5 cannot read TIMESTAMP(NANOS) (SPARK-40819); under NANOS_AS_LONG it reads them as
+        # longs, which only the footer tells from other INT64 columns.
         nanos = [name for name, kind in parquet_footer_types(spark, path) if "TIMESTAMP(NANOS" in kind]
-        if nanos:
-            raise UnreadableColumn(
-                f"column{'s' if len(nanos) > 1 else ''} {', '.join(nanos)} hold{'' if len(nanos) > 1 else 's'} "
-                "nanosecond timestamps (TIMESTAMP(NANOS)), which Spark 3.5 cannot read (SPARK-40819); "
-                "rewrite the file with microsecond timestamps"
-            )
         parquet = spark.read.parquet(path)
-        return parquet_trip_rows(parquet, color), "parquet", parquet.columns
+        return parquet_trip_rows(parquet, color, nanos), "parquet", parquet.columns
     header = header_names(spark.read.text(path).first()[0])
     return parse_trip_lines(read_numbered_lines(spark, path), color, header), "csv.gz", header
 
@@ -140,7 +148,7 @@ def parquet_footer_types(spark: SparkSession, path: str) -> list[tuple[str, str]
     """(name, physical and logical type) of a parquet file's top-level columns, from its footer.
 
     Read through Hadoop, as Spark reads the file (local or `gs://`), but without Spark's schema
-    conversion, which fails on types it cannot read without naming the column.
+    conversion, which reads a nanosecond timestamp as a plain long (or fails, without naming the column).
     """
     jvm = spark.sparkContext._jvm
     conf = spark.sparkContext._jsc.hadoopConfiguration()
@@ -151,6 +159,20 @@ def parquet_footer_types(spark: SparkSession, path: str) -> list[tuple[str, str]
     finally:
         reader.close()
     return [(str(field.getName()), str(field.toString())) for field in schema.getFields()]
+
+
+@contextmanager
+def _session_setting(spark: SparkSession, key: str, value: str) -> Iterator[None]:
+    """A SQL setting for the length of a stage (its reads run lazily inside it), then the session's own again."""
+    previous = spark.conf.get(key, None)
+    spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        if previous is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, previous)
 
 
 def write_revenue_report(spark: SparkSession, trips_path: str, output: str, trip_month: TripMonth) -> StageResult:

@@ -23,6 +23,7 @@ range (`1.5`, or an INT64 beyond INT32) is kept as NULL and counted, since the r
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -184,12 +185,19 @@ def parse_trip_lines(lines: DataFrame, color: str, header: list[str]) -> DataFra
     return with_reasons(lines.where(F.col("line") > 1).select("line", "text", *texts), color, wrong_count)
 
 
-def parquet_trip_rows(parquet: DataFrame, color: str) -> DataFrame:
+def timestamp_from_nanos(nanos: Column) -> Column:
+    """Nanoseconds since the epoch (a TIMESTAMP(NANOS) read as a long) as a timestamp, floored to the microsecond."""
+    return F.timestamp_micros(F.floor(nanos.cast("decimal(20,0)") / 1000).cast("long"))
+
+
+def parquet_trip_rows(parquet: DataFrame, color: str, nanosecond_columns: Collection[str] = ()) -> DataFrame:
     """The rows of one parquet file (`spark.read.parquet(file)`), numbered, with its typed columns plus `_reason`.
 
     `line` is the row's 1-based position in the file and `text` the row as JSON (for the
-    quarantine); the known columns keep their stored types under their typed names.
+    quarantine); the known columns keep their stored types under their typed names, except the
+    `nanosecond_columns` (TIMESTAMP(NANOS), read as longs), which become timestamps.
     """
+    parquet = parquet.withColumns({name: timestamp_from_nanos(F.col(f"`{name}`")) for name in nanosecond_columns})
     typed_names = file_columns(parquet.columns, color)
     known = [F.col(f"`{name}`").alias(typed_names[name]) for name in parquet.columns if name in typed_names]
     rows = parquet.select(
