@@ -21,10 +21,11 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from email.message import Message
 from functools import partial
 from http.client import HTTPException, HTTPResponse
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import IO, Protocol, TypeVar
 
 from dagster import ConfigurableResource, get_dagster_logger
 from pydantic import Field, PrivateAttr, field_validator
@@ -136,6 +137,21 @@ def not_published(url: str, why: str) -> MonthNotPublished:
     )
 
 
+class _HeadStaysHead(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect of a HEAD with a HEAD: urllib (3.11) follows it with a GET, which starts a download."""
+
+    def redirect_request(
+        self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str, headers: Message, newurl: str
+    ) -> urllib.request.Request | None:
+        redirected = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if redirected is not None and req.get_method() == "HEAD":
+            redirected.method = "HEAD"
+        return redirected
+
+
+_OPENER = urllib.request.build_opener(_HeadStaysHead())
+
+
 @dataclass(frozen=True)
 class UrllibTransport:
     """`http(s)://` and `file://` through urllib (redirects followed): a 404/410 or a missing file is not there."""
@@ -146,7 +162,7 @@ class UrllibTransport:
         """Open a GET or HEAD; failures are `MonthNotPublished` (not there), `Retryable` or `DownloadFailed`."""
         url = request.full_url if isinstance(request, urllib.request.Request) else request
         try:
-            return urllib.request.urlopen(request, timeout=self.timeout_seconds)
+            return _OPENER.open(request, timeout=self.timeout_seconds)
         except urllib.error.HTTPError as error:
             if error.code in (404, 410):
                 raise not_published(url, f"HTTP {error.code}") from None
@@ -274,7 +290,10 @@ class TripSource(EnvValidated, ConfigurableResource):
         """
         for candidate in candidates:
             head = partial(self.transport(candidate.url).probe, candidate.url)
-            published, _ = self._retrying(candidate.url, head, attempts)
+            try:
+                published, _ = self._retrying(candidate.url, head, attempts)
+            except DownloadFailed as error:
+                raise DownloadFailed(f"{what}: {error}") from None
             if published is not None:
                 return replace(published, source=candidate.source, format=candidate.format)
         tried = ", ".join(redact(candidate.url) for candidate in candidates)
