@@ -69,7 +69,9 @@ def test_course_call_equals_the_assets_reports(resources, data_dir, tmp_path):
     if SHARED.is_dir():
         # Its own file:// mirror: the session's loopback mirror keeps serving what the other tests expect.
         build_mirror(SHARED, tmp_path / "shared")
-        resources["trip_source"] = TripSource(base_url=(tmp_path / "shared").as_uri())
+        resources["trip_source"] = TripSource(
+            base_url=(tmp_path / "shared").as_uri(), tlc_url=(tmp_path / "shared").as_uri()
+        )
         months += [
             TripMonth.parse("green", f"2021-{m:02d}")
             for m in range(2, 8)

@@ -41,7 +41,7 @@ def test_a_month_with_too_many_malformed_lines_keeps_the_previous_version(resour
     published_file = source / "green/green_tripdata_2021-01.csv.gz"
     published_file.parent.mkdir(parents=True)
     shutil.copy(GREEN_CSV, published_file)
-    resources = {**resources, "trip_source": TripSource(base_url=source.as_uri())}
+    resources = {**resources, "trip_source": TripSource(base_url=source.as_uri(), tlc_url=source.as_uri())}
     assert materialize(trip_assets, resources=resources, partition_key=key("green", "2021-01")).success
     before, rows_before = published(data_dir), warehouse(data_dir)
 
@@ -106,7 +106,10 @@ def test_a_malformed_line_and_an_impossible_pickup_are_quarantined_and_the_rest_
         gzip.compress(b"\n".join(text for i, text in enumerate(lines, 1) if i not in (malformed, impossible)))
     )
 
-    resources = {**resources, "trip_source": TripSource(base_url=(tmp_path / "source").as_uri())}
+    resources = {
+        **resources,
+        "trip_source": TripSource(base_url=(tmp_path / "source").as_uri(), tlc_url=(tmp_path / "source").as_uri()),
+    }
     result = materialize(trip_assets, resources=resources, partition_key=key("green", "2021-01"))
     assert result.success
 
@@ -137,7 +140,10 @@ def test_a_csv_with_an_added_column_materializes_and_names_it(resources, data_di
     source = tmp_path / "source/green/green_tripdata_2021-01.csv.gz"
     source.parent.mkdir(parents=True)
     source.write_bytes(gzip.compress(b"\r\n".join(added) + b"\r\n"))
-    resources = {**resources, "trip_source": TripSource(base_url=(tmp_path / "source").as_uri())}
+    resources = {
+        **resources,
+        "trip_source": TripSource(base_url=(tmp_path / "source").as_uri(), tlc_url=(tmp_path / "source").as_uri()),
+    }
 
     result = materialize(trip_assets, resources=resources, partition_key=key("green", "2021-01"))
     assert result.success
