@@ -23,7 +23,7 @@ from taxi_platform_tests.support.sensing import ZoneUnderTest, partition_keys, t
 BAD_NAMES = {
     "green/green_tripdata_2021-4.csv.gz": "name is not",
     "green/green_tripdata_2021-04.csv": "name is not",
-    "green/green_tripdata_2021-04.parq": "name is not",
+    "green/green_tripdata_2021-04.parq": "name is not {color}_tripdata_{YYYY}-{MM}.csv.gz or .parquet",
     "green/green_tripdata_2021-04.parquet.gz": "name is not",
     "green/notes.txt": "name is not",
     "green/purple_tripdata_2021-04.csv.gz": "name is not",

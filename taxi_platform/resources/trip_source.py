@@ -1,9 +1,11 @@
 """Where monthly trip files come from: the course's release and the TLC's feed, in a configured order.
 
 A month is looked for in each source in turn (`TAXI_SOURCES`, default `release,tlc`): a HEAD (or
-the object's metadata) that says "not here" (404, 410, no such file) moves on to the next source;
-any other failure stops, since a source that is down is not a month that is missing. The file is
-then downloaded from the first source that has it. A base may be `http(s)://`, `file://` or `gs://`.
+the object's metadata) that says "not here" (404, 410, no such file) moves on to the next source at
+once; a transient failure (5xx, 408/429, time-out, dropped connection) is retried like a download,
+and if it lasts, or for any other failure, the search stops, since a source that is down is not a
+month that is missing. The file is then downloaded from the first source that has it. A base may
+be `http(s)://`, `file://` or `gs://`; redirects are followed (a HEAD stays a HEAD).
 
 Each URL scheme picks one transport once (`http(s)://` and `file://` here, `gs://` in
 `resources/gcp/source.py`, imported only when such a base is used). Every transport streams into
@@ -19,6 +21,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import urllib.response
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from email.message import Message
@@ -158,7 +161,7 @@ class UrllibTransport:
 
     timeout_seconds: float
 
-    def _open(self, request: urllib.request.Request | str) -> HTTPResponse:
+    def _open(self, request: urllib.request.Request | str) -> HTTPResponse | urllib.response.addinfourl:
         """Open a GET or HEAD; failures are `MonthNotPublished` (not there), `Retryable` or `DownloadFailed`."""
         url = request.full_url if isinstance(request, urllib.request.Request) else request
         try:
