@@ -13,12 +13,15 @@ from taxi_platform.partitions import partition_key, trip_months
 from taxi_platform.resources import TripSource
 from taxi_platform.sensors import source_months_sensor
 from taxi_platform.sensors.source import PROBES_PER_TICK
+from taxi_platform.tlc import TripMonth
 from taxi_platform_tests.support.data import GREEN_CSV, GREEN_PARQUET, MOVED_GREEN_MONTHS
 from taxi_platform_tests.support.keys import key
 from taxi_platform_tests.support.mirror import MirrorServer, Scripted
 from taxi_platform_tests.support.sensing import FolderZone, partition_keys, tick
 
 # What every landing zone does is tested over a folder and a bucket alike in test_landing_zones.py.
+
+FEED_ONLY = TripMonth.parse("green", "2024-01")  # the mirror's feed publishes it, the release does not
 
 
 def test_a_link_out_of_the_landing_folder_is_skipped_with_a_log_line(landing_folder: FolderZone, tmp_path: Path, capfd):
@@ -99,8 +102,10 @@ def test_a_month_the_tlc_publishes_becomes_one_run_without_a_click(own_mirror: M
     assert len(own_mirror.head_requests) > 0
 
 
-def test_a_source_that_fails_ends_the_tick_and_is_asked_again_on_the_next(own_mirror: MirrorServer, tmp_path: Path):
-    """A failing source is not a month that is missing: the month is neither skipped nor retried within the tick."""
+def test_a_source_that_fails_ends_the_tick_and_the_month_is_asked_again_in_turn(
+    own_mirror: MirrorServer, tmp_path: Path
+):
+    """A failing source is not a month that is missing: the month is neither dropped nor retried within the tick."""
     newest = trip_months()[0]
     release_copy = f"{newest.color}/{newest.published_name('csv.gz')}"
     own_mirror.script(release_copy, Scripted(503, b"busy"), method="HEAD")
@@ -111,6 +116,8 @@ def test_a_source_that_fails_ends_the_tick_and_is_asked_again_on_the_next(own_mi
         failed = source_months_sensor(context)
         assert not failed.run_requests
         assert own_mirror.head_requests == [f"/{release_copy}"], "no retry within the tick, nothing else probed"
-        context = build_sensor_context(instance=instance, cursor=failed.cursor, resources={"trip_source": trip_source})
-        result = source_months_sensor(context)
-    assert partition_keys(result.run_requests)[:1] == [str(partition_key(newest))]
+        rest, cursor, _ = sweep(instance, trip_source, failed.cursor, own_mirror)  # the older months go on
+        assert str(partition_key(newest)) not in partition_keys(rest)
+        round_again, _, _ = sweep(instance, trip_source, cursor, own_mirror)
+    assert str(partition_key(newest)) in partition_keys(round_again), "probed again when its turn came round"
+    assert str(partition_key(FEED_ONLY)) in partition_keys(rest), "one failing file does not stall the others"

@@ -4,8 +4,10 @@ The sources are those `trip_source` downloads from, in its order (`TAXI_SOURCES`
 release, then the TLC's parquet feed): a month the TLC publishes next month is requested without a
 click. Each tick HEADs (never downloads) at most `PROBES_PER_TICK` missing months, newest first, and
 goes on where the last tick stopped (the cursor is the last month probed), so every missing month is
-probed in turn while a tick stays a few requests. A source that fails ends the tick (the next tick
-probes that month again) rather than being retried within it. The run key includes the source and the
+probed in turn while a tick stays a few requests. A source that fails ends the tick rather than being
+retried within it (or asked about 11 more months); the month is probed again when its turn comes round,
+so a source that is down is neither taken for missing months nor able to stall the sensor on one
+month. The run key includes the source and the
 file's version (ETag, Last-Modified or GCS generation): a month is requested once per published
 version, and a failed run is not retried every tick, only when a source publishes the file again.
 """
@@ -57,12 +59,12 @@ def source_months_sensor(context: SensorEvaluationContext, trip_source: TripSour
     requests: list[RunRequest] = []
     probed: list[TripMonth] = []
     for month in next_to_probe(order, missing, after, PROBES_PER_TICK):
+        probed.append(month)  # past it even when it fails: one failing URL cannot stall the other months
         try:
-            published = trip_source.probe(month, attempts=1)  # the next tick is the retry
+            published = trip_source.probe(month, attempts=1)  # a later tick is the retry
         except DownloadFailed as error:
-            context.log.warning(f"{error}; probing again from this month on the next tick")
+            context.log.warning(f"{error}; ending this tick, the month is probed again when its turn comes round")
             break
-        probed.append(month)
         if published is None:
             context.log.debug(f"{month.label}: not published by any source ({trip_source.shown_url(month)})")
             continue
