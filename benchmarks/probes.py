@@ -3,10 +3,10 @@
     python benchmarks/probes.py dagster-run green:2021-01 [...]   # trip_chain, one run per partition
     python benchmarks/probes.py bare-spark CSV COLOR YYYY-MM OUT  # the same Spark stages, no Dagster
     python benchmarks/probes.py import                            # import taxi_platform.definitions
-    python benchmarks/probes.py download URL COLOR YYYY-MM TARGET # TripSource.download + file check
+    python benchmarks/probes.py download URL COLOR YYYY-MM TARGET # TripSource.download from URL (both layouts)
     python benchmarks/probes.py sensor LANDING_DIR                # landing_files_sensor ticks
 
-Each prints one JSON line last. `dagster-run` reads TAXI_DATA_DIR, TAXI_SOURCE_URL and DAGSTER_HOME
+Each prints one JSON line last. `dagster-run` reads TAXI_DATA_DIR, TAXI_SOURCE_URL, TAXI_TLC_URL and DAGSTER_HOME
 like the CLI; its runs are in the instance (and the UI) like any other.
 """
 
@@ -92,7 +92,7 @@ def download(url: str, color: str, month: str, target: str) -> None:
     from taxi_platform.tlc import TripMonth, inspect_trip_file
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    fetched = TripSource(base_url=url).download(TripMonth.parse(color, month), Path(target))
+    fetched = TripSource(base_url=url, tlc_url=url).download(TripMonth.parse(color, month), Path(target))
     inspect_trip_file(Path(target), color)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     _emit({"bytes": fetched.bytes, "peak_rss_mib": peak, "rss_before_download_mib": before})

@@ -87,7 +87,7 @@ class Bench:
         home.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / ".dagster/dagster.yaml", home / "dagster.yaml")
         return {**os.environ, "DAGSTER_HOME": str(home), "TAXI_DATA_DIR": str(folder / "data"),
-                "TAXI_SOURCE_URL": self.url, "TAXI_LANDING_DIR": str(folder / "landing"),
+                "TAXI_SOURCE_URL": self.url, "TAXI_TLC_URL": self.url, "TAXI_LANDING_DIR": str(folder / "landing"),
                 "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": PY, "TAXI_PROFILE": "local"}  # fmt: skip
 
     # --- the measured items -------------------------------------------------------------------

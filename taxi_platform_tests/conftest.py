@@ -1,5 +1,6 @@
-"""Fixtures only: the loopback mirror of the release, a Spark session, the local resources, a standalone cluster,
-the GCS and BigQuery emulators, landing zones. Constants and helpers live in `support/`."""
+"""Fixtures only: no network beyond loopback, the loopback mirror of both sources, a Spark session, the local
+resources, a standalone cluster, the GCS and BigQuery emulators, landing zones. Constants and helpers live in
+`support/`."""
 
 from __future__ import annotations
 
@@ -13,11 +14,27 @@ from taxi_platform.tlc.months import COLORS
 from taxi_platform_tests.support.data import DATA, GREEN_CSV, MOVED_GREEN_MONTHS, TEST_SPARK_CONFIG
 from taxi_platform_tests.support.mirror import MirrorServer, build_mirror
 from taxi_platform_tests.support.months import moved_months
+from taxi_platform_tests.support.network import guard
 from taxi_platform_tests.support.resources import local_platform
 from taxi_platform_tests.support.sensing import BucketZone, FolderZone
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+
+@pytest.fixture(scope="session")
+def _loopback_only():
+    with guard() as attempts:
+        yield attempts
+
+
+@pytest.fixture(autouse=True)
+def no_internet(_loopback_only: list[str]):
+    """A test that tries to reach beyond loopback fails, even when the code under test swallowed the error."""
+    _loopback_only.clear()
+    yield
+    if _loopback_only:
+        pytest.fail(f"the test tried to reach the internet: {', '.join(_loopback_only)}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +57,16 @@ def mirror_server(mirror_root: Path):
 def mirror(mirror_server: MirrorServer) -> MirrorServer:
     mirror_server.reset()
     return mirror_server
+
+
+@pytest.fixture
+def own_mirror(tmp_path: Path):
+    """A mirror of both sources that only this test sees, so it may publish or withdraw months."""
+    root = tmp_path / "own-mirror"
+    build_mirror(DATA, root)
+    server = MirrorServer(root).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -103,6 +103,9 @@ def test_sensors_start_off_and_run_the_whole_chain():
     [
         ("TAXI_SPARK_MASTER", "yarn", "spark", "is not one this platform runs on"),
         ("TAXI_SOURCE_URL", "ftp://mirror.example/tlc", "trip_source", "not a base this platform downloads from"),
+        ("TAXI_TLC_URL", "s3://nyc-tlc", "trip_source", "not a base this platform downloads from"),
+        ("TAXI_SOURCES", "tlc,s3", "trip_source", "unknown source 's3': list some of release, tlc"),
+        ("TAXI_SOURCES", "tlc,tlc", "trip_source", "a source is listed twice"),
     ],
 )
 def test_a_bad_value_from_the_environment_names_the_variable_and_the_value(
@@ -128,12 +131,23 @@ def test_the_local_profile_runs_on_defaults_with_nothing_set(monkeypatch):
     from taxi_platform.profile import resources_from_environment
     from taxi_platform.tlc.months import DEFAULT_SOURCE_URL
 
-    for name in ("TAXI_PROFILE", "TAXI_DATA_DIR", "TAXI_SOURCE_URL", "TAXI_LANDING_DIR", "TAXI_SPARK_MASTER"):
+    names = (
+        "TAXI_DATA_DIR",
+        "TAXI_SOURCE_URL",
+        "TAXI_TLC_URL",
+        "TAXI_SOURCES",
+        "TAXI_LANDING_DIR",
+        "TAXI_SPARK_MASTER",
+    )
+    for name in ("TAXI_PROFILE", *names):
         monkeypatch.delenv(name, raising=False)
     resources = resources_from_environment()
     with build_resources({k: resources[k] for k in ("lake", "trip_source", "landing")}) as built:
         assert Path(built.lake.root) == Path("data")
         assert built.trip_source.base_url == DEFAULT_SOURCE_URL
+        # The course's release first, then the TLC's own feed (written out: the docs say so).
+        assert built.trip_source.tlc_url == "https://d37ci6vzurychx.cloudfront.net"
+        assert built.trip_source.sources == "release,tlc"
         assert Path(built.landing.root) == Path("landing")
 
 

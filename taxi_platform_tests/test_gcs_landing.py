@@ -48,12 +48,13 @@ def test_a_run_with_the_sensors_override_copies_the_landed_object(landing_bucket
     metadata = result.asset_materializations_for_node("raw_trips")[0].metadata
     assert metadata["source_url"].value == landed
 
-    # The same source names a month that never landed the way an http mirror does.
+    # The run takes that object only: removed before a run, it is not published, and nothing else is taken.
     source = TripSource(**requests[0].run_config["resources"]["trip_source"]["config"])
-    assert source.probe(TripMonth.parse("green", "2021-03")) is None
     assert source.probe(month).size == GREEN_CSV.stat().st_size
-    with pytest.raises(MonthNotPublished, match=landing_bucket.uri("green/green_tripdata_2021-03.csv.gz")):
-        source.download(TripMonth.parse("green", "2021-03"), tmp_path / "never")
+    landing_bucket.bucket.blob(f"{landing_bucket.prefix}/green/green_tripdata_2021-01.csv.gz").delete()
+    assert source.probe(month) is None
+    with pytest.raises(MonthNotPublished, match=rf"^green 2021-01: not published by any source \(tried: {landed}\)$"):
+        source.download(month, tmp_path / "never")
 
 
 def test_gcp_profile_picks_the_zone_from_taxi_landing_uri(monkeypatch, gcs_emulator):

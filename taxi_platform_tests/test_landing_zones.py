@@ -8,12 +8,14 @@ is tested beside the zone: test_sensors.py, test_gcs_landing.py.
 from __future__ import annotations
 
 import pytest
-from dagster import SkipReason, build_sensor_context
+from dagster import SkipReason, build_sensor_context, materialize
 
-from taxi_platform.resources import TripSource
+from taxi_platform.assets import raw_trips
+from taxi_platform.resources import LocalLake, TripSource
 from taxi_platform.sensors import landing_files_sensor
 from taxi_platform.sensors.landing import LANDED_FILE_TAG, LandingCursor
 from taxi_platform.tlc import TripMonth
+from taxi_platform_tests.support.data import GREEN_PARQUET
 from taxi_platform_tests.support.keys import key
 from taxi_platform_tests.support.sensing import ZoneUnderTest, partition_keys, tick
 
@@ -21,6 +23,8 @@ from taxi_platform_tests.support.sensing import ZoneUnderTest, partition_keys, t
 BAD_NAMES = {
     "green/green_tripdata_2021-4.csv.gz": "name is not",
     "green/green_tripdata_2021-04.csv": "name is not",
+    "green/green_tripdata_2021-04.parq": "name is not {color}_tripdata_{YYYY}-{MM}.csv.gz or .parquet",
+    "green/green_tripdata_2021-04.parquet.gz": "name is not",
     "green/notes.txt": "name is not",
     "green/purple_tripdata_2021-04.csv.gz": "name is not",
     "green/green_tripdata_2021-13.csv.gz": "name is not",
@@ -48,9 +52,9 @@ def test_new_file_runs_its_partition_once_and_again_when_rewritten(landing: Zone
     request = requests[0]
     assert landing_files_sensor.job_name == "trip_chain", "the run goes through all five stages"
     assert request.tags[LANDED_FILE_TAG] == landed
-    # The run downloads from the zone (through the endpoint the sensor listed), so raw_trips reads the landed file.
+    # The run takes the landed file (through the endpoint the sensor listed), not whatever the sources publish.
     config = request.run_config["resources"]["trip_source"]["config"]
-    assert config == landing.source_config
+    assert config == landing.source_config("green/green_tripdata_2021-02.csv.gz")
     assert TripSource(**config).url(TripMonth.parse("green", "2021-02")) == landed
 
     requests, cursor = tick(landing.zone, cursor)
@@ -117,3 +121,33 @@ def test_missing_zone_is_a_clear_skip(landing: ZoneUnderTest):
         result = landing_files_sensor(context)
     assert isinstance(result, SkipReason)
     assert message in result.skip_message
+
+
+def test_a_landed_parquet_file_is_the_file_its_run_takes(landing: ZoneUnderTest, tmp_path):
+    """The TLC's own file, dropped into the zone: the run copies exactly it, whatever the sources publish."""
+    relative = "green/green_tripdata_2024-01.parquet"
+    landed = landing.drop(relative, GREEN_PARQUET)
+    requests, _ = tick(landing.zone, None)
+    assert partition_keys(requests) == [key("green", "2024-01")]
+    assert requests[0].run_config["resources"]["trip_source"]["config"] == landing.source_config(relative)
+
+    nowhere = (tmp_path / "no-sources").as_uri()  # neither source has anything: only the landed file can be taken
+    data_dir = tmp_path / "data"
+    result = materialize(
+        [raw_trips],
+        resources={
+            "trip_source": TripSource(base_url=nowhere, tlc_url=nowhere, backoff_seconds=0.05),
+            "lake": LocalLake(root=str(data_dir)),
+        },
+        partition_key=requests[0].partition_key,
+        run_config=requests[0].run_config,
+    )
+    raw = data_dir / "raw/green/2024/01"
+    assert [path.name for path in raw.iterdir()] == ["green_tripdata_2024_01.parquet"]
+    assert (raw / "green_tripdata_2024_01.parquet").read_bytes() == GREEN_PARQUET.read_bytes()
+    metadata = result.asset_materializations_for_node("raw_trips")[0].metadata
+    assert (metadata["source"].value, metadata["format"].value, metadata["source_url"].value) == (
+        "landing",
+        "parquet",
+        landed,
+    )

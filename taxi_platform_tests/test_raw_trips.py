@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,12 +14,14 @@ from taxi_platform.assets import raw_trips
 from taxi_platform.partitions import partition_key
 from taxi_platform.resources import DownloadFailed, MonthNotPublished, TripSource
 from taxi_platform.tlc import BadTripFile, TripMonth, inspect_trip_file
-from taxi_platform_tests.support.data import GREEN_CSV
+from taxi_platform_tests.support.data import GREEN_CSV, GREEN_PARQUET
 from taxi_platform_tests.support.mirror import MirrorServer, Scripted
+from taxi_platform_tests.support.resources import local_platform
 
 GREEN = TripMonth.parse("green", "2021-01")
 YELLOW = TripMonth.parse("yellow", "2021-01")
 GREEN_REMOTE = "green/green_tripdata_2021-01.csv.gz"
+FEED_MONTH = TripMonth.parse("green", "2024-01")  # the release stops at 2021-07; the TLC's feed has it
 
 
 def run_raw(resources: dict, month: TripMonth, raise_on_error: bool = True):
@@ -55,25 +58,33 @@ def test_downloads_the_month_byte_for_byte(resources, data_dir, mirror_root):
 
 
 def test_file_base_url_works(resources, data_dir, mirror_root):
-    resources["trip_source"] = TripSource(base_url=mirror_root.as_uri())
+    resources["trip_source"] = TripSource(base_url=mirror_root.as_uri(), tlc_url=mirror_root.as_uri())
     run_raw(resources, YELLOW)
     assert (
         raw_file(data_dir, YELLOW).read_bytes() == (mirror_root / "yellow/yellow_tripdata_2021-01.csv.gz").read_bytes()
     )
 
 
-def test_missing_month_says_not_published(resources, data_dir):
+def test_missing_month_says_not_published(resources, data_dir, mirror: MirrorServer):
     month = TripMonth.parse("green", "2019-02")
-    with pytest.raises(
-        Failure, match=r"^green 2019-02: MonthNotPublished: http://.*/green_tripdata_2019-02.csv.gz: .*404"
-    ):
+    with pytest.raises(Failure) as failure:
         run_raw(resources, month)
-    assert not raw_file(data_dir, month).exists()
+    release, feed = (
+        f"{mirror.url}/green/green_tripdata_2019-02.csv.gz",
+        f"{mirror.url}/trip-data/green_tripdata_2019-02.parquet",
+    )
+    assert failure.value.description.splitlines()[0] == (
+        f"green 2019-02: not published by any source (tried: {release}, {feed})"
+    )
+    assert isinstance(failure.value.__cause__, MonthNotPublished)
+    assert mirror.head_requests == ["/green/green_tripdata_2019-02.csv.gz", "/trip-data/green_tripdata_2019-02.parquet"]
+    assert mirror.requests == [], "nothing is downloaded"
+    assert not any(data_dir.glob("raw/green/2019/02/*"))
 
 
 def test_missing_month_over_file_url_says_not_published(resources, mirror_root):
-    resources["trip_source"] = TripSource(base_url=mirror_root.as_uri())
-    with pytest.raises(Failure, match=r"^yellow 2020-05: MonthNotPublished: file://.* not published") as failure:
+    resources["trip_source"] = TripSource(base_url=mirror_root.as_uri(), tlc_url=mirror_root.as_uri())
+    with pytest.raises(Failure, match=r"^yellow 2020-05: not published by any source \(tried: file://") as failure:
         run_raw(resources, TripMonth.parse("yellow", "2020-05"))
     assert isinstance(failure.value.__cause__, MonthNotPublished)
 
@@ -94,7 +105,9 @@ def test_dropped_connection_is_retried(resources, data_dir, mirror: MirrorServer
 
 
 def test_timeouts_are_retried(resources, data_dir, mirror: MirrorServer):
-    resources["trip_source"] = TripSource(base_url=mirror.url, timeout_seconds=0.5, backoff_seconds=0.05)
+    resources["trip_source"] = TripSource(
+        base_url=mirror.url, tlc_url=mirror.url, timeout_seconds=0.5, backoff_seconds=0.05
+    )
     mirror.script(GREEN_REMOTE, Scripted(200, b"late", delay=2.0))
     result = run_raw(resources, GREEN)
     assert result.asset_materializations_for_node("raw_trips")[0].metadata["download_attempts"].value == 2
@@ -153,3 +166,39 @@ def test_a_missing_required_column_names_the_file_and_the_column(tmp_path):
         BadTripFile, match=r"green_tripdata_2021_01.csv.gz: header lacks the green trip columns \['PULocationID'\]"
     ):
         inspect_trip_file(path, "green")
+
+
+def test_a_month_only_the_feed_publishes_is_taken_from_it_as_parquet(resources, data_dir, mirror: MirrorServer):
+    result = run_raw(resources, FEED_MONTH)
+    target = data_dir / "raw/green/2024/01/green_tripdata_2024_01.parquet"
+    assert target.read_bytes() == GREEN_PARQUET.read_bytes()
+    assert list(target.parent.iterdir()) == [target]
+    assert mirror.head_requests == ["/green/green_tripdata_2024-01.csv.gz", "/trip-data/green_tripdata_2024-01.parquet"]
+    assert mirror.requests == ["/trip-data/green_tripdata_2024-01.parquet"], "one download, from the source that has it"
+    metadata = result.asset_materializations_for_node("raw_trips")[0].metadata
+    assert metadata["source"].value == "tlc"
+    assert metadata["source_url"].value == f"{mirror.url}/trip-data/green_tripdata_2024-01.parquet"
+    assert metadata["format"].value == "parquet"
+    assert metadata["bytes"].value == GREEN_PARQUET.stat().st_size
+    assert metadata["dagster/row_count"].value == 56551  # the file's footer, as pyarrow reads it (SOURCES.md)
+
+
+def test_a_month_republished_in_the_other_format_replaces_the_raw_partition(data_dir, own_mirror: MirrorServer):
+    resources = local_platform(data_dir, own_mirror.url)
+    folder = data_dir / "raw/green/2021/01"
+    release_copy = own_mirror.root / GREEN_REMOTE
+    csv = release_copy.read_bytes()
+    run_raw(resources, GREEN)
+    assert [path.name for path in folder.iterdir()] == ["green_tripdata_2021_01.csv.gz"]
+
+    release_copy.unlink()  # the release withdraws the month; the TLC publishes it
+    shutil.copyfile(GREEN_PARQUET, own_mirror.root / "trip-data/green_tripdata_2021-01.parquet")
+    result = run_raw(resources, GREEN)
+    assert [path.name for path in folder.iterdir()] == ["green_tripdata_2021_01.parquet"], "one file per partition"
+    assert (folder / "green_tripdata_2021_01.parquet").read_bytes() == GREEN_PARQUET.read_bytes()
+    assert result.asset_materializations_for_node("raw_trips")[0].metadata["format"].value == "parquet"
+
+    release_copy.write_bytes(csv)  # and back: the release has it again, and is looked in first
+    run_raw(resources, GREEN)
+    assert [path.name for path in folder.iterdir()] == ["green_tripdata_2021_01.csv.gz"]
+    assert (folder / "green_tripdata_2021_01.csv.gz").read_bytes() == csv

@@ -74,7 +74,7 @@ def test_first_materialization_writes_under_the_current_directory(tmp_path: Path
     script = "\n".join(c for c in readme_commands() if COMMANDS[c] == FIRST)
     done = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
-        cwd=tmp_path, env={**clean_environment(), "TAXI_SOURCE_URL": mirror.url},
+        cwd=tmp_path, env={**clean_environment(), "TAXI_SOURCE_URL": mirror.url, "TAXI_TLC_URL": mirror.url},
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0 and "RUN_SUCCESS" in done.stderr, done.stderr[-5000:]

@@ -1,12 +1,13 @@
-"""Landing zones: where new monthly files are dropped, in the release's layout.
+"""Landing zones: where new monthly files are dropped, as the release or the TLC names them.
 
-A zone holds `{color}/{color}_tripdata_{YYYY}-{MM}.csv.gz`, the same layout as the course's release,
-so `TripSource(base_url=zone.source_url)` downloads a landed file with the code that downloads a
-published one (streamed, gzip and header checked, atomic replace into `raw/`).
+A zone holds `{color}/{color}_tripdata_{YYYY}-{MM}.csv.gz` (the course's release) or `.parquet` (the
+TLC's feed). A run for a landed file takes exactly that file: `trip_source_config(relative)` sets
+`TripSource.file_url`, so the code that downloads a published month copies it (streamed, checked,
+atomic replace into `raw/`).
 
 `list_files` is what the landing sensor calls every tick. Each listed file carries a `version` that
 grows whenever the file is written again (a local file's ctime, a GCS object's generation), so the
-sensor keeps a high-water mark instead of a fingerprint per file. A GCS zone (`gcs_landing.py`,
+sensor keeps a high-water mark instead of a fingerprint per file. A GCS zone (`gcp/landing.py`,
 gcp profile only) lists `list_blobs(prefix=...)` and yields (name minus prefix, generation, size).
 """
 
@@ -44,15 +45,15 @@ class LandingZone(ConfigurableResource, ABC):
     @property
     @abstractmethod
     def source_url(self) -> str:
-        """The base `TripSource` downloads landed files from."""
+        """The zone's URL: landed files are under it, at their relative paths."""
 
-    def trip_source_config(self) -> dict[str, str]:
-        """The run config of `trip_source` that makes a run download from this zone."""
-        return {"base_url": self.source_url}
+    def trip_source_config(self, relative: str) -> dict[str, str]:
+        """The run config of `trip_source` that makes a run take the landed file at `relative`, and nothing else."""
+        return {"file_url": f"{self.source_url.rstrip('/')}/{relative}"}
 
 
 class LocalLandingZone(LandingZone):
-    """A local folder: `{root}/{color}/{color}_tripdata_{YYYY}-{MM}.csv.gz`.
+    """A local folder: `{root}/{color}/{color}_tripdata_{YYYY}-{MM}.csv.gz` or `.parquet`.
 
     Drop files atomically (write `.name.part`, then rename): names starting with a dot are not
     listed. A file rewritten in place is seen again when its writer finishes, since that changes

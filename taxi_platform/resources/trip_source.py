@@ -1,9 +1,11 @@
 """Where monthly trip files come from: the course's release and the TLC's feed, in a configured order.
 
 A month is looked for in each source in turn (`TAXI_SOURCES`, default `release,tlc`): a HEAD (or
-the object's metadata) that says "not here" (404, 410, no such file) moves on to the next source;
-any other failure stops, since a source that is down is not a month that is missing. The file is
-then downloaded from the first source that has it. A base may be `http(s)://`, `file://` or `gs://`.
+the object's metadata) that says "not here" (404, 410, no such file) moves on to the next source at
+once; a transient failure (5xx, 408/429, time-out, dropped connection) is retried like a download,
+and if it lasts, or for any other failure, the search stops, since a source that is down is not a
+month that is missing. The file is then downloaded from the first source that has it. A base may
+be `http(s)://`, `file://` or `gs://`; redirects are followed (a HEAD stays a HEAD).
 
 Each URL scheme picks one transport once (`http(s)://` and `file://` here, `gs://` in
 `resources/gcp/source.py`, imported only when such a base is used). Every transport streams into
@@ -19,10 +21,14 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import urllib.response
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from http.client import HTTPException
+from email.message import Message
+from functools import partial
+from http.client import HTTPException, HTTPResponse
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol, TypeVar
 
 from dagster import ConfigurableResource, get_dagster_logger
 from pydantic import Field, PrivateAttr, field_validator
@@ -34,6 +40,7 @@ from taxi_platform.tlc.sources import DEFAULT_SOURCES, DEFAULT_TLC_URL, LAYOUTS,
 _CHUNK = 1 << 20
 _PROGRESS_EVERY = 16 << 20
 _SCHEMES = ("http://", "https://", "file://", "gs://")
+T = TypeVar("T")
 
 
 class MonthNotPublished(RuntimeError):
@@ -133,15 +140,32 @@ def not_published(url: str, why: str) -> MonthNotPublished:
     )
 
 
+class _HeadStaysHead(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect of a HEAD with a HEAD: urllib (3.11) follows it with a GET, which starts a download."""
+
+    def redirect_request(
+        self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str, headers: Message, newurl: str
+    ) -> urllib.request.Request | None:
+        redirected = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if redirected is not None and req.get_method() == "HEAD":
+            redirected.method = "HEAD"
+        return redirected
+
+
+_OPENER = urllib.request.build_opener(_HeadStaysHead())
+
+
 @dataclass(frozen=True)
 class UrllibTransport:
-    """`http(s)://` and `file://` through urllib: a 404/410 or a missing file is a month not published."""
+    """`http(s)://` and `file://` through urllib (redirects followed): a 404/410 or a missing file is not there."""
 
     timeout_seconds: float
 
-    def fetch(self, url: str, sink: CheckedSink) -> None:
+    def _open(self, request: urllib.request.Request | str) -> HTTPResponse | urllib.response.addinfourl:
+        """Open a GET or HEAD; failures are `MonthNotPublished` (not there), `Retryable` or `DownloadFailed`."""
+        url = request.full_url if isinstance(request, urllib.request.Request) else request
         try:
-            response = urllib.request.urlopen(url, timeout=self.timeout_seconds)
+            return _OPENER.open(request, timeout=self.timeout_seconds)
         except urllib.error.HTTPError as error:
             if error.code in (404, 410):
                 raise not_published(url, f"HTTP {error.code}") from None
@@ -154,6 +178,9 @@ class UrllibTransport:
             raise Retryable(str(error.reason)) from None
         except (TimeoutError, ConnectionError, HTTPException) as error:
             raise Retryable(repr(error)) from None
+
+    def fetch(self, url: str, sink: CheckedSink) -> None:
+        response = self._open(url)
         try:
             with response:
                 while chunk := response.read(_CHUNK):
@@ -163,20 +190,13 @@ class UrllibTransport:
         sink.check(response.headers.get("Content-Length"))
 
     def probe(self, url: str) -> SourceFile | None:
-        request = urllib.request.Request(url, method="HEAD")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:
+            with self._open(urllib.request.Request(url, method="HEAD")) as response:
                 headers = response.headers
-        except urllib.error.HTTPError as error:
-            if error.code in (404, 410):
-                return None
-            raise DownloadFailed(f"{redact(url)}: HEAD answered HTTP {error.code} {error.reason}") from None
-        except urllib.error.URLError as error:
-            if isinstance(error.reason, FileNotFoundError):
-                return None
-            raise DownloadFailed(f"{redact(url)}: HEAD failed ({error.reason})") from None
-        except (TimeoutError, ConnectionError, HTTPException) as error:
-            raise DownloadFailed(f"{redact(url)}: HEAD failed ({error!r})") from None
+        except MonthNotPublished:
+            return None
+        except Retryable as error:
+            raise Retryable(f"HEAD: {error}") from None
         length = headers.get("Content-Length")
         version = headers.get("ETag") or headers.get("Last-Modified") or length or ""
         return SourceFile(redact(url), int(length) if length else None, version.strip('"'))
@@ -265,23 +285,31 @@ class TripSource(EnvValidated, ConfigurableResource):
                 self._transports[scheme] = UrllibTransport(timeout_seconds=self.timeout_seconds)
         return self._transports[scheme]
 
-    def first_published(self, candidates: list[Candidate], what: str) -> SourceFile:
-        """HEAD each candidate in order; the first that is there. None there: `MonthNotPublished` listing them."""
+    def first_published(self, candidates: list[Candidate], what: str, attempts: int | None = None) -> SourceFile:
+        """HEAD each candidate in order; the first that is there. None there: `MonthNotPublished` listing them.
+
+        "Not there" moves on at once; a transient failure is tried again (`attempts`, default the resource's)
+        and then stops the search, since a source that is down is not a month that is missing.
+        """
         for candidate in candidates:
-            published = self.transport(candidate.url).probe(candidate.url)
+            head = partial(self.transport(candidate.url).probe, candidate.url)
+            try:
+                published, _ = self._retrying(candidate.url, head, attempts)
+            except DownloadFailed as error:
+                raise DownloadFailed(f"{what}: {error}") from None
             if published is not None:
                 return replace(published, source=candidate.source, format=candidate.format)
         tried = ", ".join(redact(candidate.url) for candidate in candidates)
         raise MonthNotPublished(f"{what}: not published by any source (tried: {tried})")
 
-    def locate(self, trip_month: TripMonth) -> SourceFile:
+    def locate(self, trip_month: TripMonth, attempts: int | None = None) -> SourceFile:
         """The month's file in the first source that has it, found with HEAD requests only."""
-        return self.first_published(self.candidates(trip_month), trip_month.label)
+        return self.first_published(self.candidates(trip_month), trip_month.label, attempts)
 
-    def probe(self, trip_month: TripMonth) -> SourceFile | None:
+    def probe(self, trip_month: TripMonth, attempts: int | None = None) -> SourceFile | None:
         """Like `locate`, but None when no source has the month; nothing is downloaded."""
         try:
-            return self.locate(trip_month)
+            return self.locate(trip_month, attempts)
         except MonthNotPublished:
             return None
 
@@ -297,26 +325,36 @@ class TripSource(EnvValidated, ConfigurableResource):
         url = published.url
         log = get_dagster_logger()
         started = time.monotonic()
-        for attempt in range(1, self.attempts + 1):
+
+        def attempt() -> CheckedSink:
             sink = CheckedSink(destination, redact(url), log)
             try:
-                try:
-                    self.transport(url).fetch(url, sink)
-                finally:
-                    sink.close()
-                return Downloaded(
-                    redact(url),
-                    sink.size,
-                    sink.digest.hexdigest(),
-                    attempt,
-                    time.monotonic() - started,
-                    published.source,
-                    published.format,
-                )
+                self.transport(url).fetch(url, sink)
+            finally:
+                sink.close()
+            return sink
+
+        sink, attempts = self._retrying(url, attempt)
+        return Downloaded(
+            redact(url),
+            sink.size,
+            sink.digest.hexdigest(),
+            attempts,
+            time.monotonic() - started,
+            published.source,
+            published.format,
+        )
+
+    def _retrying(self, url: str, once: Callable[[], T], attempts: int | None = None) -> tuple[T, int]:
+        """(`once()`, tries it took): a `Retryable` failure is tried again after a doubling wait, up to `attempts`."""
+        tries = attempts or self.attempts
+        for attempt in range(1, tries + 1):
+            try:
+                return once(), attempt
             except Retryable as error:
-                if attempt == self.attempts:
+                if attempt == tries:
                     raise DownloadFailed(f"{redact(url)} failed {attempt} times, last: {error}") from None
                 wait = self.backoff_seconds * 2 ** (attempt - 1)
-                log.warning(f"{redact(url)}: {error}; retry {attempt + 1}/{self.attempts} in {wait:.1f}s")
+                get_dagster_logger().warning(f"{redact(url)}: {error}; retry {attempt + 1}/{tries} in {wait:.1f}s")
                 time.sleep(wait)
         raise AssertionError("unreachable")

@@ -1,4 +1,4 @@
-"""Runs the chain for each monthly file that lands in the landing zone.
+"""Runs the chain for each monthly file (`.csv.gz` or `.parquet`) that lands in the landing zone.
 
 The cursor is a high-water mark: the largest file version handled so far plus the names handled at
 exactly that version (versions are ctimes or GCS generations, so several files can share one).
@@ -69,7 +69,7 @@ def landed_month(relative: str) -> TripMonth | str:
     folder, _, name = normalized.rpartition("/")
     month = TripMonth.from_remote_name(name)
     if month is None:
-        return "the name is not {color}_tripdata_{YYYY}-{MM}.csv.gz"
+        return "the name is not {color}_tripdata_{YYYY}-{MM}.csv.gz or .parquet"
     if folder != month.color:
         return f"a {month.color} file belongs in the {month.color}/ folder of the landing zone"
     if not is_partition(month):
@@ -82,9 +82,9 @@ def landed_month(relative: str) -> TripMonth | str:
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.STOPPED,
     description=(
-        "Runs trip_chain for each `{color}/{color}_tripdata_{YYYY}-{MM}.csv.gz` that appears (or is "
-        "replaced) in the landing zone (TAXI_LANDING_DIR, or TAXI_LANDING_URI=gs://bucket/prefix on the "
-        "gcp profile); the run downloads from the landing zone."
+        "Runs trip_chain for each `{color}/{color}_tripdata_{YYYY}-{MM}.csv.gz` or `.parquet` that appears "
+        "(or is replaced) in the landing zone (TAXI_LANDING_DIR, or TAXI_LANDING_URI=gs://bucket/prefix on the "
+        "gcp profile); the run takes exactly that landed file."
     ),
 )
 def landing_files_sensor(context: SensorEvaluationContext, landing: LandingZone) -> SensorResult | SkipReason:
@@ -108,8 +108,8 @@ def landing_files_sensor(context: SensorEvaluationContext, landing: LandingZone)
             RunRequest(
                 run_key=f"{landed.relative}@{landed.version}",
                 partition_key=partition_key(month),
-                # The run downloads from the landing zone: raw_trips checks and copies it like any release file.
-                run_config={"resources": {"trip_source": {"config": landing.trip_source_config()}}},
+                # The run takes this file: raw_trips checks and copies it like a published one, in its format.
+                run_config={"resources": {"trip_source": {"config": landing.trip_source_config(landed.relative)}}},
                 tags={LANDED_FILE_TAG: landed.uri},
             )
         )

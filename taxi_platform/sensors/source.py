@@ -1,10 +1,15 @@
-"""Runs the chain for months the source has published but raw_trips does not hold yet.
+"""Runs the chain for months a source has published but raw_trips does not hold yet.
 
-Each tick HEADs (never downloads) at most `PROBES_PER_TICK` missing months, newest first, and goes
-on where the last tick stopped (the cursor is the last month probed), so every missing month is
-probed in turn while a tick stays a few requests. The run key includes the file's ETag (or
-Last-Modified): a month is requested once per published version, and a failed run is not retried
-every tick, only when the source publishes the file again.
+The sources are those `trip_source` downloads from, in its order (`TAXI_SOURCES`, default the course's
+release, then the TLC's parquet feed): a month the TLC publishes next month is requested without a
+click. Each tick HEADs (never downloads) at most `PROBES_PER_TICK` missing months, newest first, and
+goes on where the last tick stopped (the cursor is the last month probed), so every missing month is
+probed in turn while a tick stays a few requests. A source that fails ends the tick rather than being
+retried within it (or asked about 11 more months); the month is probed again when its turn comes round,
+so a source that is down is neither taken for missing months nor able to stall the sensor on one
+month. The run key includes the source and the
+file's version (ETag, Last-Modified or GCS generation): a month is requested once per published
+version, and a failed run is not retried every tick, only when a source publishes the file again.
 """
 
 from __future__ import annotations
@@ -41,8 +46,9 @@ def next_to_probe(
     minimum_interval_seconds=15 * 60,
     default_status=DefaultSensorStatus.STOPPED,
     description=(
-        f"HEADs up to {PROBES_PER_TICK} months a tick that raw_trips lacks at the source (TAXI_SOURCE_URL) "
-        "and runs trip_chain for each one that is published."
+        f"HEADs up to {PROBES_PER_TICK} months a tick that raw_trips lacks, in each source in order (the course's "
+        "release at TAXI_SOURCE_URL, the TLC's parquet feed at TAXI_TLC_URL; TAXI_SOURCES sets which), and runs "
+        "trip_chain for each one a source has published."
     ),
 )
 def source_months_sensor(context: SensorEvaluationContext, trip_source: TripSource) -> SensorResult:
@@ -50,26 +56,29 @@ def source_months_sensor(context: SensorEvaluationContext, trip_source: TripSour
     held = {trip_month_of(key) for key in context.instance.get_materialized_partitions(raw_trips.key)}
     missing = set(order) - held
     after = trip_month_of(context.cursor) if context.cursor else None
-    probing = next_to_probe(order, missing, after, PROBES_PER_TICK)
     requests: list[RunRequest] = []
-    for month in probing:
+    probed: list[TripMonth] = []
+    for month in next_to_probe(order, missing, after, PROBES_PER_TICK):
+        probed.append(month)  # past it even when it fails: one failing URL cannot stall the other months
         try:
-            published = trip_source.probe(month)
+            published = trip_source.probe(month, attempts=1)  # a later tick is the retry
         except DownloadFailed as error:
-            context.log.warning(f"{month.label}: {error}; probing it again on a later tick")
-            continue
+            context.log.warning(f"{error}; ending this tick, the month is probed again when its turn comes round")
+            break
         if published is None:
-            context.log.debug(f"{month.label}: not published at {trip_source.url(month)}")
+            context.log.debug(f"{month.label}: not published by any source ({trip_source.shown_url(month)})")
             continue
-        context.log.info(f"{published.url} is published ({published.size} bytes): requesting {month.label}")
+        context.log.info(
+            f"{published.url} is published by {published.source} ({published.size} bytes): requesting {month.label}"
+        )
         key = partition_key(month)
         requests.append(
             RunRequest(
-                run_key=f"{key}@{published.version}",
+                run_key=f"{key}@{published.source}:{published.version}",
                 partition_key=key,
                 tags={"taxi_platform/source_file": published.url},
             )
         )
-    cursor = str(partition_key(probing[-1])) if probing else context.cursor
-    skip = None if requests else SkipReason(f"probed {len(probing)} of {len(missing)} missing months: none published")
+    cursor = str(partition_key(probed[-1])) if probed else context.cursor
+    skip = None if requests else SkipReason(f"probed {len(probed)} of {len(missing)} missing months: none published")
     return SensorResult(run_requests=requests, cursor=cursor, skip_reason=skip)

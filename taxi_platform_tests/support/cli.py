@@ -23,10 +23,17 @@ def dagster_home(folder: Path) -> Path:
     return folder
 
 
+# A TLC feed with nothing in it: a run that looks past the release is told "not published", never the internet.
+NO_FEED = (REPO / "taxi_platform_tests/no-feed").as_uri()
+
+
 def user_env(**settings: str | Path) -> dict[str, str]:
-    """This process's environment without any TAXI_* variable, plus `settings`: only what a user exported."""
+    """This process's environment without any TAXI_* variable, plus `settings`: only what a user exported.
+
+    TAXI_TLC_URL defaults to `NO_FEED` (tests have no internet); a test that wants the feed sets it to the mirror.
+    """
     clean = {name: value for name, value in os.environ.items() if not name.startswith("TAXI_")}
-    return {**clean, **{name: str(value) for name, value in settings.items()}}
+    return {**clean, "TAXI_TLC_URL": NO_FEED, **{name: str(value) for name, value in settings.items()}}
 
 
 def gcp_env(

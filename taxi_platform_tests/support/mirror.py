@@ -7,7 +7,7 @@ One folder serves both layouts. CSVs (`green_tripdata_2021_01.csv.gz`, `yellow_t
 are published under the release's names (`green/green_tripdata_2021-01.csv.gz`); plain CSVs are
 gzipped without a cut-off last line. Parquet files are published as the feed's
 (`trip-data/green_tripdata_2024-01.parquet`), the zone lookup as `misc/taxi_zone_lookup.csv`. Tests
-script failures per path with `MirrorServer.script`.
+script failures per method and path with `MirrorServer.script`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from taxi_platform.tlc.sources import ZONES_FILE
@@ -70,40 +70,54 @@ class Scripted:
     content_type: str = "application/octet-stream"
     content_length: int | None = None  # claim more than is sent to simulate a dropped connection
     delay: float = 0.0  # seconds to wait before answering (a slow or hung server)
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. a redirect's Location
+    drop: bool = False  # close the connection without answering
 
 
 class MirrorServer:
-    """ThreadingHTTPServer on 127.0.0.1 over a mirror folder, with scripted answers per path."""
+    """ThreadingHTTPServer on 127.0.0.1 over a mirror folder, with scripted answers per method and path."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.requests: list[str] = []  # paths of GET requests
         self.head_requests: list[str] = []
-        self._script: dict[str, deque[Scripted]] = defaultdict(deque)
+        self._script: dict[tuple[str, str], deque[Scripted]] = defaultdict(deque)
         server = self
 
         class Handler(http.server.SimpleHTTPRequestHandler):
             def __init__(self, *args, **kwargs):
                 super().__init__(*args, directory=str(root), **kwargs)
 
+            def _scripted(self) -> bool:
+                """Answer from the script when it has an answer left for this method and path."""
+                queue = server._script.get((self.command, self.path))
+                if not queue:
+                    return False
+                answer = queue.popleft()
+                time.sleep(answer.delay)
+                if answer.drop:
+                    self.close_connection = True
+                    return True
+                self.send_response(answer.status)
+                self.send_header("Content-Type", answer.content_type)
+                length = answer.content_length if answer.content_length is not None else len(answer.body)
+                self.send_header("Content-Length", str(length))
+                for name, value in answer.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(answer.body)
+                return True
+
             def do_GET(self) -> None:
                 server.requests.append(self.path)
-                queue = server._script.get(self.path)
-                if queue:
-                    answer = queue.popleft()
-                    time.sleep(answer.delay)
-                    self.send_response(answer.status)
-                    self.send_header("Content-Type", answer.content_type)
-                    length = answer.content_length if answer.content_length is not None else len(answer.body)
-                    self.send_header("Content-Length", str(length))
-                    self.end_headers()
-                    self.wfile.write(answer.body)
-                    return
-                super().do_GET()
+                if not self._scripted():
+                    super().do_GET()
 
             def do_HEAD(self) -> None:
                 server.head_requests.append(self.path)
-                super().do_HEAD()
+                if not self._scripted():
+                    super().do_HEAD()
 
             def log_message(self, *args) -> None:
                 pass
@@ -116,9 +130,9 @@ class MirrorServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
 
-    def script(self, relative: str, *answers: Scripted) -> None:
-        """Answer the next requests for `relative` with `answers`, in order, then serve the file."""
-        self._script["/" + relative.lstrip("/")].extend(answers)
+    def script(self, relative: str, *answers: Scripted, method: str = "GET") -> None:
+        """Answer the next `method` requests for `relative` with `answers`, in order, then serve the file."""
+        self._script[(method, "/" + relative.lstrip("/"))].extend(answers)
 
     def reset(self) -> None:
         self._script.clear()

@@ -57,10 +57,9 @@ class ZoneUnderTest(ABC):
     def uri(self, relative: str) -> str:
         """The URI the sensor names the file by (tags, log lines)."""
 
-    @property
     @abstractmethod
-    def source_config(self) -> dict[str, str]:
-        """The `trip_source` config a run needs to download from this zone."""
+    def source_config(self, relative: str) -> dict[str, str]:
+        """The `trip_source` config a run needs to take the file landed at `relative`."""
 
     @abstractmethod
     def missing(self) -> tuple[LandingZone, str]:
@@ -92,9 +91,8 @@ class FolderZone(ZoneUnderTest):
     def uri(self, relative: str) -> str:
         return (self.root / relative).as_uri()
 
-    @property
-    def source_config(self) -> dict[str, str]:
-        return {"base_url": self.root.as_uri()}
+    def source_config(self, relative: str) -> dict[str, str]:
+        return {"file_url": self.uri(relative)}
 
     def missing(self) -> tuple[LandingZone, str]:
         nowhere = self.root.parent / "nowhere"
@@ -115,9 +113,8 @@ class BucketZone(ZoneUnderTest):
     def uri(self, relative: str) -> str:
         return f"gs://{self.bucket.name}/{self.prefix}/{relative}"
 
-    @property
-    def source_config(self) -> dict[str, str]:
-        return {"base_url": f"gs://{self.bucket.name}/{self.prefix}", "gcs_endpoint": self.endpoint}
+    def source_config(self, relative: str) -> dict[str, str]:
+        return {"file_url": self.uri(relative), "gcs_endpoint": self.endpoint}
 
     def missing(self) -> tuple[LandingZone, str]:
         from taxi_platform.resources.gcp.landing import GcsLandingZone

@@ -1,10 +1,10 @@
 """A landing zone under a `gs://bucket/prefix` (gcp profile only: the client libraries are slow to import).
 
-The zone holds `{prefix}/{color}/{color}_tripdata_{YYYY}-{MM}.csv.gz`. Each tick lists the prefix once
+The zone holds `{prefix}/{color}/{color}_tripdata_{YYYY}-{MM}.csv.gz` or `.parquet`. Each tick lists the prefix once
 (paginated, names, generations and sizes only, nothing downloaded); a file's version is its object
 generation, which GCS raises every time the object is written again, so the landing sensor's
-high-water mark works as it does for a local folder's ctimes. Runs then download the landed object
-with `TripSource(base_url="gs://bucket/prefix")`.
+high-water mark works as it does for a local folder's ctimes. A run then downloads the landed object
+with `TripSource(file_url="gs://bucket/prefix/...")`.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ class GcsLandingZone(LandingZone):
     def source_url(self) -> str:
         return str(GsUri.parse(self.uri))
 
-    def trip_source_config(self) -> dict[str, str]:
-        config = super().trip_source_config()
+    def trip_source_config(self, relative: str) -> dict[str, str]:
+        config = super().trip_source_config(relative)
         if self.gcs.endpoint:
             config["gcs_endpoint"] = self.gcs.endpoint
         return config

@@ -1,4 +1,4 @@
-"""The `gs://` transport of `TripSource`: a landing prefix or a copy of the release in a bucket."""
+"""The `gs://` transport of `TripSource`: a landing prefix, or a copy of the release or the TLC feed in a bucket."""
 
 from __future__ import annotations
 
@@ -51,6 +51,8 @@ class GcsTransport:
     def probe(self, url: str) -> SourceFile | None:
         try:
             blob = self._blob(url)
+        except _TRANSIENT as error:
+            raise Retryable(f"metadata request: {error!r}") from None
         except (exceptions.GoogleAPICallError, auth_exceptions.GoogleAuthError, OSError) as error:
             raise DownloadFailed(f"{url}: metadata request failed ({error})") from None
         return None if blob is None else SourceFile(url, blob.size, str(blob.generation))
