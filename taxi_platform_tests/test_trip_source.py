@@ -94,6 +94,17 @@ def test_not_published_is_said_at_once_and_nothing_is_downloaded(mirror: MirrorS
     assert trip_source.probe(MISSING_MONTH) is None
 
 
+def test_a_forbidden_month_of_the_feed_is_not_published(mirror: MirrorServer, tmp_path: Path):
+    """The TLC's CloudFront answers 403 (not 404) for a month it has not published yet."""
+    month = TripMonth.parse("yellow", "2024-01")
+    feed_file = f"trip-data/{month.published_name('parquet')}"
+    mirror.script(feed_file, Scripted(403, b"<Error><Code>AccessDenied</Code></Error>"), method="HEAD")
+    with pytest.raises(MonthNotPublished, match=r"^yellow 2024-01: not published by any source \(tried: .*\.parquet\)"):
+        source(mirror.url).download(month, tmp_path / "never")
+    assert mirror.head_requests.count(f"/{feed_file}") == 1, "a 403 is an answer, not a failure to retry"
+    assert mirror.requests == []
+
+
 @pytest.mark.parametrize(
     "answer",
     [

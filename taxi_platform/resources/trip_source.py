@@ -155,9 +155,14 @@ class _HeadStaysHead(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_HeadStaysHead())
 
 
+# Answers that mean "no such file". S3 behind CloudFront (the TLC's feed) answers 403, not 404, for a key that
+# does not exist (a month not published yet), since listing its bucket is not public.
+_ABSENT = (403, 404, 410)
+
+
 @dataclass(frozen=True)
 class UrllibTransport:
-    """`http(s)://` and `file://` through urllib (redirects followed): a 404/410 or a missing file is not there."""
+    """`http(s)://` and `file://` through urllib (redirects followed): a 403/404/410 or a missing file is not there."""
 
     timeout_seconds: float
 
@@ -167,7 +172,7 @@ class UrllibTransport:
         try:
             return _OPENER.open(request, timeout=self.timeout_seconds)
         except urllib.error.HTTPError as error:
-            if error.code in (404, 410):
+            if error.code in _ABSENT:
                 raise not_published(url, f"HTTP {error.code}") from None
             if error.code >= 500 or error.code in (408, 429):
                 raise Retryable(f"HTTP {error.code} {error.reason}") from None
