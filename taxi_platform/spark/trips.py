@@ -29,7 +29,15 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from taxi_platform.tlc.schemas import TRIP_COLUMNS, ColumnType, TripColumn, file_columns, pickup_column, typed_columns
+from taxi_platform.tlc.schemas import (
+    TRIP_COLUMNS,
+    ColumnType,
+    TripColumn,
+    file_columns,
+    pickup_column,
+    required_columns,
+    typed_columns,
+)
 
 _SPARK_TYPES: dict[ColumnType, T.DataType] = {
     "int": T.IntegerType(),
@@ -60,11 +68,6 @@ class UnreadableColumn(ValueError):
 def trip_schema(color: str) -> T.StructType:
     """The course's schema for a color as a Spark StructType: how the course reads a CSV (the benchmarks' bare way)."""
     return T.StructType([T.StructField(c.name, _SPARK_TYPES[c.type], True) for c in TRIP_COLUMNS[color]])
-
-
-def required_columns(color: str) -> tuple[str, ...]:
-    """A trip without one of these is not a trip: it could not be placed in a month or a zone."""
-    return (pickup_column(color), "PULocationID", "DOLocationID")
 
 
 def can_read(source: T.DataType, column_type: ColumnType) -> bool:
