@@ -42,9 +42,14 @@ QUARANTINE_SCHEMA = T.StructType(
 REASON = "_reason"  # NULL for a trip, else why the line is quarantined
 
 
+def struct_type(columns: tuple[TripColumn, ...]) -> T.StructType:
+    """Named columns (`tlc/`) as a Spark StructType, every column nullable."""
+    return T.StructType([T.StructField(c.name, _SPARK_TYPES[c.type], True) for c in columns])
+
+
 def trip_schema(color: str) -> T.StructType:
     """The course's schema for a color, as a Spark StructType."""
-    return T.StructType([T.StructField(c.name, _SPARK_TYPES[c.type], True) for c in TRIP_COLUMNS[color]])
+    return struct_type(TRIP_COLUMNS[color])
 
 
 def required_columns(color: str) -> tuple[str, ...]:
