@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from taxi_platform.tlc import TRIP_COLUMNS, pickup_column
 from taxi_platform.tlc.months import TripMonth
 from taxi_platform.tlc.schemas import ColumnType
+from taxi_platform.tlc.zones import ZONE_COLUMNS, ZONE_ID
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -234,8 +235,6 @@ def zones_audit(files: list[str], lookup_rows: int) -> Audit:
     """The typed zones hold every row of the checked lookup, with the lookup's columns and types, each id once."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
-
-    from taxi_platform.tlc.zones import ZONE_COLUMNS, ZONE_ID
 
     table = pq.read_table(files) if files else None
     arrow_types = _arrow_types()

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from taxi_platform.assets.metadata import column_schema, markdown_table
@@ -33,7 +35,7 @@ def taxi_zones(
         fetched = trip_source.fetch(published, download)
         facts = inspect_zone_file(download, name=fetched.url)
 
-    def audit(written) -> None:
+    def audit(written: Path) -> None:
         """Runs before publishing: the typed zones hold exactly the lookup's rows, ids once."""
         require_passed([zones_audit(parquet_files(written), facts.rows)], ZONES, str(raw))
 
