@@ -176,6 +176,7 @@ def revenue_parquet(path: Path, month: datetime.date, color: str, zones: list[in
         "service_type": [color] * len(zones),
         "avg_monthly_passenger_count": [None if zone % 2 else zone * scale for zone in zones],
     }
+
     def default(column) -> list:
         if column.type == "string":  # the pickup zone's names
             return [f"{column.name} of {zone}" for zone in zones]
