@@ -1,7 +1,7 @@
 """What one measured process does; `benchmarks/run.py` starts each in a fresh interpreter.
 
     python benchmarks/probes.py dagster-run green:2021-01 [...]   # trip_chain, one run per partition
-    python benchmarks/probes.py bare-spark CSV COLOR YYYY-MM OUT  # the same Spark stages, no Dagster
+    python benchmarks/probes.py bare-spark CSV COLOR YYYY-MM OUT ZONES_CSV  # the same Spark stages, no Dagster
     python benchmarks/probes.py import                            # import taxi_platform.definitions
     python benchmarks/probes.py download URL COLOR YYYY-MM TARGET # TripSource.download from URL (both layouts)
     python benchmarks/probes.py sensor LANDING_DIR                # landing_files_sensor ticks
@@ -58,11 +58,11 @@ def dagster_run(partitions: list[str]) -> None:
     _emit({"import_s": imported - STARTED, "runs": runs, "spark_steps_s": spark_s})
 
 
-def bare_spark(csv: str, color: str, month: str, output: str) -> None:
+def bare_spark(csv: str, color: str, month: str, output: str, zones_csv: str) -> None:
     from pyspark.sql import SparkSession
 
     from taxi_platform.spark.settings import SESSION_SETTINGS
-    from taxi_platform.spark.stages import write_revenue_report, write_typed_trips
+    from taxi_platform.spark.stages import write_revenue_report, write_taxi_zones, write_typed_trips
     from taxi_platform.tlc.months import TripMonth
 
     t0 = time.perf_counter()
@@ -70,11 +70,13 @@ def bare_spark(csv: str, color: str, month: str, output: str) -> None:
     for key, value in SESSION_SETTINGS.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
+    # The zone lookup is typed once, not per month (taxi_zones): outside the measured stages.
+    write_taxi_zones(spark, zones_csv, f"{output}/zones")
     t1 = time.perf_counter()
     trip_month = TripMonth.parse(color, month)
     typed = write_typed_trips(spark, csv, f"{output}/pq", trip_month, 4)
     t2 = time.perf_counter()
-    write_revenue_report(spark, f"{output}/pq", f"{output}/report", trip_month)
+    write_revenue_report(spark, f"{output}/pq", f"{output}/zones", f"{output}/report", trip_month)
     t3 = time.perf_counter()
     spark.stop()
     _emit({"session_s": t1 - t0, "typed_s": t2 - t1, "revenue_s": t3 - t2, "stages_s": t3 - t1, "rows": typed.rows})

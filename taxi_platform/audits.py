@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from taxi_platform.tlc import pickup_column
 from taxi_platform.tlc.months import TripMonth
 from taxi_platform.tlc.schemas import ColumnType, typed_columns
+from taxi_platform.tlc.zones import ZONE_COLUMNS, ZONE_ID
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -43,12 +44,13 @@ class AuditFailed(RuntimeError):
     """A written version failed its audit and was not published; the message says what and where."""
 
 
-def require_passed(audits: Sequence[Audit], month: TripMonth, source: str) -> None:
-    """Raise `AuditFailed` naming the partition, the file and every failed condition."""
+def require_passed(audits: Sequence[Audit], subject: TripMonth | str, source: str) -> None:
+    """Raise `AuditFailed` naming the partition (or unpartitioned asset), the file and every failed condition."""
     failed = [audit for audit in audits if not audit.passed]
     if failed:
+        label = subject if isinstance(subject, str) else subject.label
         problems = "; ".join(f"{audit.problem} ({audit.check})" for audit in failed)
-        raise AuditFailed(f"{month.label}: {source}: not published, the previous version stays: {problems}")
+        raise AuditFailed(f"{label}: {source}: not published, the previous version stays: {problems}")
 
 
 def _arrow_types() -> dict[ColumnType, Callable[[pa.DataType], bool]]:
@@ -226,6 +228,33 @@ def report_total_audit(report_files: list[str], trips_in_month_total: float) -> 
         passed=not problem,
         problem=problem,
         metadata={"typed_in_month_total_amount": expected, "report_total_amount": reported},
+    )
+
+
+def zones_audit(files: list[str], lookup_rows: int) -> Audit:
+    """The typed zones hold every row of the checked lookup, with the lookup's columns and types, each id once."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(files) if files else None
+    arrow_types = _arrow_types()
+    problem = ""
+    if table is None:
+        problem = "no zone parquet files were written"
+    else:
+        found = {f.name: f.type for f in table.schema}
+        wrong = [c.name for c in ZONE_COLUMNS if c.name not in found or not arrow_types[c.type](found[c.name])]
+        if wrong or list(found) != [c.name for c in ZONE_COLUMNS]:
+            problem = f"columns {list(found)} are not the lookup's {[c.name for c in ZONE_COLUMNS]} (wrong: {wrong})"
+        elif table.num_rows != lookup_rows:
+            problem = f"{table.num_rows} typed zones for {lookup_rows} rows in the lookup"
+        elif table.column(ZONE_ID).null_count or pc.count_distinct(table.column(ZONE_ID)).as_py() != table.num_rows:
+            problem = "a LocationID is NULL or repeated"
+    return Audit(
+        "zones_match_lookup",
+        passed=not problem,
+        problem=problem,
+        metadata={"zones": table.num_rows if table is not None else 0, "lookup_rows": lookup_rows},
     )
 
 

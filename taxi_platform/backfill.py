@@ -12,6 +12,10 @@ definitions and launches its JVM once; the next run in it starts a new Spark app
 (about 1 s instead of a fresh interpreter, definitions import and JVM launch, 4-6 s on 2 cores). A UI
 backfill (one process per run, `max_concurrent_runs: 2`) stays the way to backfill from the UI.
 
+The reports name their zones from `taxi_zones`, which no month's run redoes: when the instance has
+never materialized it, the first worker materializes it (its own run) before any partition starts, and
+the partitions are not run if that fails.
+
 A failed partition does not stop the others; the exit status is 1 when any failed. The runs are tagged
 `taxi_platform/backfill=<id>`.
 """
@@ -30,6 +34,7 @@ import uuid
 from taxi_platform.tlc.months import COLORS, TripMonth
 
 BACKFILL_TAG = "taxi_platform/backfill"
+ZONES = "taxi_zones"  # the unpartitioned asset the reports read; a worker is asked for it as `[ZONES, backfill_id]`
 _RESULT = "taxi_platform.backfill result: "
 
 
@@ -55,22 +60,28 @@ def expand(items: list[str]) -> list[TripMonth]:
 
 def _worker() -> None:
     """A worker process: runs the partitions it reads from stdin (one JSON line each), one after another."""
-    from dagster import DagsterInstance
+    from dagster import AssetKey, DagsterInstance
 
     from taxi_platform.definitions import defs
     from taxi_platform.partitions import partition_key
 
     job, instance = defs.get_job_def("trip_chain"), DagsterInstance.get()
     for line in sys.stdin:
-        color, month, backfill_id = json.loads(line)
-        trip_month = TripMonth.parse(color, month)
+        *item, backfill_id = json.loads(line)
+        name = ":".join(item)
         started = time.perf_counter()
-        outcome = {"partition": f"{color}:{month}", "run_id": None, "success": False}
+        outcome = {"partition": name, "run_id": None, "success": False}
         try:
-            result = job.execute_in_process(
-                partition_key=partition_key(trip_month), instance=instance, raise_on_error=False,
-                tags={BACKFILL_TAG: backfill_id},
-            )  # fmt: skip
+            if item == [ZONES]:
+                result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+                    asset_selection=[AssetKey(ZONES)], instance=instance, raise_on_error=False,
+                    tags={BACKFILL_TAG: backfill_id},
+                )  # fmt: skip
+            else:
+                result = job.execute_in_process(
+                    partition_key=partition_key(TripMonth.parse(*item)), instance=instance, raise_on_error=False,
+                    tags={BACKFILL_TAG: backfill_id},
+                )  # fmt: skip
             outcome.update(run_id=result.run_id, success=result.success)
         except Exception as error:  # the run could not even start; the other partitions go on
             outcome["error"] = f"{type(error).__name__}: {error}"
@@ -78,55 +89,85 @@ def _worker() -> None:
         print(_RESULT + json.dumps(outcome), flush=True)
 
 
-def backfill(partitions: list[TripMonth], workers: int = 2) -> list[dict]:
-    """Run `trip_chain` for each partition on `workers` long-lived processes; the runs' outcomes."""
-    from dagster import DagsterInstance
+def zones_materialized() -> bool:
+    """True when the instance (DAGSTER_HOME) has a materialization of taxi_zones. Creates its storage if new."""
+    from dagster import AssetKey, DagsterInstance
 
-    # Create the instance's storage here, once: two workers creating a fresh DAGSTER_HOME's tables at
-    # the same moment collide ("table runs already exists").
-    DagsterInstance.get().dispose()
+    instance = DagsterInstance.get()
+    try:
+        return instance.get_latest_materialization_event(AssetKey(ZONES)) is not None
+    finally:
+        instance.dispose()
+
+
+def backfill(partitions: list[TripMonth], workers: int = 2) -> list[dict]:
+    """Run `trip_chain` for each partition on `workers` long-lived processes (taxi_zones first if it never ran)."""
+    # Asked here, once, which also creates the instance's storage: two workers creating a fresh
+    # DAGSTER_HOME's tables at the same moment collide ("table runs already exists").
+    zones_ready = threading.Event()
+    if zones_materialized():
+        zones_ready.set()
     backfill_id = uuid.uuid4().hex[:8]
     todo: queue.Queue[tuple[str, str]] = queue.Queue()
     for partition in partitions:
         todo.put((partition.color, partition.yyyy_mm))
     outcomes: list[dict] = []
+    blocked: list[str] = []  # why no partition may run, once that is known
 
-    def drive() -> None:
+    def ask(worker: subprocess.Popen, item: list[str]) -> bool:
+        """Have `worker` run one item; False when the worker died meanwhile."""
+        worker.stdin.write(json.dumps([*item, backfill_id]) + "\n")
+        worker.stdin.flush()
+        for line in worker.stdout:
+            if line.startswith(_RESULT):
+                outcomes.append(json.loads(line.removeprefix(_RESULT)))
+                return True
+            sys.stderr.write(line)
+        # The worker died: its item failed, the other workers take the rest.
+        outcomes.append({"partition": ":".join(item), "run_id": None, "success": False,
+                         "seconds": 0.0, "error": f"worker exited with {worker.wait()}"})  # fmt: skip
+        return False
+
+    def drive(first: bool) -> None:
         # A fresh interpreter per worker (its own JVM); it ends by itself when its stdin closes.
         worker = subprocess.Popen(
             [sys.executable, "-m", "taxi_platform.backfill", "--worker"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         try:
-            while True:
+            if first and not zones_ready.is_set():
+                try:
+                    alive = ask(worker, [ZONES])
+                    if outcomes[-1]["success"]:
+                        zones_ready.set()
+                    else:  # every report would fail for want of zones: run no partition
+                        blocked.append(f"not run: {ZONES} failed, so no report could name its zones")
+                    if not alive:
+                        return
+                finally:
+                    zones_ready.set()  # the other workers stop waiting, whatever happened
+            zones_ready.wait()
+            while not blocked:
                 try:
                     color, month = todo.get_nowait()
                 except queue.Empty:
                     return
-                worker.stdin.write(json.dumps([color, month, backfill_id]) + "\n")
-                worker.stdin.flush()
-                for line in worker.stdout:
-                    if line.startswith(_RESULT):
-                        outcomes.append(json.loads(line.removeprefix(_RESULT)))
-                        break
-                    sys.stderr.write(line)
-                else:  # the worker died: its partition failed, the other workers take the rest
-                    outcomes.append({"partition": f"{color}:{month}", "run_id": None, "success": False,
-                                     "seconds": 0.0, "error": f"worker exited with {worker.wait()}"})  # fmt: skip
+                if not ask(worker, [color, month]):
                     return
         finally:
             worker.stdin.close()
             worker.wait()
 
-    threads = [threading.Thread(target=drive) for _ in range(max(1, min(workers, len(partitions))))]
+    count = max(1, min(workers, len(partitions)))
+    threads = [threading.Thread(target=drive, args=(index == 0,)) for index in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    while not todo.empty():  # every worker died before these were taken
+    while not todo.empty():  # blocked, or every worker died before these were taken
         color, month = todo.get_nowait()
         outcomes.append({"partition": f"{color}:{month}", "run_id": None, "success": False, "seconds": 0.0,
-                         "error": "not run: no worker left"})  # fmt: skip
+                         "error": blocked[0] if blocked else "not run: no worker left"})  # fmt: skip
     return outcomes
 
 

@@ -2,7 +2,7 @@
 
 from dagster import Definitions, in_process_executor
 
-from taxi_platform.assets import trip_assets
+from taxi_platform.assets import all_assets
 from taxi_platform.checks import trip_checks
 from taxi_platform.jobs import trip_chain
 from taxi_platform.profile import resources_from_environment
@@ -10,7 +10,7 @@ from taxi_platform.sensors import trip_sensors
 
 # In-process: every Spark step of a run shares one session, so a run pays the JVM start once.
 defs = Definitions(
-    assets=trip_assets,
+    assets=all_assets,
     asset_checks=trip_checks,
     jobs=[trip_chain],
     sensors=trip_sensors,

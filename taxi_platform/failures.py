@@ -16,25 +16,30 @@ from dagster import Failure
 from taxi_platform.tlc.months import TripMonth
 
 
-def require_upstream(ready: bool, what: str, upstream: str, month: TripMonth) -> None:
-    """Fail with a message that says which upstream partition to materialize first."""
+def require_upstream(ready: bool, what: str, upstream: str, month: TripMonth, partitioned: bool = True) -> None:
+    """Fail with a message that says which upstream partition (or unpartitioned asset) to materialize first."""
     if not ready:
-        raise Failure(f"{month.label}: {what} is missing: materialize {upstream} for {month.label} first")
+        target = f"{upstream} for {month.label}" if partitioned else upstream
+        raise Failure(f"{month.label}: {what} is missing: materialize {target} first")
 
 
 @contextmanager
-def named_failures(month: TripMonth, source: str) -> Iterator[None]:
-    """Re-raise any error of the block as a `Failure` opening with `{partition}: {file}: {problem}`."""
+def named_failures(subject: TripMonth | str, source: str) -> Iterator[None]:
+    """Re-raise any error of the block as a `Failure` opening with `{partition}: {file}: {problem}`.
+
+    `subject` is the partition, or the name of an asset that has none (`taxi_zones`).
+    """
+    label = subject if isinstance(subject, str) else subject.label
     try:
         yield
     except Failure:
         raise  # written by this package: it already names what it must
     except Exception as error:
         problem = first_line(error)
-        if problem.startswith(month.label):  # the error names the partition itself
+        if problem.startswith(label):  # the error names the partition itself
             raise Failure(description=problem) from error
         where = "" if source in problem else f"{source}: "  # most errors of this package name their file
-        raise Failure(description=f"{month.label}: {where}{type(error).__name__}: {problem}") from error
+        raise Failure(description=f"{label}: {where}{type(error).__name__}: {problem}") from error
 
 
 def first_line(error: BaseException) -> str:

@@ -6,7 +6,8 @@ from taxi_platform.assets import trip_assets
 from taxi_platform.partitions import trip_partitions
 
 # One run per partition over all five stages (and their checks): with the in-process executor the
-# run's Spark steps share one session, and a failed stage stops the stages below it.
+# run's Spark steps share one session, and a failed stage stops the stages below it. `taxi_zones` is not in
+# it: a month's run reads the published zones and does not redo them.
 trip_chain = define_asset_job(
     "trip_chain",
     selection=AssetSelection.assets(*trip_assets),

@@ -19,6 +19,7 @@ from taxi_platform.checks import trip_checks
 from taxi_platform.partitions import partition_key, trip_partitions
 from taxi_platform.tlc import TripMonth
 from taxi_platform_tests.support.resources import local_platform
+from taxi_platform_tests.support.zones import materialize_zones
 
 GREEN = TripMonth.parse("green", "2021-02")  # a generated month, so the checks see more than January
 NO_SOURCE = "http://127.0.0.1:9"  # runs on the crafted lake download nothing: its raw files are there
@@ -28,9 +29,9 @@ NO_SOURCE = "http://127.0.0.1:9"  # runs on the crafted lake download nothing: i
 def real_lake(tmp_path_factory: pytest.TempPathFactory, mirror_server) -> tuple[Path, list]:
     """The five assets and every check, run once on a real partition."""
     data_dir = tmp_path_factory.mktemp("checked") / "data"
-    result = materialize(
-        [*trip_assets, *trip_checks], resources=local_platform(data_dir, mirror_server.url), partition_key=_key()
-    )
+    resources = local_platform(data_dir, mirror_server.url)
+    materialize_zones(resources)
+    result = materialize([*trip_assets, *trip_checks], resources=resources, partition_key=_key())
     assert result.success
     return data_dir, result.get_asset_check_evaluations()
 

@@ -17,10 +17,10 @@ import pytest
 from google.cloud import dataproc_v1, storage
 
 from taxi_platform.resources.gcp.dataproc import DataprocJobFailed, DataprocJobs, DriverOutput
-from taxi_platform_tests.support.data import GREEN_CSV
+from taxi_platform_tests.support.data import GREEN_CSV, ZONE_LOOKUP
 from taxi_platform_tests.support.dataproc_standin import DataprocStandIn
 from taxi_platform_tests.support.emulators import GcsEmulator
-from taxi_platform_tests.support.oracle import duckdb_revenue
+from taxi_platform_tests.support.oracle import duckdb_revenue, with_zone_names
 
 BUCKET = "taxi-lake"
 STAGING = "dataproc-staging"
@@ -57,6 +57,7 @@ def gcs(gcs_emulator: GcsEmulator) -> storage.Client:
         gcs_emulator.create_bucket(bucket)
     client = gcs_emulator.client(PROJECT)
     client.bucket(BUCKET).blob("raw/green/2021/01/green_tripdata_2021_01.csv.gz").upload_from_filename(GREEN_CSV)
+    client.bucket(BUCKET).blob("raw/zones/taxi_zone_lookup.csv").upload_from_filename(ZONE_LOOKUP)
     # Any jar the job asks for must be fetched from gs:// onto the classpath; an empty one will do.
     jar = io.BytesIO()
     with zipfile.ZipFile(jar, "w") as archive:
@@ -107,18 +108,27 @@ def read_parquet(gcs: storage.Client, prefix: str, folder: Path) -> list[dict]:
 def test_typed_then_revenue_run_on_dataproc(dataproc, standin, gcs, tmp_path):
     typed_args = ["typed", *GREEN, "--input", f"gs://{BUCKET}/raw/green/2021/01/green_tripdata_2021_01.csv.gz",
                   "--output", f"gs://{BUCKET}/pq/green/2021/01"]  # fmt: skip
+    zones_args = [
+        "zones",
+        "--input",
+        f"gs://{BUCKET}/raw/zones/taxi_zone_lookup.csv",
+        "--output",
+        f"gs://{BUCKET}/zones",
+    ]
     revenue_args = ["revenue", *GREEN, "--input", f"gs://{BUCKET}/pq/green/2021/01",
-                    "--output", f"gs://{BUCKET}/report/revenue/green/2021/01"]  # fmt: skip
+                    "--output", f"gs://{BUCKET}/report/revenue/green/2021/01",
+                    "--zones", f"gs://{BUCKET}/zones"]  # fmt: skip
     before = len(standin.submissions)
     log = ListLog()
 
     typed = dataproc.run_job(typed_args, "typed green 2021-01", log).summary
     code = {blob.name: blob.generation for blob in gcs.list_blobs(BUCKET, prefix="code/")}
+    zones = dataproc.run_job(zones_args, "taxi zones", log).summary
     run = dataproc.run_job(revenue_args, "revenue green 2021-01", log)
     report = run.summary
 
     # What reached the Dataproc API, as the client put it on the wire.
-    first, second = (s["body"] for s in standin.submissions[before:])
+    first, _, second = (s["body"] for s in standin.submissions[before:])
     for body, args in ((first, typed_args), (second, revenue_args)):
         job = body["job"]
         assert job["placement"] == {"clusterName": CLUSTER}
@@ -145,15 +155,20 @@ def test_typed_then_revenue_run_on_dataproc(dataproc, standin, gcs, tmp_path):
 
     # The job really ran: its outputs are in the bucket and its summary came back through the driver output.
     assert typed["rows"] == 76518
+    assert zones["rows"] == 265
     pq_objects = blob_names(gcs, "pq/green/2021/01/")
     assert "pq/green/2021/01/_SUCCESS" in pq_objects
     assert len([n for n in pq_objects if n.endswith(".parquet")]) == 4
     assert "report/revenue/green/2021/01/_SUCCESS" in blob_names(gcs, "report/revenue/green/2021/01/")
     rows = read_parquet(gcs, "report/revenue/green/2021/01/", tmp_path / "report")
-    oracle = duckdb_revenue(GREEN_CSV, "green", "2021-01")
+    oracle = with_zone_names(duckdb_revenue(GREEN_CSV, "green", "2021-01"))
     assert report["rows"] == len(rows) == len(oracle) > 100
     ours, theirs = (sum(r["revenue_monthly_total_amount"] for r in table) for table in (rows, oracle))
     assert math.isclose(ours, theirs, rel_tol=1e-9)
+    names = ("borough", "zone", "service_zone")
+    assert sorted((r["revenue_zone"], *(r[n] for n in names)) for r in rows) == sorted(
+        (r["revenue_zone"], *(r[n] for n in names)) for r in oracle
+    ), "the broadcast join ran in the submitted job"
 
     # Followed like `gcloud dataproc jobs wait`: states and the driver's output, across output objects.
     job_id = standin.submissions[-1]["body"]["job"]["reference"]["jobId"]
@@ -173,7 +188,8 @@ def test_typed_then_revenue_run_on_dataproc(dataproc, standin, gcs, tmp_path):
 
 def test_failed_job_raises_with_the_drivers_error(dataproc, standin):
     missing = f"gs://{BUCKET}/pq/green/1999/01"
-    args = ["revenue", "--color", "green", "--month", "1999-01", "--input", missing, "--output", f"gs://{BUCKET}/x"]
+    args = ["revenue", "--color", "green", "--month", "1999-01", "--input", missing, "--output", f"gs://{BUCKET}/x",
+            "--zones", f"gs://{BUCKET}/zones"]  # fmt: skip
     with pytest.raises(DataprocJobFailed) as failed:
         dataproc.run_job(args, "revenue green 1999-01", ListLog())
     job_id = standin.submissions[-1]["body"]["job"]["reference"]["jobId"]

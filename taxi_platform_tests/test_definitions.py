@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from dagster import MultiPartitionsDefinition
 
-from taxi_platform.assets import trip_assets
+from taxi_platform.assets import all_assets, taxi_zones, trip_assets
 from taxi_platform.partitions import partition_key, trip_month_of, trip_months, trip_partitions
 from taxi_platform.tlc import TripMonth
 from taxi_platform_tests.support.data import REPO
@@ -43,7 +43,9 @@ def test_import_starts_no_jvm_and_opens_nothing():
     probe = json.loads(done.stdout.strip().splitlines()[-1])
     assert probe["gateway"] is False, "no Py4J gateway, so no JVM"
     assert probe["children"] == [], "no child process (java) was started"
-    assert probe["assets"] == ["bigquery_revenue", "gcs_trips", "raw_trips", "revenue_report", "typed_trips"]
+    assert probe["assets"] == [
+        "bigquery_revenue", "gcs_trips", "raw_trips", "revenue_report", "taxi_zones", "typed_trips"
+    ]  # fmt: skip
     assert probe["cloud_modules"] == [], "the local profile imports no Google client, dagster-gcp or Dataproc code"
     print(f"import took {probe['seconds']:.2f}s")
 
@@ -55,6 +57,7 @@ def test_every_asset_shares_the_month_by_color_partitions():
     assert min(month.month for month in trip_months()) == dt.date(2019, 1, 1)
     for asset in trip_assets:
         assert asset.partitions_def is trip_partitions, asset.key
+    assert taxi_zones.partitions_def is None, "one zone lookup for every month"
 
 
 def test_a_partition_key_is_what_users_type_and_reads_back_as_its_month():
@@ -67,12 +70,13 @@ def test_a_partition_key_is_what_users_type_and_reads_back_as_its_month():
 
 
 def test_assets_are_chained_in_order():
-    upstream = {a.key.to_user_string(): sorted(k.to_user_string() for k in a.dependency_keys) for a in trip_assets}
+    upstream = {a.key.to_user_string(): sorted(k.to_user_string() for k in a.dependency_keys) for a in all_assets}
     assert upstream == {
+        "taxi_zones": [],
         "raw_trips": [],
         "typed_trips": ["raw_trips"],
         "gcs_trips": ["typed_trips"],
-        "revenue_report": ["gcs_trips"],
+        "revenue_report": ["gcs_trips", "taxi_zones"],
         "bigquery_revenue": ["revenue_report"],
     }
 
@@ -96,6 +100,10 @@ def test_sensors_start_off_and_run_the_whole_chain():
         assert sensor.default_status == DefaultSensorStatus.STOPPED, f"{sensor.name} is on before anyone asked"
         assert sensor.job_name == trip_chain.name
     assert trip_chain.partitions_def is trip_partitions
+    from taxi_platform.definitions import defs
+
+    chain = {key.to_user_string() for key in defs.resolve_job_def("trip_chain").asset_layer.selected_asset_keys}
+    assert chain == {a.key.to_user_string() for a in trip_assets}, "a month's run does not redo the zones"
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,14 @@ import pytest
 
 from taxi_platform_tests.support.cli import dagster_home
 from taxi_platform_tests.support.data import REPO
-from taxi_platform_tests.support.dev_server import ASSETS, ASSETS_QUERY, DevServer, serving, wait_until_loaded
+from taxi_platform_tests.support.dev_server import (
+    ASSETS,
+    ASSETS_QUERY,
+    ZONE_ASSET,
+    DevServer,
+    serving,
+    wait_until_loaded,
+)
 from taxi_platform_tests.support.processes import free_port
 
 DG = Path(sys.executable).parent / "dg"
@@ -46,7 +53,7 @@ def test_dg_check_defs_passes(dg_env: dict[str, str]):
 def test_dg_list_defs_names_the_assets_job_and_sensors(dg_env: dict[str, str]):
     listed = json.loads(dg(dg_env, "list", "defs", "--json").stdout)
 
-    assert sorted(asset["asset_key"] for asset in listed["assets"]) == sorted(ASSETS)
+    assert sorted(asset["asset_key"] for asset in listed["assets"]) == sorted([*ASSETS, ZONE_ASSET])
     assert [job["name"] for job in listed["jobs"]] == ["trip_chain"]
     assert sorted(sensor["name"] for sensor in listed["sensors"]) == ["landing_files_sensor", "source_months_sensor"]
 

@@ -176,10 +176,14 @@ def revenue_parquet(path: Path, month: datetime.date, color: str, zones: list[in
         "service_type": [color] * len(zones),
         "avg_monthly_passenger_count": [None if zone % 2 else zone * scale for zone in zones],
     }
+
+    def default(column) -> list:
+        if column.type == "string":  # the pickup zone's names
+            return [f"{column.name} of {zone}" for zone in zones]
+        return [zone * scale + 0.5 for zone in zones]
+
     arrays = {
-        column.name: pa.array(
-            special.get(column.name, [zone * scale + 0.5 for zone in zones]), _ARROW_TYPES[column.type]
-        )
+        column.name: pa.array(special.get(column.name, default(column)), _ARROW_TYPES[column.type])
         for column in REVENUE_COLUMNS
     }
     pq.write_table(pa.table(arrays), path)

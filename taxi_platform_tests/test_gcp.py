@@ -25,11 +25,12 @@ from taxi_platform.resources.gcp.dataproc import DataprocJobs
 from taxi_platform.resources.gcp.warehouse import BigQueryWarehouse
 from taxi_platform.spark.gcs import gcs_connector_jar
 from taxi_platform.tlc import TripMonth
-from taxi_platform_tests.support.cli import gcp_env, latest_metadata, materialize_cli
-from taxi_platform_tests.support.data import GREEN_CSV, TEST_SPARK_CONFIG
+from taxi_platform_tests.support.cli import gcp_env, latest_metadata, materialize_cli, materialize_zones_cli
+from taxi_platform_tests.support.data import GREEN_CSV, TEST_SPARK_CONFIG, ZONE_LOOKUP
 from taxi_platform_tests.support.dataproc_standin import DataprocStandIn
 from taxi_platform_tests.support.emulators import unique_name
-from taxi_platform_tests.support.oracle import assert_same_report, course_csv, duckdb_revenue
+from taxi_platform_tests.support.oracle import assert_same_report, course_csv, duckdb_revenue, with_zone_names
+from taxi_platform_tests.support.zones import materialize_zones
 
 MONTHS = [TripMonth.parse("green", "2021-01"), TripMonth.parse("yellow", "2021-01")]
 
@@ -71,12 +72,14 @@ def warehouse_rows(bq: bigquery.Client, dataset: str, month: TripMonth | None = 
 
 
 def oracle(month: TripMonth, tmp_path: Path) -> list[dict]:
-    return duckdb_revenue(course_csv(month.color, tmp_path), month.color, month.yyyy_mm)
+    return with_zone_names(duckdb_revenue(course_csv(month.color, tmp_path), month.color, month.yyyy_mm))
 
 
 def test_gcp_profile_bucket_report_and_bigquery(gcp, tmp_path):
     env, bucket, bq = gcp
     dataset = env["TAXI_BQ_DATASET"]
+    materialize_zones_cli(env)
+    assert objects(bucket, "zones").keys() >= {"_SUCCESS"}, "taxi_zones published to the bucket"
     for month in MONTHS:
         output = materialize_cli(env, "raw_trips*", partition(month))
         # The checks read the bucket and BigQuery back too.
@@ -119,11 +122,12 @@ def test_gcp_profile_bucket_report_and_bigquery(gcp, tmp_path):
 
 def test_concurrent_slice_replaces_never_duplicate(bigquery_emulator, tmp_path, spark):
     """Two loads of the same slice at once, plus another slice: each slice ends with the report's rows once."""
-    from taxi_platform.spark.stages import write_revenue_report, write_typed_trips
+    from taxi_platform.spark.stages import write_revenue_report, write_taxi_zones, write_typed_trips
 
     month = MONTHS[0]
     write_typed_trips(spark, str(GREEN_CSV), str(tmp_path / "pq"), month)
-    write_revenue_report(spark, str(tmp_path / "pq"), str(tmp_path / "report"), month)
+    write_taxi_zones(spark, str(ZONE_LOOKUP), str(tmp_path / "zones"))
+    write_revenue_report(spark, str(tmp_path / "pq"), str(tmp_path / "zones"), str(tmp_path / "report"), month)
     report = pq.read_table(str(tmp_path / "report")).to_pylist()
     dataset = unique_name("concurrent", "_")
     warehouse = BigQueryWarehouse(
@@ -150,9 +154,15 @@ def test_concurrent_slice_replaces_never_duplicate(bigquery_emulator, tmp_path, 
     assert_same_report(rows, report)
 
 
-def test_dataproc_mode_submits_the_report_job(tmp_path, mirror, gcs_emulator, bigquery_emulator, spark):
+def test_dataproc_mode_submits_the_report_job(tmp_path, mirror, gcs_emulator, bigquery_emulator):
     """The chain on gcp resources with a Dataproc cluster named: the report stage becomes a job
     submitted through google-cloud-dataproc to a loopback stand-in that runs it with spark-submit."""
+    from pyspark.sql import SparkSession
+
+    # taxi_zones writes to gs:// from the run's own session, which needs the GCS connector: not another test's.
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.stop()
     month = MONTHS[0]
     bucket, staging = (gcs_emulator.create_bucket(unique_name(prefix)) for prefix in ("taxi", "dataproc"))
     project = bigquery_emulator.project
@@ -168,8 +178,9 @@ def test_dataproc_mode_submits_the_report_job(tmp_path, mirror, gcs_emulator, bi
         resources = gcp_resources(
             tmp_path / "data", mirror.url, project=project, bucket=bucket, dataset=unique_name("dataproc", "_"),
             gcs_endpoint=gcs_emulator.endpoint, bigquery_endpoint=bigquery_emulator.endpoint, dataproc=dataproc,
-            spark_config=TEST_SPARK_CONFIG,
+            spark_config=TEST_SPARK_CONFIG, tlc_url=mirror.url,
         )  # fmt: skip
+        materialize_zones(resources)
         result = materialize(trip_assets, resources=resources, partition_key=partition_key(month))
     assert result.success
 
@@ -188,6 +199,7 @@ def test_dataproc_mode_submits_the_report_job(tmp_path, mirror, gcs_emulator, bi
         f"gs://{bucket}/{month.typed_path}",
     ]
     assert job["args"][7] == "--output" and job["args"][8].startswith(f"gs://{bucket}/_staging/{month.report_path}/")
+    assert job["args"][9:] == ["--zones", f"gs://{bucket}/zones"], "the zones the broadcast join reads"
 
     report_meta = result.asset_materializations_for_node("revenue_report")[0].metadata
     assert report_meta["dataproc_job_id"].value == submitted["reference"]["jobId"]

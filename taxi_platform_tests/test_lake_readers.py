@@ -29,11 +29,19 @@ from dagster import materialize
 from taxi_platform.assets import trip_assets
 from taxi_platform.resources import LocalLake
 from taxi_platform.tlc import TripMonth
-from taxi_platform_tests.support.cli import DAGSTER, dagster_home, gcp_env, materialize_cli, user_env
+from taxi_platform_tests.support.cli import (
+    DAGSTER,
+    dagster_home,
+    gcp_env,
+    materialize_cli,
+    materialize_zones_cli,
+    user_env,
+)
 from taxi_platform_tests.support.data import GREEN_CSV, REPO
 from taxi_platform_tests.support.keys import key
-from taxi_platform_tests.support.oracle import assert_same_report, duckdb_revenue
+from taxi_platform_tests.support.oracle import assert_same_report, duckdb_revenue, with_zone_names
 from taxi_platform_tests.support.processes import group_members, signal_group
+from taxi_platform_tests.support.zones import materialize_zones
 
 GREEN = TripMonth.parse("green", "2021-01")
 ZONES = ("raw", "pq", "bucket")
@@ -80,9 +88,10 @@ def assert_each_row_once(spark, data: Path, expected_trips: int, expected_report
 def test_every_reader_counts_each_row_once_after_a_run_a_rerun_and_a_kill(resources, data_dir, mirror, spark, tmp_path):
     """One lake, three moments: the readers' counts equal the raw file's data lines, the report zone the oracle's."""
     partition = key("green", "2021-01")
+    materialize_zones(resources)
     assert materialize(trip_assets, resources=resources, partition_key=partition).success
     trips = data_lines(data_dir / GREEN.raw_path)
-    report = duckdb_revenue(GREEN_CSV, "green", "2021-01")
+    report = with_zone_names(duckdb_revenue(GREEN_CSV, "green", "2021-01"))
     assert trips == 76518
     assert_each_row_once(spark, data_dir, trips, report)
 
@@ -90,7 +99,10 @@ def test_every_reader_counts_each_row_once_after_a_run_a_rerun_and_a_kill(resour
     assert_each_row_once(spark, data_dir, trips, report)
 
     # A run killed with its whole process group while Spark writes typed_trips.
-    env = user_env(DAGSTER_HOME=dagster_home(tmp_path / "home"), TAXI_DATA_DIR=data_dir, TAXI_SOURCE_URL=mirror.url)
+    env = user_env(
+        DAGSTER_HOME=dagster_home(tmp_path / "home"), TAXI_DATA_DIR=data_dir, TAXI_SOURCE_URL=mirror.url,
+        TAXI_TLC_URL=mirror.url,
+    )  # fmt: skip
     command = [str(DAGSTER), "asset", "materialize", "-m", "taxi_platform.definitions"]
     log = tmp_path / "killed.log"
     with log.open("w") as output:
@@ -323,6 +335,7 @@ def test_gcs_bucket_zone_counts_each_row_once_after_a_run_and_a_rerun(
     patterns = (f"gs://{bucket}/pq/green/*/*", f"gs://{bucket}/report/revenue/green/*/*")
     select = "raw_trips,typed_trips,gcs_trips,revenue_report"  # the bucket's zones; BigQuery is not read here
     expected = None
+    materialize_zones_cli(env)
     for _ in ("run", "rerun"):
         materialize_cli(env, select, key("green", "2021-01"))
         if expected is None:

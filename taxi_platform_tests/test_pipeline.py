@@ -15,6 +15,7 @@ from pyspark.sql import SparkSession
 from taxi_platform.assets import trip_assets
 from taxi_platform.partitions import partition_key
 from taxi_platform.tlc import TripMonth
+from taxi_platform_tests.support.zones import materialize_zones
 
 GREEN = TripMonth.parse("green", "2021-01")
 YELLOW = TripMonth.parse("yellow", "2021-01")
@@ -52,6 +53,7 @@ def lake_snapshot(data_dir: Path) -> dict[str, object]:
 
 
 def test_all_five_assets_for_both_colors_rerun_is_idempotent(resources, data_dir):
+    materialize_zones(resources)
     for month in (GREEN, YELLOW):
         result = run_all(resources, month)
         assert result.success
@@ -83,6 +85,7 @@ def test_all_five_assets_for_both_colors_rerun_is_idempotent(resources, data_dir
 
 
 def test_one_spark_session_per_run_stopped_at_teardown(resources):
+    materialize_zones(resources)
     active = SparkSession.getActiveSession()
     if active is not None:
         active.stop()
@@ -96,6 +99,7 @@ def test_one_spark_session_per_run_stopped_at_teardown(resources):
 
 
 def test_crash_mid_rewrite_keeps_previous_version_readable(resources, data_dir):
+    materialize_zones(resources)
     run_all(resources, GREEN)
     before = lake_snapshot(data_dir)
     warehouse_before = warehouse_rows(data_dir)

@@ -24,15 +24,16 @@ from taxi_platform_tests.support.cli import (
 from taxi_platform_tests.support.data import GREEN_CSV
 from taxi_platform_tests.support.dataproc_standin import DataprocStandIn
 from taxi_platform_tests.support.emulators import unique_name
-from taxi_platform_tests.support.oracle import assert_same_report, duckdb_revenue
+from taxi_platform_tests.support.oracle import assert_same_report, duckdb_revenue, with_zone_names
 
 GREEN = TripMonth.parse("green", "2021-01")
 PARTITION = str(partition_key(GREEN))  # what a user types: green|2021-01-01
 
 
 def course_report() -> list[dict]:
-    """The course's revenue SQL over the committed green 2021-01 file (DuckDB, no taxi_platform code)."""
-    return duckdb_revenue(GREEN_CSV, "green", GREEN.yyyy_mm)
+    """The course's revenue SQL over the committed green 2021-01 file (DuckDB, no taxi_platform code), with the
+    pickup zones' names from the committed lookup (`--select '*'` materializes taxi_zones in the same run)."""
+    return with_zone_names(duckdb_revenue(GREEN_CSV, "green", GREEN.yyyy_mm))
 
 
 def placements(home: str | Path) -> dict[str, str]:
@@ -50,6 +51,7 @@ def test_standalone_profile_from_the_environment(standalone_cluster, mirror, tmp
         TAXI_PROFILE="standalone",
         TAXI_SPARK_MASTER=standalone_cluster.master_url,
         TAXI_SOURCE_URL=mirror.url,
+        TAXI_TLC_URL=mirror.url,
         TAXI_DATA_DIR=tmp_path / "data",
         DAGSTER_HOME=home,
     )

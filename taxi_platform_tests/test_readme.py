@@ -80,7 +80,9 @@ def test_first_materialization_writes_under_the_current_directory(tmp_path: Path
     assert done.returncode == 0 and "RUN_SUCCESS" in done.stderr, done.stderr[-5000:]
     assert (tmp_path / "data/raw/green/2021/01/green_tripdata_2021_01.csv.gz").is_file()
     assert (tmp_path / "data/warehouse.duckdb").is_file()
+    assert (tmp_path / "data/bucket/zones/_SUCCESS").is_file(), "`--select '*'` materialized taxi_zones too"
     assert "revenue_zone" in done.stdout and "green" in done.stdout, done.stdout
+    assert "service_zone" in done.stdout, "the report's rows name their pickup zone"
     with DagsterInstance.from_config(str(tmp_path / ".dagster")) as instance:  # where scripts/dev's UI looks
         [run] = instance.get_runs()
     # The partition as the README's command types it after --partition.

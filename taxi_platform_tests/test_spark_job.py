@@ -15,12 +15,13 @@ from dagster import materialize
 from taxi_platform.assets import gcs_trips, raw_trips, revenue_report, typed_trips
 from taxi_platform.partitions import partition_key
 from taxi_platform.resources import TripSource
-from taxi_platform.spark.stages import write_revenue_report, write_typed_trips
+from taxi_platform.spark.stages import write_revenue_report, write_taxi_zones, write_typed_trips
 from taxi_platform.tlc import TripMonth
-from taxi_platform_tests.support.data import GREEN_CSV, REPO
+from taxi_platform_tests.support.data import GREEN_CSV, REPO, ZONE_LOOKUP
 from taxi_platform_tests.support.feed import write_feed_month
 from taxi_platform_tests.support.mirror import build_mirror
 from taxi_platform_tests.support.oracle import assert_same_report
+from taxi_platform_tests.support.zones import materialize_zones
 
 GREEN = TripMonth.parse("green", "2021-01")
 # The real files of the course's months, beside the checkout in the developers' workspace only.
@@ -45,11 +46,15 @@ def rows(folder: Path) -> list[dict]:
 def test_spark_submit_runs_the_same_stages(spark, tmp_path):
     typed = spark_submit("typed", "--color", "green", "--month", "2021-01",
                          "--input", str(GREEN_CSV), "--output", str(tmp_path / "pq"))  # fmt: skip
-    report = spark_submit("revenue", "--color", "green", "--month", "2021-01",
-                          "--input", str(tmp_path / "pq"), "--output", str(tmp_path / "report"))  # fmt: skip
+    zones = spark_submit("zones", "--input", str(ZONE_LOOKUP), "--output", str(tmp_path / "zones"))
+    report = spark_submit("revenue", "--color", "green", "--month", "2021-01", "--input", str(tmp_path / "pq"),
+                          "--zones", str(tmp_path / "zones"), "--output", str(tmp_path / "report"))  # fmt: skip
 
     in_process_typed = write_typed_trips(spark, str(GREEN_CSV), str(tmp_path / "pq_local"), GREEN)
-    in_process_report = write_revenue_report(spark, str(tmp_path / "pq_local"), str(tmp_path / "report_local"), GREEN)
+    in_process_zones = write_taxi_zones(spark, str(ZONE_LOOKUP), str(tmp_path / "zones_local"))
+    in_process_report = write_revenue_report(
+        spark, str(tmp_path / "pq_local"), str(tmp_path / "zones_local"), str(tmp_path / "report_local"), GREEN
+    )
 
     assert typed["rows"] == in_process_typed.rows == 76518
     assert len(list((tmp_path / "pq").glob("part-*.parquet"))) == 4
@@ -57,6 +62,8 @@ def test_spark_submit_runs_the_same_stages(spark, tmp_path):
     assert report["observed"]["pickups_outside_month"] == in_process_report.observed["pickups_outside_month"]
     assert [tuple(c) for c in report["columns"]] == in_process_report.columns
     assert rows(tmp_path / "report") == rows(tmp_path / "report_local")
+    assert zones["rows"] == in_process_zones.rows == 265
+    assert rows(tmp_path / "zones") == rows(tmp_path / "zones_local")
 
 
 def test_spark_submit_types_a_parquet_month_as_in_process(spark, tmp_path):
@@ -97,6 +104,7 @@ def test_course_call_equals_the_assets_reports(resources, data_dir, tmp_path):
             for m in range(2, 8)
             if (SHARED / f"green_tripdata_2021_{m:02d}.csv.gz").is_file()
         ]
+    materialize_zones(resources)
     for month in months:
         result = materialize(
             [raw_trips, typed_trips, gcs_trips, revenue_report], resources=resources, partition_key=partition_key(month)
@@ -107,7 +115,7 @@ def test_course_call_equals_the_assets_reports(resources, data_dir, tmp_path):
     course = spark_submit(
         "--input_green", str(bucket / "pq/green/*/*"),
         "--input_yellow", str(bucket / "pq/yellow/*/*"),
-        "--output", str(tmp_path / "course"),
+        "--zones", str(bucket / "zones"), "--output", str(tmp_path / "course"),
     )  # fmt: skip
 
     assets = [row for month in months for row in rows(bucket / month.report_path)]

@@ -7,7 +7,7 @@ from dagster import Failure, materialize
 from pydantic import ValidationError
 from pyspark.sql import SparkSession
 
-from taxi_platform.assets import gcs_trips, raw_trips, revenue_report, typed_trips
+from taxi_platform.assets import gcs_trips, raw_trips, revenue_report, taxi_zones, typed_trips
 from taxi_platform.partitions import partition_key
 from taxi_platform.resources import SparkResource
 from taxi_platform.tlc import TripMonth
@@ -28,16 +28,18 @@ def no_session_in_process():
 
 def test_report_runs_on_the_workers(standalone_cluster, no_session_in_process, data_dir, mirror):
     resources = local_platform(data_dir, mirror.url, master=standalone_cluster.master_url)
+    # The zones first, in the same run (and Spark application) as the partition's stages.
     result = materialize(
-        [raw_trips, typed_trips, gcs_trips, revenue_report], resources=resources, partition_key=partition_key(GREEN)
+        [taxi_zones, raw_trips, typed_trips, gcs_trips, revenue_report],
+        resources=resources,
+        partition_key=partition_key(GREEN),
     )
     assert result.success
     report = result.asset_materializations_for_node("revenue_report")[0].metadata
     application = report["spark_application_id"].value
     assert report["spark_master"].value == standalone_cluster.master_url
-    assert (
-        result.asset_materializations_for_node("typed_trips")[0].metadata["spark_application_id"].value == application
-    )
+    for stage in ("typed_trips", "taxi_zones"):
+        assert result.asset_materializations_for_node(stage)[0].metadata["spark_application_id"].value == application
 
     master = standalone_cluster.master_state()
     assert application in [app["id"] for app in master["completedapps"]], "the run's application finished"

@@ -20,7 +20,7 @@ import duckdb
 import pytest
 
 from taxi_platform.tlc.months import COLORS, TripMonth
-from taxi_platform_tests.support.cli import dagster_home, user_env
+from taxi_platform_tests.support.cli import dagster_home, materialize_zones_cli, user_env
 from taxi_platform_tests.support.data import GREEN_CSV, REPO
 from taxi_platform_tests.support.dev_server import ASSETS, ASSETS_QUERY, DevServer, running_dev
 from taxi_platform_tests.support.keys import key, run_tags
@@ -48,8 +48,10 @@ def dev_server(dev_root: Path, mirror_server: MirrorServer) -> Iterator[DevServe
         TAXI_DATA_DIR=dev_root / "data",
         TAXI_PROFILE="local",
         TAXI_SOURCE_URL=mirror_server.url,
+        TAXI_TLC_URL=mirror_server.url,
         TAXI_LANDING_DIR=dev_root / "landing",
     )
+    materialize_zones_cli(env)  # once, as a user does before the first month's report
     with running_dev(env, dev_root) as server:
         yield server
 

@@ -17,9 +17,11 @@ from taxi_platform.tlc import TripMonth
 from taxi_platform_tests.support.data import GREEN_CSV
 from taxi_platform_tests.support.keys import key
 from taxi_platform_tests.support.months import damaged_month
-from taxi_platform_tests.support.oracle import assert_same_report, duckdb_revenue
+from taxi_platform_tests.support.oracle import assert_same_report, duckdb_revenue, with_zone_names
+from taxi_platform_tests.support.zones import materialize_zones
 
 MONTH = TripMonth.parse("green", "2021-01")
+NOWHERE = "http://127.0.0.1:9"  # the TLC feed of a test whose own source has the month: never reached
 
 
 def published(data_dir: Path) -> dict[str, bytes]:
@@ -37,6 +39,7 @@ def warehouse(data_dir: Path) -> list[tuple]:
 
 
 def test_a_month_with_too_many_malformed_lines_keeps_the_previous_version(resources, data_dir, tmp_path):
+    materialize_zones(resources)
     source = tmp_path / "source"  # a file:// source of our own: the month is republished damaged
     published_file = source / "green/green_tripdata_2021-01.csv.gz"
     published_file.parent.mkdir(parents=True)
@@ -62,8 +65,8 @@ def test_a_month_with_too_many_malformed_lines_keeps_the_previous_version(resour
 class CraftedReportSpark(SparkResource):
     """The real report stage, after which one written file is replaced by a report that disagrees with its trips."""
 
-    def run_revenue_report(self, trips_path: str, output: str, month: TripMonth) -> StageRun:
-        run = super().run_revenue_report(trips_path, output, month)
+    def run_revenue_report(self, trips_path: str, zones_path: str, output: str, month: TripMonth) -> StageRun:
+        run = super().run_revenue_report(trips_path, zones_path, output, month)
         [part] = sorted(Path(output).glob("*.parquet"))
         table = pq.read_table(part)
         index = table.schema.get_field_index("revenue_monthly_total_amount")
@@ -73,6 +76,7 @@ class CraftedReportSpark(SparkResource):
 
 
 def test_a_report_whose_totals_disagree_with_its_trips_is_not_published(resources, data_dir):
+    materialize_zones(resources)
     assert materialize(trip_assets, resources=resources, partition_key=key("green", "2021-01")).success
     before = published(data_dir)
 
@@ -106,10 +110,8 @@ def test_a_malformed_line_and_an_impossible_pickup_are_quarantined_and_the_rest_
         gzip.compress(b"\n".join(text for i, text in enumerate(lines, 1) if i not in (malformed, impossible)))
     )
 
-    resources = {
-        **resources,
-        "trip_source": TripSource(base_url=(tmp_path / "source").as_uri(), tlc_url=(tmp_path / "source").as_uri()),
-    }
+    materialize_zones(resources)
+    resources = {**resources, "trip_source": TripSource(base_url=(tmp_path / "source").as_uri(), tlc_url=NOWHERE)}
     result = materialize(trip_assets, resources=resources, partition_key=key("green", "2021-01"))
     assert result.success
 
@@ -130,7 +132,7 @@ def test_a_malformed_line_and_an_impossible_pickup_are_quarantined_and_the_rest_
     assert checks["no_lines_quarantined"].severity == AssetCheckSeverity.WARN
 
     report = pq.read_table(str((data_dir / "bucket" / MONTH.report_path).resolve())).to_pylist()
-    assert_same_report(report, duckdb_revenue(skipped, "green", "2021-01"))
+    assert_same_report(report, with_zone_names(duckdb_revenue(skipped, "green", "2021-01")))
 
 
 def test_a_csv_with_an_added_column_materializes_and_names_it(resources, data_dir, tmp_path):
@@ -140,10 +142,8 @@ def test_a_csv_with_an_added_column_materializes_and_names_it(resources, data_di
     source = tmp_path / "source/green/green_tripdata_2021-01.csv.gz"
     source.parent.mkdir(parents=True)
     source.write_bytes(gzip.compress(b"\r\n".join(added) + b"\r\n"))
-    resources = {
-        **resources,
-        "trip_source": TripSource(base_url=(tmp_path / "source").as_uri(), tlc_url=(tmp_path / "source").as_uri()),
-    }
+    materialize_zones(resources)
+    resources = {**resources, "trip_source": TripSource(base_url=(tmp_path / "source").as_uri(), tlc_url=NOWHERE)}
 
     result = materialize(trip_assets, resources=resources, partition_key=key("green", "2021-01"))
     assert result.success
@@ -157,4 +157,4 @@ def test_a_csv_with_an_added_column_materializes_and_names_it(resources, data_di
     schema = pq.read_schema(sorted((data_dir / MONTH.typed_path).resolve().glob("*.parquet"))[0])
     assert "airport_fee" not in schema.names and schema.names[0] == "VendorID"
     report = pq.read_table(str((data_dir / "bucket" / MONTH.report_path).resolve())).to_pylist()
-    assert_same_report(report, duckdb_revenue(GREEN_CSV, "green", "2021-01"))
+    assert_same_report(report, with_zone_names(duckdb_revenue(GREEN_CSV, "green", "2021-01")))

@@ -5,15 +5,17 @@ from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, Mat
 
 from taxi_platform.assets.gcs_trips import gcs_trips
 from taxi_platform.assets.metadata import column_schema, markdown_table
+from taxi_platform.assets.taxi_zones import taxi_zones
 from taxi_platform.audits import parquet_files, report_total_audit, require_passed
 from taxi_platform.failures import named_failures, require_upstream
 from taxi_platform.partitions import trip_month, trip_partitions
 from taxi_platform.resources import SparkResource, TripBucket
+from taxi_platform.tlc.zones import ZONES_PREFIX
 
 
 @asset(
     partitions_def=trip_partitions,
-    deps=[gcs_trips],
+    deps=[gcs_trips, taxi_zones],
     group_name="revenue",
     kinds={"spark", "parquet"},
     check_specs=[
@@ -27,6 +29,8 @@ from taxi_platform.resources import SparkResource, TripBucket
     description=(
         "The course's monthly revenue report (revenue per pickup zone, month and service type: the eight "
         "`revenue_monthly_*` sums, average passenger count and trip distance) for one color and month, "
+        "followed by the pickup zone's `borough`, `zone` and `service_zone` from taxi_zones (a broadcast join; "
+        "NULL for a zone the lookup lacks), "
         "read from the published parquet and written to the bucket at `report/revenue/{color}/{YYYY}/{MM}/`. "
         "**Trips whose pickup is outside the partition's month are excluded** (the course SQL would "
         "give them their own `revenue_month` rows, e.g. 2008-12); their count is in the "
@@ -37,7 +41,9 @@ def revenue_report(context: AssetExecutionContext, spark: SparkResource, bucket:
     month = trip_month(context)
     require_upstream(bucket.is_published(month.typed_path), f"published {month.typed_path}", "gcs_trips", month)
     source = bucket.spark_path(month.typed_path)
-    context.log.info(f"Building the {month.label} revenue report from {source}")
+    zones = bucket.spark_path(ZONES_PREFIX)
+    require_upstream(bucket.is_published(ZONES_PREFIX), f"the zone lookup in {zones}", "taxi_zones", month, False)
+    context.log.info(f"Building the {month.label} revenue report from {source}, zone names from {zones}")
 
     def audit(written: Path) -> None:
         """Runs after the block below, before publishing: the written report against its trips' observed total."""
@@ -48,7 +54,7 @@ def revenue_report(context: AssetExecutionContext, spark: SparkResource, bucket:
         )
 
     with named_failures(month, source), bucket.replace_prefix(month.report_path, audit=audit) as staging:
-        run = spark.run_revenue_report(source, staging, month)
+        run = spark.run_revenue_report(source, zones, staging, month)
     result, observed = run.result, run.result.observed
     written = bucket.describe(month.report_path)
     outside = observed["pickups_outside_month"]
@@ -66,6 +72,8 @@ def revenue_report(context: AssetExecutionContext, spark: SparkResource, bucket:
             "dagster/column_schema": column_schema(result.columns),
             "trips_in_month": observed["trips"] - outside,
             "pickups_outside_month": outside,
+            "zones": zones,
+            "zones_without_names": observed["zones_without_names"],
             "preview": markdown_table(result.preview),
         },
         check_results=[

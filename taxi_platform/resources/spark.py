@@ -26,7 +26,7 @@ from pyspark.sql import SparkSession
 from taxi_platform.resources.validated import EnvValidated, is_unresolved
 from taxi_platform.spark.gcs import gcs_connector_settings
 from taxi_platform.spark.settings import SESSION_SETTINGS
-from taxi_platform.spark.stages import StageResult, write_revenue_report, write_typed_trips
+from taxi_platform.spark.stages import StageResult, write_revenue_report, write_taxi_zones, write_typed_trips
 from taxi_platform.tlc.months import TripMonth
 
 # Settings a user's `spark_config` may override; SESSION_SETTINGS may not be overridden.
@@ -136,10 +136,14 @@ class SparkResource(EnvValidated, LazyPySparkResource):
         result = write_typed_trips(self.spark_session, raw_path, output, month, partitions, quarantine)
         return StageRun(result, self.application)
 
-    def run_revenue_report(self, trips_path: str, output: str, month: TripMonth) -> StageRun:
-        """Build one month's revenue report in this run's Spark session."""
-        result = write_revenue_report(self.spark_session, trips_path, output, month)
+    def run_revenue_report(self, trips_path: str, zones_path: str, output: str, month: TripMonth) -> StageRun:
+        """Build one month's revenue report, with its zones' names, in this run's Spark session."""
+        result = write_revenue_report(self.spark_session, trips_path, zones_path, output, month)
         return StageRun(result, self.application)
+
+    def run_taxi_zones(self, csv_path: str, output: str) -> StageRun:
+        """Type the zone lookup into parquet in this run's Spark session (its input is on the run's disk)."""
+        return StageRun(write_taxi_zones(self.spark_session, csv_path, output), self.application)
 
     def teardown_after_execution(self, context: InitResourceContext | None) -> None:
         if self._spark_session is not None and self._owns_session:

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from taxi_platform.resources.lake import LocalLake
 from taxi_platform.tlc.months import TripMonth
-from taxi_platform.tlc.schemas import REVENUE_COLUMNS
+from taxi_platform.tlc.schemas import REVENUE_COLUMNS, TripColumn
 
 if TYPE_CHECKING:
     import duckdb
@@ -82,6 +82,18 @@ class DuckDBWarehouse(RevenueWarehouse):
             names = [column[0] for column in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
+    def _add_missing_columns(self, db: duckdb.DuckDBPyConnection) -> None:
+        """A table from before the zone names gains them; its rows stay, NULL in the new columns."""
+        existing = [
+            row[0]
+            for row in db.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [REVENUE_TABLE]
+            ).fetchall()
+        ]
+        for column in missing_columns(existing):
+            db.execute(f"ALTER TABLE {REVENUE_TABLE} ADD COLUMN {column.name} {_DUCKDB_TYPES[column.type]}")
+            get_dagster_logger().info(f"{self.database_path}: added column {column.name} to {REVENUE_TABLE}")
+
     def replace_revenue(self, report_dir: Path, trip_month: TripMonth) -> LoadedSlice:
         reject_strays(sorted(report_dir.glob("*.parquet")), trip_month, report_dir)
         files = str(report_dir.resolve() / "*.parquet")
@@ -91,6 +103,7 @@ class DuckDBWarehouse(RevenueWarehouse):
         slice_key = [trip_month.month, trip_month.color]
         with self._connect() as db:
             db.execute(f"CREATE TABLE IF NOT EXISTS {REVENUE_TABLE} ({definition})")
+            self._add_missing_columns(db)
             db.execute("BEGIN TRANSACTION")
             try:
                 db.execute(f"DELETE FROM {REVENUE_TABLE} WHERE {where}", slice_key)
@@ -109,6 +122,11 @@ class DuckDBWarehouse(RevenueWarehouse):
             table_rows=table_rows,
             bytes=database.stat().st_size,
         )
+
+
+def missing_columns(existing: list[str]) -> list[TripColumn]:
+    """The report's columns a table written by an earlier version lacks (added NULLABLE at its end)."""
+    return [column for column in REVENUE_COLUMNS if column.name not in existing]
 
 
 def reject_strays(files: list[Path], trip_month: TripMonth, report_dir: Path) -> None:

@@ -6,10 +6,15 @@ The course's call, over many months of both colors (lake layout `.../{YYYY}/{MM}
         --input_green 'data/bucket/pq/green/2021/*/' --input_yellow 'data/bucket/pq/yellow/2021/*/' \
         --output /tmp/report
 
+(add `--zones data/bucket/zones` for the pickup zones' names, as the partitions' reports have them).
+
 One partition's stage, as the assets run it (this is what Dataproc mode submits):
 
     spark-submit --master spark://127.0.0.1:7077 taxi_platform/spark/job.py \
-        revenue --color green --month 2021-01 --input data/bucket/pq/green/2021/01 --output /tmp/report
+        revenue --color green --month 2021-01 --input data/bucket/pq/green/2021/01 \
+        --zones data/bucket/zones --output /tmp/report
+
+The zone lookup's stage (`taxi_zones`): `job.py zones --input data/raw/zones/taxi_zone_lookup.csv --output ...`.
 
 Paths may be local or `gs://` URIs. The last line printed is the stage's result as JSON.
 """
@@ -22,10 +27,16 @@ import sys
 from pyspark.sql import SparkSession
 
 from taxi_platform.spark.settings import SESSION_SETTINGS
-from taxi_platform.spark.stages import StageResult, write_course_report, write_revenue_report, write_typed_trips
+from taxi_platform.spark.stages import (
+    StageResult,
+    write_course_report,
+    write_revenue_report,
+    write_taxi_zones,
+    write_typed_trips,
+)
 from taxi_platform.tlc.months import COLORS, TripMonth
 
-STAGES = ("course", "typed", "revenue")
+STAGES = ("course", "typed", "revenue", "zones")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -33,32 +44,41 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "stage", nargs="?", default="course", choices=STAGES,
         help="course (default): report over --input_green/--input_yellow; typed: one raw file -> parquet; "
-        "revenue: one partition's report",
+        "revenue: one partition's report; zones: the zone lookup CSV -> parquet",
     )  # fmt: skip
     parser.add_argument("--input_green", help="course: typed green parquet (glob allowed)")
     parser.add_argument("--input_yellow", help="course: typed yellow parquet (glob allowed)")
     parser.add_argument("--color", choices=COLORS, help="typed/revenue: the partition's color")
     parser.add_argument("--month", help="typed/revenue: the partition's month, YYYY-MM")
-    parser.add_argument("--input", help="typed: the raw .csv.gz or .parquet; revenue: the typed parquet folder")
+    parser.add_argument(
+        "--input", help="typed: the raw .csv.gz or .parquet; revenue: the typed parquet folder; zones: the lookup CSV"
+    )
+    parser.add_argument("--zones", help="revenue (required), course (optional): the typed zones' parquet folder")
     parser.add_argument("--output", required=True, help="folder to write; must not exist")
     parser.add_argument("--partitions", type=int, default=4, help="typed: parquet files to write")
     parser.add_argument("--quarantine", help="typed: folder for the lines that are not trips (must not exist)")
     args = parser.parse_args(argv)
     if args.stage == "course" and not (args.input_green or args.input_yellow):
         parser.error("the course report needs --input_green and/or --input_yellow")
-    if args.stage != "course" and not (args.color and args.month and args.input):
+    if args.stage in ("typed", "revenue") and not (args.color and args.month and args.input):
         parser.error(f"the {args.stage} stage needs --color, --month and --input")
+    if args.stage == "revenue" and not args.zones:
+        parser.error("the revenue stage needs --zones (the typed zone lookup, published by taxi_zones)")
+    if args.stage == "zones" and not args.input:
+        parser.error("the zones stage needs --input")
     return args
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> StageResult:
     if args.stage == "course":
         inputs = {color: path for color, path in (("green", args.input_green), ("yellow", args.input_yellow)) if path}
-        return write_course_report(spark, inputs, args.output)
+        return write_course_report(spark, inputs, args.output, args.zones)
+    if args.stage == "zones":
+        return write_taxi_zones(spark, args.input, args.output)
     month = TripMonth.parse(args.color, args.month)
     if args.stage == "typed":
         return write_typed_trips(spark, args.input, args.output, month, args.partitions, args.quarantine)
-    return write_revenue_report(spark, args.input, args.output, month)
+    return write_revenue_report(spark, args.input, args.zones, args.output, month)
 
 
 def main(argv: list[str] | None = None) -> StageResult:

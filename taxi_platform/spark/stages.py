@@ -1,4 +1,4 @@
-"""The two Spark stages with their I/O edges: read, transform, write, and what was observed.
+"""The Spark stages with their I/O edges: read, transform, write, and what was observed.
 
 Used by the Dagster assets in-process and by `taxi_platform.spark.job` under spark-submit.
 Each writes to the directory it is given; making that write atomic is the caller's job.
@@ -27,12 +27,14 @@ from taxi_platform.spark.trips import (
     pickup_outside_month,
     quarantined_lines,
     read_numbered_lines,
+    struct_type,
     typed_trips,
     unparsed_value_counts,
 )
 from taxi_platform.tlc.months import TripMonth
 from taxi_platform.tlc.schemas import typed_columns
 from taxi_platform.tlc.validation import header_names, missing_columns, unknown_columns
+from taxi_platform.tlc.zones import ZONE_COLUMNS, ZONE_ID
 
 PREVIEW_ROWS = 10
 # With this on, Spark 3.5 reads a TIMESTAMP(NANOS) column as the long it stores (the typed stage makes it a timestamp).
@@ -175,8 +177,26 @@ def _session_setting(spark: SparkSession, key: str, value: str) -> Iterator[None
             spark.conf.set(key, previous)
 
 
-def write_revenue_report(spark: SparkSession, trips_path: str, output: str, trip_month: TripMonth) -> StageResult:
-    """Build the month's revenue report from typed trips; count the pickups it leaves out."""
+def write_taxi_zones(spark: SparkSession, csv_path: str, output: str) -> StageResult:
+    """Type the zone lookup (a checked CSV) with its explicit schema into one parquet file."""
+    zones = spark.read.csv(csv_path, header=True, schema=struct_type(ZONE_COLUMNS), mode="FAILFAST")
+    # 265 rows: one file, cached so the count and the preview do not read the file again.
+    zones = zones.orderBy(ZONE_ID).cache()
+    try:
+        zones.coalesce(1).write.parquet(output)
+        return StageResult(
+            rows=zones.count(),
+            columns=_columns(zones.schema),
+            preview=[row.asDict() for row in zones.limit(PREVIEW_ROWS).collect()],
+        )
+    finally:
+        zones.unpersist()
+
+
+def write_revenue_report(
+    spark: SparkSession, trips_path: str, zones_path: str, output: str, trip_month: TripMonth
+) -> StageResult:
+    """Build the month's revenue report from typed trips and the typed zones; count the pickups it leaves out."""
     color = trip_month.color
     observation = Observation(f"revenue_report {trip_month.label}")
     outside = pickup_outside_month(color, trip_month.start, trip_month.end)
@@ -186,8 +206,9 @@ def write_revenue_report(spark: SparkSession, trips_path: str, output: str, trip
         F.sum(outside.cast("int")).alias("pickups_outside_month"),
         F.sum(F.when(~outside, F.col("total_amount"))).alias("in_month_total_amount"),
     )
+    zones = spark.read.parquet(zones_path)
     # A few hundred rows: keep them cached so counts and the preview do not recompute the month.
-    report = revenue_report(trips, color, trip_month.start, trip_month.end).orderBy("revenue_zone").cache()
+    report = revenue_report(trips, color, trip_month.start, trip_month.end, zones).orderBy("revenue_zone").cache()
     try:
         report.coalesce(1).write.parquet(output)
         observed = observation.get
@@ -199,6 +220,7 @@ def write_revenue_report(spark: SparkSession, trips_path: str, output: str, trip
                 "pickups_outside_month": int(observed["pickups_outside_month"] or 0),
                 "in_month_total_amount": observed["in_month_total_amount"],
                 "report_total_amount": report.agg(F.sum("revenue_monthly_total_amount")).first()[0],
+                "zones_without_names": report.where(F.col("zone").isNull()).count(),
             },
             preview=_top_rows(report, "revenue_monthly_total_amount"),
         )
@@ -206,8 +228,10 @@ def write_revenue_report(spark: SparkSession, trips_path: str, output: str, trip
         report.unpersist()
 
 
-def write_course_report(spark: SparkSession, inputs: dict[str, str], output: str) -> StageResult:
-    """The course's report over many months of typed parquet per color (`spark-sql.py`)."""
+def write_course_report(
+    spark: SparkSession, inputs: dict[str, str], output: str, zones_path: str | None = None
+) -> StageResult:
+    """The course's report over many months of typed parquet per color (`spark-sql.py`), with zone names if given."""
     trips_by_color = {}
     for color, pattern in inputs.items():
         trips = spark.read.parquet(*visible_paths(spark, pattern))
@@ -218,7 +242,9 @@ def write_course_report(spark: SparkSession, inputs: dict[str, str], output: str
                 f"(--input_{color} must point at the lake layout, e.g. .../pq/{color}/*/*/)"
             )
         trips_by_color[color] = trips
-    report = course_revenue_report(trips_by_color).orderBy("revenue_month", "service_type", "revenue_zone").cache()
+    zones = spark.read.parquet(zones_path) if zones_path else None
+    report = course_revenue_report(trips_by_color, zones)
+    report = report.orderBy("revenue_month", "service_type", "revenue_zone").cache()
     try:
         report.coalesce(1).write.parquet(output)
         return StageResult(

@@ -65,9 +65,14 @@ class UnreadableColumn(ValueError):
     """A file's column is stored in a type its typed column cannot be read from."""
 
 
+def struct_type(columns: tuple[TripColumn, ...]) -> T.StructType:
+    """Named columns (`tlc/`) as a Spark StructType, every column nullable."""
+    return T.StructType([T.StructField(c.name, _SPARK_TYPES[c.type], True) for c in columns])
+
+
 def trip_schema(color: str) -> T.StructType:
     """The course's schema for a color as a Spark StructType: how the course reads a CSV (the benchmarks' bare way)."""
-    return T.StructType([T.StructField(c.name, _SPARK_TYPES[c.type], True) for c in TRIP_COLUMNS[color]])
+    return struct_type(TRIP_COLUMNS[color])
 
 
 def can_read(source: T.DataType, column_type: ColumnType) -> bool:

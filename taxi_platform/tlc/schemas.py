@@ -97,12 +97,22 @@ REVENUE_SUMS: dict[str, str] = {
     "revenue_monthly_congestion_surcharge": "congestion_surcharge",
 }
 
-# The revenue report, in order: what Spark writes and what the warehouse table holds.
-REVENUE_COLUMNS: tuple[TripColumn, ...] = (
+# The course's revenue report, in order (`spark-sql.py`).
+COURSE_REVENUE_COLUMNS: tuple[TripColumn, ...] = (
     TripColumn("revenue_zone", "int"),
     TripColumn("revenue_month", "date"),
     TripColumn("service_type", "string"),
     *(TripColumn(name, "double") for name in REVENUE_SUMS),
     TripColumn("avg_monthly_passenger_count", "double"),
     TripColumn("avg_monthly_trip_distance", "double"),
+)
+
+# Zone lookup column (`tlc/zones.py`) -> the report column naming the pickup zone (`revenue_zone`) with it.
+ZONE_NAMES: dict[str, str] = {"Borough": "borough", "Zone": "zone", "service_zone": "service_zone"}
+
+# The revenue report, in order: what Spark writes and what the warehouse table holds. The pickup zone's
+# names come after the course's columns, NULL for an id the lookup lacks.
+REVENUE_COLUMNS: tuple[TripColumn, ...] = (
+    *COURSE_REVENUE_COLUMNS,
+    *(TripColumn(name, "string") for name in ZONE_NAMES.values()),
 )

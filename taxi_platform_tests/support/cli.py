@@ -48,6 +48,7 @@ def gcp_env(
         TAXI_GCS_ENDPOINT=gcs_emulator.endpoint,
         TAXI_BIGQUERY_ENDPOINT=bigquery_emulator.endpoint,
         TAXI_SOURCE_URL=source_url,
+        TAXI_TLC_URL=source_url,
         TAXI_DATA_DIR=root / "data",
         DAGSTER_HOME=dagster_home(root / "dagster_home"),
         **more,
@@ -55,17 +56,23 @@ def gcp_env(
 
 
 def run_materialize(
-    env: dict[str, str], select: str, partition: str, timeout: float = 600
+    env: dict[str, str], select: str, partition: str | None, timeout: float = 600
 ) -> subprocess.CompletedProcess:
-    """One partition's materialization, whatever its outcome (Dagster logs to stderr)."""
+    """One partition's materialization (no partition: an unpartitioned asset's), whatever its outcome (Dagster logs
+    to stderr)."""
     return subprocess.run(
         [str(DAGSTER), "asset", "materialize", "-m", "taxi_platform.definitions", "--select", select,
-         "--partition", partition],
+         *(["--partition", partition] if partition else [])],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
 
 
-def materialize_cli(env: dict[str, str], select: str, partition: str, timeout: float = 600) -> str:
+def materialize_zones_cli(env: dict[str, str]) -> str:
+    """`dagster asset materialize --select taxi_zones`: what a user runs once before the first report."""
+    return materialize_cli(env, "taxi_zones", None)
+
+
+def materialize_cli(env: dict[str, str], select: str, partition: str | None, timeout: float = 600) -> str:
     """Run one partition's materialization; fail the test with Dagster's own words if it fails."""
     done = run_materialize(env, select, partition, timeout)
     assert done.returncode == 0 and "RUN_SUCCESS" in done.stderr, done.stderr[-5000:]

@@ -188,3 +188,17 @@ def course_csv(color: str, folder: Path) -> Path:
     path = folder / "yellow.csv"
     path.write_bytes(whole_lines(YELLOW_CSV))
     return path
+
+
+def with_zone_names(rows: list[dict], lookup: Path | None = None) -> list[dict]:
+    """`rows` (the course SQL's) with their pickup zone's names appended as the report carries them, from the
+    zone lookup read with the csv module (the committed one by default); None for an id the lookup lacks."""
+    from taxi_platform_tests.support.data import ZONE_LOOKUP
+
+    with (lookup or ZONE_LOOKUP).open(newline="", encoding="utf-8") as stream:
+        names = {
+            int(row["LocationID"]): dict(borough=row["Borough"], zone=row["Zone"], service_zone=row["service_zone"])
+            for row in csv.DictReader(stream)
+        }
+    unknown = dict.fromkeys(("borough", "zone", "service_zone"))
+    return [{**row, **names.get(int(row["revenue_zone"]), unknown)} for row in rows]

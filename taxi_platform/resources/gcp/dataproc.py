@@ -277,21 +277,22 @@ def _log_lines(log: Log, lines: list[str]) -> None:
 class DataprocSparkResource(SparkResource):
     """Spark for the gcp profile with a Dataproc cluster: the revenue report is a Dataproc job.
 
-    The report reads and writes the bucket (`gs://`), so it runs on the cluster. `typed_trips` parses
-    in the run's own session, since its input, the raw file, is on the run's local disk; both say
-    where they ran in their metadata (`spark_placement`).
+    The report reads and writes the bucket (`gs://`), so it runs on the cluster. `typed_trips` and
+    `taxi_zones` parse in the run's own session, since their input, the raw file, is on the run's
+    local disk; each says where it ran in its metadata (`spark_placement`).
     """
 
     dataproc: DataprocJobs = Field(description="The cluster the report's job is submitted to.")
 
-    def run_revenue_report(self, trips_path: str, output: str, month: TripMonth) -> StageRun:
-        local = [path for path in (trips_path, output) if not is_gs_uri(path)]
+    def run_revenue_report(self, trips_path: str, zones_path: str, output: str, month: TripMonth) -> StageRun:
+        local = [path for path in (trips_path, zones_path, output) if not is_gs_uri(path)]
         if local:
             raise Failure(
                 f"{month.label}: the revenue report runs on Dataproc, which cannot read or write the local "
                 f"path {local[0]}; the gcp profile keeps the bucket on GCS (TAXI_GCS_BUCKET)"
             )
-        args = ["revenue", "--color", month.color, "--month", month.yyyy_mm, "--input", trips_path, "--output", output]
+        args = ["revenue", "--color", month.color, "--month", month.yyyy_mm, "--input", trips_path,
+                "--output", output, "--zones", zones_path]  # fmt: skip
         submitted = self.dataproc.run_job(args, f"revenue_report {month.label}", get_dagster_logger())
         return StageRun(
             StageResult.from_dict(submitted.summary), {"spark_placement": "dataproc", **submitted.placement}

@@ -12,7 +12,13 @@ from google.cloud import bigquery
 from pydantic import Field
 
 from taxi_platform.resources.gcp.clients import BigQueryClient
-from taxi_platform.resources.warehouse import REVENUE_TABLE, LoadedSlice, RevenueWarehouse, reject_strays
+from taxi_platform.resources.warehouse import (
+    REVENUE_TABLE,
+    LoadedSlice,
+    RevenueWarehouse,
+    missing_columns,
+    reject_strays,
+)
 from taxi_platform.tlc.months import TripMonth
 from taxi_platform.tlc.schemas import REVENUE_COLUMNS
 
@@ -81,7 +87,26 @@ class BigQueryWarehouse(RevenueWarehouse):
             type_=bigquery.TimePartitioningType.MONTH, field="revenue_month"
         )
         table.clustering_fields = ["service_type"]
-        return client.create_table(table, exists_ok=True).full_table_id.replace(":", ".")
+        table = client.create_table(table, exists_ok=True)
+        self._add_missing_columns(client, table)
+        return table.full_table_id.replace(":", ".")
+
+    def _add_missing_columns(self, client: bigquery.Client, table: bigquery.Table) -> None:
+        """A table from before the zone names gains them as NULLABLE columns; its rows stay, NULL in them.
+
+        The schema update is BigQuery's way; the `ALTER TABLE ... ADD COLUMN IF NOT EXISTS` after it is a
+        no-op there, and what makes the bqemulator (whose schema update changes only its metadata) store them.
+        """
+        missing = missing_columns([field.name for field in table.schema])
+        if not missing:
+            return
+        table_id = table.full_table_id.replace(":", ".")
+        table.schema = [*table.schema, *(bigquery.SchemaField(c.name, _BIGQUERY_TYPES[c.type]) for c in missing)]
+        client.update_table(table, ["schema"])
+        for column in missing:
+            kind = _BIGQUERY_TYPES[column.type]
+            client.query(f"ALTER TABLE `{table_id}` ADD COLUMN IF NOT EXISTS {column.name} {kind}").result()
+        get_dagster_logger().info(f"{table_id}: added the columns {', '.join(c.name for c in missing)}")
 
     def _merge(self, client: bigquery.Client, table_id: str, staging: str, trip_month: TripMonth) -> None:
         columns = ", ".join(c.name for c in REVENUE_COLUMNS)
