@@ -25,7 +25,8 @@ from taxi_platform.partitions import partition_key
 from taxi_platform.resources import TripSource
 from taxi_platform.spark.stages import write_typed_trips
 from taxi_platform.tlc import TripMonth
-from taxi_platform_tests.support.data import GREEN_PARQUET
+from taxi_platform.tlc.sources import ZONES_FILE
+from taxi_platform_tests.support.data import GREEN_PARQUET, ZONE_LOOKUP
 from taxi_platform_tests.support.feed import HUGE_ID, feed_path, write_feed_month
 from taxi_platform_tests.support.oracle import (
     PREFIX,
@@ -33,7 +34,9 @@ from taxi_platform_tests.support.oracle import (
     duckdb_revenue,
     parquet_typed_sql,
     typed_types,
+    with_zone_names,
 )
+from taxi_platform_tests.support.zones import materialize_zones
 
 SUMMED = {"int": "CAST({c} AS HUGEINT)", "double": "{c}", "timestamp": "epoch_us({c})", "string": "length({c})"}
 
@@ -85,9 +88,13 @@ def oracle_counts(path: Path, color: str) -> tuple[int, dict[str, int]]:
 
 
 def feed_resources(resources: dict, root: Path) -> dict:
-    """The local platform reading months from a file:// feed at `root` (and nothing else)."""
+    """The local platform reading months (and the zone lookup) from a file:// feed at `root`, and nothing else."""
+    (root / ZONES_FILE).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ZONE_LOOKUP, root / ZONES_FILE)
     source = TripSource(base_url=root.as_uri(), tlc_url=root.as_uri(), sources="tlc", backoff_seconds=0.05)
-    return {**resources, "trip_source": source}
+    resources = {**resources, "trip_source": source}
+    materialize_zones(resources)
+    return resources
 
 
 def typed_metadata(result) -> dict:
@@ -119,7 +126,7 @@ def test_the_real_green_2024_01_parquet_equals_duckdb_reading_it(resources, data
     schema = pq.read_schema(next(typed.resolve().glob("*.parquet")))
     assert schema.names == list(typed_types("green"))
     report = pq.read_table(str((data_dir / "bucket" / month.report_path).resolve())).to_pylist()
-    assert_same_report(report, duckdb_revenue(GREEN_PARQUET, "green", "2024-01"))
+    assert_same_report(report, with_zone_names(duckdb_revenue(GREEN_PARQUET, "green", "2024-01")))
 
 
 @pytest.mark.parametrize(
@@ -137,10 +144,10 @@ def test_a_generated_yellow_month_of_each_era_equals_duckdb_reading_it(
     source = write_feed_month(
         feed_path(feed, "yellow", yyyy_mm), "yellow", yyyy_mm, style, rows=4000, seed=7, null_keys=3, huge_ids=2
     )
-    result = materialize(
-        [raw_trips, typed_trips], resources=feed_resources(resources, feed), partition_key=partition_key(month)
-    )
+    result = materialize(trip_assets, resources=feed_resources(resources, feed), partition_key=partition_key(month))
     assert result.success
+    report = pq.read_table(str((data_dir / "bucket" / month.report_path).resolve())).to_pylist()
+    assert_same_report(report, with_zone_names(duckdb_revenue(source, "yellow", yyyy_mm)))
 
     quarantined, unparsed = oracle_counts(source, "yellow")
     assert quarantined == 3 and unparsed["payment_type"] == 2
