@@ -165,6 +165,23 @@ def write_results(raw: dict, output: Path) -> None:
                 )
                 lines += ["", f"Ratio Dagster ({label}) / plain per month = {dagster / plain:.2f}{batched}."]
 
+    feed_d, feed_b = get("feed", "dagster"), get("feed", "bare spark")
+    if feed_d and feed_b:
+        lines += ["", "## 2b. A TLC feed month: green 2024-01 (the TLC's real parquet, 56,551 rows), raw → report", "",
+                  "| variant | wall time | Spark stages | load |", "|---|---|---|---|"]  # fmt: skip
+        lines.append(f"| Dagster: `trip_chain` from the feed (the release lacks the month), fresh process | "
+                     f"{fmt(col(feed_d, 'wall_s'))} | {fmt(col(feed_d, 'spark_steps_s'))} | "
+                     f"{loads(feed_d)} |")  # fmt: skip
+        lines.append(f"| bare Spark: one `python` process, the same stage functions over the parquet file | "
+                     f"{fmt(col(feed_b, 'wall_s'))} | {fmt(col(feed_b, 'stages_s'))} (typed "
+                     f"{fmt(col(feed_b, 'typed_s'))}, report {fmt(col(feed_b, 'revenue_s'))}; session "
+                     f"{fmt(col(feed_b, 'session_s'))}) | {loads(feed_b)} |")  # fmt: skip
+        lines += ["", f"Ratio of medians: Dagster / bare Spark (process) = "
+                  f"{median_of(feed_d, 'wall_s') / median_of(feed_b, 'wall_s'):.2f}; Spark stages only = "
+                  f"{median_of(feed_d, 'spark_steps_s') / median_of(feed_b, 'stages_s'):.2f}.", "",
+                  "Dagster steps (median):", ""]  # fmt: skip
+        lines += [f"- `{step}`: {seconds:.2f} s" for step, seconds in step_medians(feed_d).items()]
+
     syn_d, syn_b = get("synthetic", "dagster"), get("synthetic", "bare spark")
     lines += ["", "## 3. Synthetic full-size yellow month (benchmarks/synthetic.py), raw → typed parquet → report", "",
               "| variant | wall time | Spark stages | load |", "|---|---|---|---|"]  # fmt: skip

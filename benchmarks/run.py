@@ -43,6 +43,7 @@ PLAIN = REPO / "benchmarks/course/plain_way.py"
 ONE = "green:2021-01"
 BACKFILL = [f"green:2021-{m:02d}" for m in range(1, 8)] + ["yellow:2021-01"]
 SYNTHETIC = "yellow:2021-03"
+FEED = "green:2024-01"  # the TLC feed's real parquet month (the release lacks it)
 WORKERS = "dagster, python -m taxi_platform.backfill --workers 2"  # the generated month's place in the release
 
 
@@ -192,6 +193,17 @@ class Bench:
         command = [PY, str(PLAIN), "--base", self.url, "--lake", str(folder), "--batched", *BACKFILL]
         self.record("backfill", "plain, batched (1 prepare + 1 spark-sql.py)", timed(command))
 
+    def feed(self) -> None:
+        """The real TLC parquet month through the chain (from the feed), against the same stages in bare Spark."""
+        color, month = FEED.split(":")
+        parquet = self.mirror / f"trip-data/{color}_tripdata_{month}.parquet"
+        if not parquet.exists():
+            self.notes.append(f"feed: {parquet.name} is not in {self.data}; the feed month was not measured")
+            return
+        for _ in range(self.repeats):
+            self.run_dagster("feed", [FEED])
+            self.run_bare("feed", parquet, FEED)
+
     def synthetic(self) -> None:
         color, month = SYNTHETIC.split(":")
         csv = self.mirror / f"{color}/{color}_tripdata_{month}.csv.gz"
@@ -255,13 +267,13 @@ class Bench:
         server = MirrorServer(self.mirror).start()
         self.url = server.url
         try:
-            for name in ("backfill", "one", "synthetic", "import", "ui", "download", "sensor"):
+            for name in ("backfill", "one", "feed", "synthetic", "import", "ui", "download", "sensor"):
                 if only and name not in only:
                     continue
                 log(f"== {name}")
                 try:
                     {"import": self.import_time, "ui": self.ui, "download": self.download_memory,
-                     "sensor": self.sensor, "one": self.one_partition, "backfill": self.backfill,
+                     "sensor": self.sensor, "one": self.one_partition, "backfill": self.backfill, "feed": self.feed,
                      "synthetic": self.synthetic}[name]()  # fmt: skip
                 except Exception as error:  # report the others; the failure is named in RESULTS.md
                     self.notes.append(f"FAILED: {name}: {str(error)[-1500:]}")
@@ -284,7 +296,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs of the cheap items (median, min, max)")
     parser.add_argument("--heavy-repeats", type=int, default=1, help="runs of the backfill and the synthetic month")
     parser.add_argument("--rows", type=int, default=3_000_000, help="rows of the synthetic yellow month")
-    parser.add_argument("--only", help="comma-separated items: import,ui,download,sensor,one,backfill,synthetic")
+    parser.add_argument("--only", help="comma-separated items: import,ui,download,sensor,one,feed,backfill,synthetic")
     parser.add_argument("--merge", action="store_true", help="add these runs to those of the last results.json")
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks/RESULTS.md")
     args = parser.parse_args()

@@ -4,7 +4,7 @@ from dagster import Definitions, in_process_executor
 
 from taxi_platform.assets import all_assets
 from taxi_platform.checks import trip_checks
-from taxi_platform.jobs import trip_chain
+from taxi_platform.jobs import taxi_zones_job, trip_chain
 from taxi_platform.profile import resources_from_environment
 from taxi_platform.sensors import trip_sensors
 
@@ -12,7 +12,7 @@ from taxi_platform.sensors import trip_sensors
 defs = Definitions(
     assets=all_assets,
     asset_checks=trip_checks,
-    jobs=[trip_chain],
+    jobs=[trip_chain, taxi_zones_job],
     sensors=trip_sensors,
     resources=resources_from_environment(),
     executor=in_process_executor,

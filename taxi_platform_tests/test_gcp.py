@@ -26,13 +26,14 @@ from taxi_platform.resources.gcp.warehouse import BigQueryWarehouse
 from taxi_platform.spark.gcs import gcs_connector_jar
 from taxi_platform.tlc import TripMonth
 from taxi_platform_tests.support.cli import gcp_env, latest_metadata, materialize_cli, materialize_zones_cli
-from taxi_platform_tests.support.data import GREEN_CSV, TEST_SPARK_CONFIG, ZONE_LOOKUP
+from taxi_platform_tests.support.data import GREEN_CSV, GREEN_PARQUET, TEST_SPARK_CONFIG, ZONE_LOOKUP
 from taxi_platform_tests.support.dataproc_standin import DataprocStandIn
 from taxi_platform_tests.support.emulators import unique_name
 from taxi_platform_tests.support.oracle import assert_same_report, course_csv, duckdb_revenue, with_zone_names
 from taxi_platform_tests.support.zones import materialize_zones
 
 MONTHS = [TripMonth.parse("green", "2021-01"), TripMonth.parse("yellow", "2021-01")]
+FEED_MONTH = TripMonth.parse("green", "2024-01")  # the release lacks it: from the TLC feed (the real parquet)
 
 
 def partition(month: TripMonth) -> str:
@@ -67,12 +68,13 @@ def report_in_bucket(bucket: storage.Bucket, month: TripMonth, folder: Path) -> 
 
 
 def warehouse_rows(bq: bigquery.Client, dataset: str, month: TripMonth | None = None) -> list[dict]:
-    where = f"WHERE service_type = '{month.color}'" if month else ""
+    where = f"WHERE service_type = '{month.color}' AND revenue_month = DATE '{month.month}'" if month else ""
     return [dict(row.items()) for row in bq.query(f"SELECT * FROM `{bq.project}.{dataset}.revenue` {where}").result()]
 
 
 def oracle(month: TripMonth, tmp_path: Path) -> list[dict]:
-    return with_zone_names(duckdb_revenue(course_csv(month.color, tmp_path), month.color, month.yyyy_mm))
+    source = GREEN_PARQUET if month == FEED_MONTH else course_csv(month.color, tmp_path)
+    return with_zone_names(duckdb_revenue(source, month.color, month.yyyy_mm))
 
 
 def test_gcp_profile_bucket_report_and_bigquery(gcp, tmp_path):
@@ -80,14 +82,15 @@ def test_gcp_profile_bucket_report_and_bigquery(gcp, tmp_path):
     dataset = env["TAXI_BQ_DATASET"]
     materialize_zones_cli(env)
     assert objects(bucket, "zones").keys() >= {"_SUCCESS"}, "taxi_zones published to the bucket"
-    for month in MONTHS:
+    for month in [*MONTHS, FEED_MONTH]:
         output = materialize_cli(env, "raw_trips*", partition(month))
         # The checks read the bucket and BigQuery back too.
         for check in ("total_matches_typed_trips' on 'revenue_report", "slice_matches_report' on 'bigquery_revenue"):
             assert f"Asset check '{check}' passed" in output, check
 
     data = Path(env["TAXI_DATA_DIR"])
-    for month in MONTHS:
+    assert latest_metadata(env["DAGSTER_HOME"], "raw_trips", partition(FEED_MONTH))["format"].value == "parquet"
+    for month in [*MONTHS, FEED_MONTH]:
         # The bucket holds exactly the local parquet: same names, same bytes (md5 computed here).
         assert objects(bucket, month.typed_path) == local_md5s(data / month.typed_path)
         # The report was written to gs:// by Spark and equals the course SQL on the same CSV.

@@ -17,7 +17,7 @@ from taxi_platform.sensors.landing import LANDED_FILE_TAG, LandingCursor
 from taxi_platform.tlc import TripMonth
 from taxi_platform_tests.support.data import GREEN_PARQUET
 from taxi_platform_tests.support.keys import key
-from taxi_platform_tests.support.sensing import ZoneUnderTest, partition_keys, tick
+from taxi_platform_tests.support.sensing import ZoneUnderTest, instance_with_zones, partition_keys, tick
 
 # Names that are not a month of the partitions, each with the reason the warning gives.
 BAD_NAMES = {
@@ -50,7 +50,7 @@ def test_new_file_runs_its_partition_once_and_again_when_rewritten(landing: Zone
     requests, cursor = tick(landing.zone, cursor)
     assert partition_keys(requests) == [key("green", "2021-02")]
     request = requests[0]
-    assert landing_files_sensor.job_name == "trip_chain", "the run goes through all five stages"
+    assert request.job_name == "trip_chain", "the run goes through all five stages"
     assert request.tags[LANDED_FILE_TAG] == landed
     # The run takes the landed file (through the endpoint the sensor listed), not whatever the sources publish.
     config = request.run_config["resources"]["trip_source"]["config"]
@@ -117,7 +117,10 @@ def test_unfinished_uploads_are_not_seen_and_the_cursor_stays_small(landing: Zon
 
 def test_missing_zone_is_a_clear_skip(landing: ZoneUnderTest):
     zone, message = landing.missing()
-    with build_sensor_context(resources={"landing": zone}) as context:
+    with (
+        instance_with_zones() as instance,
+        build_sensor_context(instance=instance, resources={"landing": zone}) as context,
+    ):
         result = landing_files_sensor(context)
     assert isinstance(result, SkipReason)
     assert message in result.skip_message

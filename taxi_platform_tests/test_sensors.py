@@ -11,13 +11,13 @@ from dagster import AssetMaterialization, build_sensor_context, instance_for_tes
 from taxi_platform.assets import raw_trips
 from taxi_platform.partitions import partition_key, trip_months
 from taxi_platform.resources import TripSource
-from taxi_platform.sensors import source_months_sensor
+from taxi_platform.sensors import landing_files_sensor, source_months_sensor
 from taxi_platform.sensors.source import PROBES_PER_TICK
 from taxi_platform.tlc import TripMonth
 from taxi_platform_tests.support.data import GREEN_CSV, GREEN_PARQUET, MOVED_GREEN_MONTHS
 from taxi_platform_tests.support.keys import key
 from taxi_platform_tests.support.mirror import MirrorServer, Scripted
-from taxi_platform_tests.support.sensing import FolderZone, partition_keys, tick
+from taxi_platform_tests.support.sensing import FolderZone, instance_with_zones, partition_keys, tick
 
 # What every landing zone does is tested over a folder and a bucket alike in test_landing_zones.py.
 
@@ -60,7 +60,7 @@ def test_source_sensor_heads_missing_months_in_each_source_and_requests_the_publ
     materialized = key("yellow", "2021-01")
     released = {key("green", "2021-01"), materialized, *(key("green", month) for month in MOVED_GREEN_MONTHS)}
     fed = {key("green", "2024-01")}  # only the TLC's feed publishes it
-    with instance_for_test(temp_dir=str(tmp_path)) as instance:
+    with instance_with_zones(tmp_path) as instance:
         instance.report_runless_asset_event(AssetMaterialization("raw_trips", partition=materialized))
         requested, _, months_per_tick = sweep(
             instance, TripSource(base_url=mirror.url, tlc_url=mirror.url), None, mirror
@@ -75,7 +75,7 @@ def test_source_sensor_heads_missing_months_in_each_source_and_requests_the_publ
     assert len(feed_heads) == missing - len(released - {materialized}), "the feed for the months the release lacks"
     assert mirror.requests == [], "probing downloads nothing"
     assert sorted(partition_keys(requested)) == sorted((released | fed) - {materialized})
-    assert source_months_sensor.job_name == "trip_chain"
+    assert {request.job_name for request in requested} == {"trip_chain"}
     sources = {str(request.partition_key): request.run_key.split("@")[1].split(":")[0] for request in requested}
     assert sources == {**{k: "release" for k in released - {materialized}}, **{k: "tlc" for k in fed}}
 
@@ -83,7 +83,7 @@ def test_source_sensor_heads_missing_months_in_each_source_and_requests_the_publ
 def test_a_month_the_tlc_publishes_becomes_one_run_without_a_click(own_mirror: MirrorServer, tmp_path: Path):
     new = key("green", "2025-03")
     trip_source = TripSource(base_url=own_mirror.url, tlc_url=own_mirror.url)
-    with instance_for_test(temp_dir=str(tmp_path)) as instance:
+    with instance_with_zones(tmp_path) as instance:
         before, cursor, _ = sweep(instance, trip_source, None, own_mirror)
         assert new not in partition_keys(before)
 
@@ -111,7 +111,7 @@ def test_a_source_that_fails_ends_the_tick_and_the_month_is_asked_again_in_turn(
     own_mirror.script(release_copy, Scripted(503, b"busy"), method="HEAD")
     trip_source = TripSource(base_url=own_mirror.url, tlc_url=own_mirror.url, backoff_seconds=30)
     shutil.copyfile(GREEN_PARQUET, own_mirror.root / f"trip-data/{newest.published_name('parquet')}")
-    with instance_for_test(temp_dir=str(tmp_path)) as instance:
+    with instance_with_zones(tmp_path) as instance:
         context = build_sensor_context(instance=instance, resources={"trip_source": trip_source})
         failed = source_months_sensor(context)
         assert not failed.run_requests
@@ -121,3 +121,39 @@ def test_a_source_that_fails_ends_the_tick_and_the_month_is_asked_again_in_turn(
         round_again, _, _ = sweep(instance, trip_source, cursor, own_mirror)
     assert str(partition_key(newest)) in partition_keys(round_again), "probed again when its turn came round"
     assert str(partition_key(FEED_ONLY)) in partition_keys(rest), "one failing file does not stall the others"
+
+
+def test_a_new_instance_gets_the_zone_lookup_before_any_month(
+    mirror: MirrorServer, landing_folder: FolderZone, tmp_path
+):
+    """Both sensors ask for one taxi_zones run first and hold the months (and their cursor) until it is there."""
+    landing_folder.drop("green/green_tripdata_2021-02.csv.gz")
+    trip_source = TripSource(base_url=mirror.url, tlc_url=mirror.url)
+    with instance_for_test(temp_dir=str(tmp_path)) as instance:
+        for sensor, resources in (
+            (source_months_sensor, {"trip_source": trip_source}),
+            (landing_files_sensor, {"landing": landing_folder.zone}),
+        ):
+            with build_sensor_context(instance=instance, resources=resources) as context:
+                first = sensor(context)
+            assert [request.job_name for request in first.run_requests] == ["taxi_zones_job"], sensor.name
+            assert first.cursor is None, "no month is passed over while the lookup is missing"
+        assert mirror.head_requests == [], "no month probed before the lookup"
+
+        run = instance.create_run_for_job(taxi_zones_job_def(), run_id=None)  # a zones run on its way
+        with build_sensor_context(instance=instance, resources={"trip_source": trip_source}) as context:
+            waiting = source_months_sensor(context)
+        assert not waiting.run_requests and run.run_id in waiting.skip_reason.skip_message
+
+        instance.report_runless_asset_event(AssetMaterialization("taxi_zones"))
+        with build_sensor_context(instance=instance, resources={"landing": landing_folder.zone}) as context:
+            months = landing_files_sensor(context)
+        assert [(r.job_name, str(r.partition_key)) for r in months.run_requests] == [
+            ("trip_chain", key("green", "2021-02"))
+        ]
+
+
+def taxi_zones_job_def():
+    from taxi_platform.definitions import defs
+
+    return defs.get_job_def("taxi_zones_job")

@@ -25,9 +25,10 @@ from dagster import (
     sensor,
 )
 
-from taxi_platform.jobs import trip_chain
+from taxi_platform.jobs import taxi_zones_job, trip_chain
 from taxi_platform.partitions import is_partition, partition_key
 from taxi_platform.resources import LandedFile, LandingZone, LandingZoneMissing
+from taxi_platform.sensors.zones import zones_first
 from taxi_platform.tlc.months import TripMonth
 
 MAX_RUNS_PER_TICK = 25
@@ -78,16 +79,18 @@ def landed_month(relative: str) -> TripMonth | str:
 
 
 @sensor(
-    job=trip_chain,
+    jobs=[trip_chain, taxi_zones_job],
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.STOPPED,
     description=(
         "Runs trip_chain for each `{color}/{color}_tripdata_{YYYY}-{MM}.csv.gz` or `.parquet` that appears "
         "(or is replaced) in the landing zone (TAXI_LANDING_DIR, or TAXI_LANDING_URI=gs://bucket/prefix on the "
-        "gcp profile); the run takes exactly that landed file."
+        "gcp profile); the run takes exactly that landed file (taxi_zones first, on an instance that never had it)."
     ),
 )
 def landing_files_sensor(context: SensorEvaluationContext, landing: LandingZone) -> SensorResult | SkipReason:
+    if (first := zones_first(context)) is not None:
+        return first
     cursor = LandingCursor.parse(context.cursor)
     try:
         new = sorted((f for f in landing.list_files() if cursor.is_new(f)), key=lambda f: (f.version, f.relative))
@@ -106,6 +109,7 @@ def landing_files_sensor(context: SensorEvaluationContext, landing: LandingZone)
         context.log.info(f"{landed.uri} ({landed.size} bytes) landed: requesting {month.label}")
         requests.append(
             RunRequest(
+                job_name=trip_chain.name,
                 run_key=f"{landed.relative}@{landed.version}",
                 partition_key=partition_key(month),
                 # The run takes this file: raw_trips checks and copies it like a published one, in its format.

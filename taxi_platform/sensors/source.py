@@ -24,9 +24,10 @@ from dagster import (
 )
 
 from taxi_platform.assets import raw_trips
-from taxi_platform.jobs import trip_chain
+from taxi_platform.jobs import taxi_zones_job, trip_chain
 from taxi_platform.partitions import partition_key, trip_month_of, trip_months
 from taxi_platform.resources import DownloadFailed, TripSource
+from taxi_platform.sensors.zones import zones_first
 from taxi_platform.tlc.months import TripMonth
 
 PROBES_PER_TICK = 12
@@ -42,16 +43,18 @@ def next_to_probe(
 
 
 @sensor(
-    job=trip_chain,
+    jobs=[trip_chain, taxi_zones_job],
     minimum_interval_seconds=15 * 60,
     default_status=DefaultSensorStatus.STOPPED,
     description=(
         f"HEADs up to {PROBES_PER_TICK} months a tick that raw_trips lacks, in each source in order (the course's "
         "release at TAXI_SOURCE_URL, the TLC's parquet feed at TAXI_TLC_URL; TAXI_SOURCES sets which), and runs "
-        "trip_chain for each one a source has published."
+        "trip_chain for each one a source has published (taxi_zones first, on an instance that never had it)."
     ),
 )
 def source_months_sensor(context: SensorEvaluationContext, trip_source: TripSource) -> SensorResult:
+    if (first := zones_first(context)) is not None:
+        return first
     order = trip_months()
     held = {trip_month_of(key) for key in context.instance.get_materialized_partitions(raw_trips.key)}
     missing = set(order) - held
@@ -74,6 +77,7 @@ def source_months_sensor(context: SensorEvaluationContext, trip_source: TripSour
         key = partition_key(month)
         requests.append(
             RunRequest(
+                job_name=trip_chain.name,
                 run_key=f"{key}@{published.source}:{published.version}",
                 partition_key=key,
                 tags={"taxi_platform/source_file": published.url},

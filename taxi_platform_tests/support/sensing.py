@@ -10,11 +10,20 @@ from __future__ import annotations
 import os
 import shutil
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dagster import SensorResult, SkipReason, build_sensor_context
+from dagster import (
+    AssetMaterialization,
+    DagsterInstance,
+    SensorResult,
+    SkipReason,
+    build_sensor_context,
+    instance_for_test,
+)
 
 from taxi_platform.resources import LandingZone, LocalLandingZone
 from taxi_platform.sensors import landing_files_sensor
@@ -26,9 +35,20 @@ if TYPE_CHECKING:
     from taxi_platform.resources.gcp.landing import GcsLandingZone
 
 
+@contextmanager
+def instance_with_zones(temp_dir: Path | None = None) -> Iterator[DagsterInstance]:
+    """A test instance where taxi_zones is materialized, as it is once a sensor's first run took it."""
+    with instance_for_test(temp_dir=str(temp_dir) if temp_dir else None) as instance:
+        instance.report_runless_asset_event(AssetMaterialization("taxi_zones"))
+        yield instance
+
+
 def tick(zone: LandingZone, cursor: str | None) -> tuple[list, str | None]:
     """(run requests, new cursor); the context is opened as the daemon opens it (nested resources need it)."""
-    with build_sensor_context(cursor=cursor, resources={"landing": zone}) as context:
+    with (
+        instance_with_zones() as instance,
+        build_sensor_context(instance=instance, cursor=cursor, resources={"landing": zone}) as context,
+    ):
         result = landing_files_sensor(context)
     if isinstance(result, SkipReason):
         return [], cursor
