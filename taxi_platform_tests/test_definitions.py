@@ -92,13 +92,14 @@ def test_unknown_profile_is_a_clear_error(monkeypatch):
 def test_sensors_start_off_and_run_the_whole_chain():
     from dagster import DefaultSensorStatus
 
-    from taxi_platform.jobs import trip_chain
+    from taxi_platform.jobs import taxi_zones_job, trip_chain
     from taxi_platform.sensors import trip_sensors
 
     assert {s.name for s in trip_sensors} == {"landing_files_sensor", "source_months_sensor"}
     for sensor in trip_sensors:
         assert sensor.default_status == DefaultSensorStatus.STOPPED, f"{sensor.name} is on before anyone asked"
-        assert sensor.job_name == trip_chain.name
+        targets = {target.job_name for target in sensor.targets}
+        assert targets == {trip_chain.name, taxi_zones_job.name}, "the chain, and the zone lookup before it"
     assert trip_chain.partitions_def is trip_partitions
     from taxi_platform.definitions import defs
 

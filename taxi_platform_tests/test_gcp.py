@@ -30,7 +30,7 @@ from taxi_platform_tests.support.data import GREEN_CSV, GREEN_PARQUET, TEST_SPAR
 from taxi_platform_tests.support.dataproc_standin import DataprocStandIn
 from taxi_platform_tests.support.emulators import unique_name
 from taxi_platform_tests.support.oracle import assert_same_report, course_csv, duckdb_revenue, with_zone_names
-from taxi_platform_tests.support.zones import materialize_zones
+from taxi_platform_tests.support.zones import materialize_zones_on_gcp
 
 MONTHS = [TripMonth.parse("green", "2021-01"), TripMonth.parse("yellow", "2021-01")]
 FEED_MONTH = TripMonth.parse("green", "2024-01")  # the release lacks it: from the TLC feed (the real parquet)
@@ -94,7 +94,7 @@ def test_gcp_profile_bucket_report_and_bigquery(gcp, tmp_path):
         # The bucket holds exactly the local parquet: same names, same bytes (md5 computed here).
         assert objects(bucket, month.typed_path) == local_md5s(data / month.typed_path)
         # The report was written to gs:// by Spark and equals the course SQL on the same CSV.
-        report = report_in_bucket(bucket, month, tmp_path / f"report-{month.color}")
+        report = report_in_bucket(bucket, month, tmp_path / f"report-{month.color}-{month.yyyy_mm}")
         assert_same_report(report, oracle(month, tmp_path))
         # BigQuery's slice equals the report.
         assert_same_report(warehouse_rows(bq, dataset, month), report)
@@ -160,12 +160,6 @@ def test_concurrent_slice_replaces_never_duplicate(bigquery_emulator, tmp_path, 
 def test_dataproc_mode_submits_the_report_job(tmp_path, mirror, gcs_emulator, bigquery_emulator):
     """The chain on gcp resources with a Dataproc cluster named: the report stage becomes a job
     submitted through google-cloud-dataproc to a loopback stand-in that runs it with spark-submit."""
-    from pyspark.sql import SparkSession
-
-    # taxi_zones writes to gs:// from the run's own session, which needs the GCS connector: not another test's.
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        active.stop()
     month = MONTHS[0]
     bucket, staging = (gcs_emulator.create_bucket(unique_name(prefix)) for prefix in ("taxi", "dataproc"))
     project = bigquery_emulator.project
@@ -178,12 +172,13 @@ def test_dataproc_mode_submits_the_report_job(tmp_path, mirror, gcs_emulator, bi
             api_endpoint=standin.url, storage_endpoint=gcs_emulator.endpoint, jar_uris=[jar],
             properties={"spark.ui.enabled": "false"}, poll_seconds=0.5,
         )  # fmt: skip
-        resources = gcp_resources(
-            tmp_path / "data", mirror.url, project=project, bucket=bucket, dataset=unique_name("dataproc", "_"),
-            gcs_endpoint=gcs_emulator.endpoint, bigquery_endpoint=bigquery_emulator.endpoint, dataproc=dataproc,
-            spark_config=TEST_SPARK_CONFIG, tlc_url=mirror.url,
+        settings = dict(
+            data_dir=tmp_path / "data", source_url=mirror.url, project=project, bucket=bucket,
+            dataset=unique_name("dataproc", "_"), gcs_endpoint=gcs_emulator.endpoint,
+            bigquery_endpoint=bigquery_emulator.endpoint, spark_config=TEST_SPARK_CONFIG, tlc_url=mirror.url,
         )  # fmt: skip
-        materialize_zones(resources)
+        materialize_zones_on_gcp(**settings)  # in-process gs:// writes need a JVM started with the GCS connector
+        resources = gcp_resources(**settings, dataproc=dataproc)
         result = materialize(trip_assets, resources=resources, partition_key=partition_key(month))
     assert result.success
 

@@ -156,4 +156,4 @@ def test_a_new_instance_gets_the_zone_lookup_before_any_month(
 def taxi_zones_job_def():
     from taxi_platform.definitions import defs
 
-    return defs.get_job_def("taxi_zones_job")
+    return defs.resolve_job_def("taxi_zones_job")
