@@ -178,7 +178,9 @@ def write_results(raw: dict, output: Path) -> None:
                      f"{fmt(col(feed_b, 'session_s'))}) | {loads(feed_b)} |")  # fmt: skip
         lines += ["", f"Ratio of medians: Dagster / bare Spark (process) = "
                   f"{median_of(feed_d, 'wall_s') / median_of(feed_b, 'wall_s'):.2f}; Spark stages only = "
-                  f"{median_of(feed_d, 'spark_steps_s') / median_of(feed_b, 'stages_s'):.2f}.", "",
+                  f"{median_of(feed_d, 'spark_steps_s') / median_of(feed_b, 'stages_s'):.2f} (Dagster's first "
+                  "Spark step includes starting the run's session; bare Spark's session start is counted apart). "
+                  "The month comes from the loopback mirror's feed layout (`trip-data/`).", "",
                   "Dagster steps (median):", ""]  # fmt: skip
         lines += [f"- `{step}`: {seconds:.2f} s" for step, seconds in step_medians(feed_d).items()]
 
