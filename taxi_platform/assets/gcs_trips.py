@@ -1,6 +1,6 @@
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, asset
 
-from taxi_platform.assets.metadata import column_schema, parquet_summary
+from taxi_platform.assets.metadata import bucket_location, column_schema, parquet_summary
 from taxi_platform.assets.typed_trips import typed_trips
 from taxi_platform.failures import named_failures, require_upstream
 from taxi_platform.partitions import trip_month, trip_partitions
@@ -28,9 +28,7 @@ def gcs_trips(context: AssetExecutionContext, lake: LocalLake, bucket: TripBucke
     context.log.info(f"{verb} {month.label}: {published.files} files at {published.uri}")
     return MaterializeResult(
         metadata={
-            "uri": MetadataValue.url(published.uri),
-            "files": published.files,
-            "bytes": published.bytes,
+            **bucket_location(published),
             "changed": published.changed,
             "dagster/row_count": rows,
             "dagster/column_schema": column_schema(columns),

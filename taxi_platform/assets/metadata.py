@@ -9,11 +9,30 @@ from typing import Any
 from dagster import MetadataValue, TableColumn, TableSchema
 
 from taxi_platform.audits import parquet_files
+from taxi_platform.resources.bucket import Published
 from taxi_platform.resources.lake import tree_size
+from taxi_platform.resources.trip_source import Downloaded
 
 
 def column_schema(columns: Iterable[tuple[str, str]]) -> TableSchema:
     return TableSchema(columns=[TableColumn(name, kind) for name, kind in columns])
+
+
+def download_metadata(fetched: Downloaded) -> dict[str, Any]:
+    """Which source a file came from, its URL (no credentials), format, hash and how the download went."""
+    return {
+        "source": fetched.source,
+        "source_url": MetadataValue.url(fetched.url),
+        "format": fetched.format,
+        "sha256": fetched.sha256,
+        "download_attempts": fetched.attempts,
+        "download_seconds": round(fetched.seconds, 3),
+    }
+
+
+def bucket_location(published: Published) -> dict[str, Any]:
+    """URI, file count and bytes of a prefix in the bucket (local folder or GCS)."""
+    return {"uri": MetadataValue.url(published.uri), "files": published.files, "bytes": published.bytes}
 
 
 def location(path: Path) -> dict[str, Any]:

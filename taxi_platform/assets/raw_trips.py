@@ -1,6 +1,6 @@
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, asset
 
-from taxi_platform.assets.metadata import column_schema, location
+from taxi_platform.assets.metadata import column_schema, download_metadata, location
 from taxi_platform.failures import named_failures
 from taxi_platform.partitions import trip_month, trip_partitions
 from taxi_platform.resources import LocalLake, TripSource
@@ -34,15 +34,10 @@ def raw_trips(context: AssetExecutionContext, trip_source: TripSource, lake: Loc
     return MaterializeResult(
         metadata={
             **location(lake.path(target)),
-            "source": published.source,
-            "source_url": MetadataValue.url(fetched.url),
-            "format": published.format,
-            "sha256": fetched.sha256,
+            **download_metadata(fetched),
             "uncompressed_bytes": facts.uncompressed_bytes,
-            "download_attempts": fetched.attempts,
-            "download_seconds": round(fetched.seconds, 3),
             "dagster/row_count": facts.rows,
-            "dagster/column_schema": column_schema((name, "string") for name in facts.header),
+            "dagster/column_schema": column_schema(facts.column_types),
             "unknown_columns": ", ".join(facts.unknown_columns) or "none",
         }
     )

@@ -1,10 +1,10 @@
 import math
 from pathlib import Path
 
-from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, MaterializeResult, asset
 
 from taxi_platform.assets.gcs_trips import gcs_trips
-from taxi_platform.assets.metadata import column_schema, markdown_table
+from taxi_platform.assets.metadata import bucket_location, column_schema, markdown_table
 from taxi_platform.assets.taxi_zones import taxi_zones
 from taxi_platform.audits import parquet_files, report_total_audit, require_passed
 from taxi_platform.failures import named_failures, require_upstream
@@ -63,9 +63,7 @@ def revenue_report(context: AssetExecutionContext, spark: SparkResource, bucket:
     expected, reported = observed["in_month_total_amount"] or 0.0, observed["report_total_amount"] or 0.0
     return MaterializeResult(
         metadata={
-            "uri": MetadataValue.url(written.uri),
-            "files": written.files,
-            "bytes": written.bytes,
+            **bucket_location(written),
             **run.placement,
             "source": source,
             "dagster/row_count": result.rows,

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from taxi_platform.assets.metadata import column_schema, markdown_table
+from taxi_platform.assets.metadata import bucket_location, column_schema, download_metadata, markdown_table
 from taxi_platform.audits import parquet_files, require_passed, zones_audit
 from taxi_platform.failures import named_failures
 from taxi_platform.resources import LocalLake, SparkResource, TripBucket, TripSource
@@ -45,12 +45,8 @@ def taxi_zones(
     context.log.info(f"Published {run.result.rows} zones to {written.uri}")
     return MaterializeResult(
         metadata={
-            "uri": MetadataValue.url(written.uri),
-            "files": written.files,
-            "bytes": written.bytes,
-            "source": published.source,
-            "source_url": MetadataValue.url(fetched.url),
-            "sha256": fetched.sha256,
+            **bucket_location(written),
+            **download_metadata(fetched),
             "raw_path": MetadataValue.path(str(raw)),
             **run.placement,
             "dagster/row_count": run.result.rows,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from taxi_platform.tlc.schemas import ZONE_NAMES, TripColumn
+from taxi_platform.tlc.validation import BadTripFile
 
 # The lookup's columns, in the file's order, with their types once typed.
 ZONE_COLUMNS: tuple[TripColumn, ...] = (
@@ -41,13 +42,8 @@ __all__ = [
 ]
 
 
-class BadZoneFile(ValueError):
+class BadZoneFile(BadTripFile):
     """A zone lookup that must not enter the lake; the message names the file and the problem."""
-
-    def __init__(self, path: Path | str, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = str(path)
-        self.problem = problem
 
 
 @dataclass(frozen=True)
