@@ -55,7 +55,14 @@ def dagster_run(partitions: list[str]) -> None:
                 steps[event.step_key] = entry.timestamp - starts[event.step_key]
         runs.append({"partition": item, "run_id": result.run_id, "run_s": wall, "steps": steps})
     spark_s = sum(r["steps"].get("typed_trips", 0) + r["steps"].get("revenue_report", 0) for r in runs)
-    _emit({"import_s": imported - STARTED, "runs": runs, "spark_steps_s": spark_s})
+    data = Path(os.environ["TAXI_DATA_DIR"])
+    _emit({"import_s": imported - STARTED, "runs": runs, "spark_steps_s": spark_s,
+           "raw_bytes": _zone_bytes(data / "raw"), "typed_bytes": _zone_bytes(data / "pq")})  # fmt: skip
+
+
+def _zone_bytes(zone: Path) -> int:
+    """Bytes a reader of the zone sees (partitions are links into the lake's store)."""
+    return sum(f.stat().st_size for f in zone.rglob("*") if f.is_file()) if zone.exists() else 0
 
 
 def bare_spark(csv: str, color: str, month: str, output: str, zones_csv: str) -> None:

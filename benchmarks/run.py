@@ -33,8 +33,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.memory import PeakRss  # noqa: E402
 from benchmarks.report import write_results  # noqa: E402
 from benchmarks.synthetic import write_month  # noqa: E402
+from benchmarks.ui_backfill import DagsterDev  # noqa: E402
 from taxi_platform_tests.support.mirror import MirrorServer, build_mirror  # noqa: E402
 
 PY = sys.executable
@@ -43,6 +45,10 @@ PLAIN = REPO / "benchmarks/course/plain_way.py"
 ONE = "green:2021-01"
 BACKFILL = [f"green:2021-{m:02d}" for m in range(1, 8)] + ["yellow:2021-01"]
 SYNTHETIC = "yellow:2021-03"
+YEAR = [f"yellow:2020-{m:02d}" for m in range(1, 13)]  # twelve generated real-size months of one color
+BIG = "yellow:2019-03"  # a generated month of a 2019 yellow month's size (10 million rows)
+TRIP_ASSETS = ["raw_trips", "typed_trips", "gcs_trips", "revenue_report", "bigquery_revenue"]
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "taxi_platform-bench"
 FEED = "green:2024-01"  # the TLC feed's real parquet month (the release lacks it)
 WORKERS = "dagster, python -m taxi_platform.backfill --workers 2"  # the generated month's place in the release
 
@@ -51,23 +57,28 @@ def log(message: str) -> None:
     print(f"[{dt.datetime.now(dt.UTC):%H:%M:%S}] {message}", flush=True)
 
 
-def timed(command: list[str], env: dict[str, str] | None = None, timeout: float = 1800) -> dict:
-    """Run a command in a fresh process; its wall time, its last JSON line and the load average."""
+def timed(command: list[str], env: dict[str, str] | None = None, timeout: float = 3600) -> dict:
+    """Run a command in a fresh process; its wall time, peak RSS (with its JVM), last JSON line and the load."""
     load = os.getloadavg()[0]
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=REPO, env=env or os.environ.copy(), capture_output=True, text=True,
-                          timeout=timeout)  # fmt: skip
-    wall = time.perf_counter() - started
-    if done.returncode:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-4000:]}")
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    return {"wall_s": wall, "load_before": load, "load_after": os.getloadavg()[0],
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(command, cwd=REPO, env=env or os.environ.copy(), stdout=out, stderr=err, text=True)
+        with PeakRss(process.pid) as memory:
+            code = process.wait(timeout)
+        wall = time.perf_counter() - started
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if code:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{stderr[-4000:]}")
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    return {"wall_s": wall, "load_before": load, "load_after": os.getloadavg()[0], "tree_rss_mib": memory.peak_mib,
             **(json.loads(lines[-1]) if lines else {})}  # fmt: skip
 
 
 class Bench:
-    def __init__(self, data: Path, work: Path, rows: int, repeats: int, heavy: int) -> None:
+    def __init__(self, data: Path, work: Path, rows: int, repeats: int, heavy: int, year_rows: int, big_rows: int):
         self.data, self.work, self.rows, self.repeats, self.heavy = data, work, rows, repeats, heavy
+        self.year_rows, self.big_rows = year_rows, big_rows
         self.results: dict[str, dict[str, list[dict]]] = {}
         self.notes: list[str] = []
         self.counter = 0
@@ -211,7 +222,86 @@ class Bench:
             self.run_dagster("synthetic", [SYNTHETIC])
             self.run_bare("synthetic", csv, SYNTHETIC)
 
+    def month(self) -> None:
+        """Target 1: one real-size month raw -> report, the platform as a user runs it against the course's way."""
+        color, month = SYNTHETIC.split(":")
+        csv = self.mirror / f"{color}/{color}_tripdata_{month}.csv.gz"
+        for _ in range(self.repeats):
+            self.run_dagster("month", [SYNTHETIC])
+            self.run_course("month", [SYNTHETIC])
+            self.run_bare("month", csv, SYNTHETIC)
+
+    def small(self) -> None:
+        """Target 2b: the 8 small real partitions, a UI backfill against the course's batched way."""
+        for _ in range(self.repeats):
+            self.run_ui_backfill("small", BACKFILL)
+            self.run_course("small", BACKFILL)
+
+    def year(self) -> None:
+        """Targets 2, 4, 5: twelve real-size months of one color: UI backfill, its unchanged rerun, the course's way."""
+        self.generate(YEAR, self.year_rows)
+        for _ in range(self.heavy):
+            self.run_ui_backfill("year", YEAR, rerun=True)
+            self.run_course("year", YEAR)
+
+    def big(self) -> None:
+        """Target 5: a 10-million-row month through the chain with the platform's default driver memory."""
+        self.generate([BIG], self.big_rows)
+        self.run_dagster("big", [BIG])
+
+    def capacity(self) -> None:
+        """CAPACITY.md's inputs: the platform's two Spark stages in bare Spark at three sizes (rows per second)."""
+        self.generate([BIG], self.big_rows)
+        sizes = [(ONE, self.repeats), (SYNTHETIC, self.heavy), (BIG, 1)]
+        for item, runs in sizes:
+            color, month = item.split(":")
+            csv = self.mirror / f"{color}/{color}_tripdata_{month}.csv.gz"
+            for _ in range(runs):
+                self.run_bare("capacity", csv, item, variant=item)
+
     # --- variants -----------------------------------------------------------------------------
+
+    def generate(self, partitions: list[str], rows: int, first_seed: int = 20) -> None:
+        """Generated months in the mirror's release layout, kept in a cache between benchmark runs."""
+        CACHE.mkdir(parents=True, exist_ok=True)
+        todo = {}
+        for seed, item in enumerate(partitions, start=first_seed):
+            color, month = item.split(":")
+            cached = CACHE / f"{color}_tripdata_{month}-{rows}-{seed}.csv.gz"
+            if not cached.exists():
+                todo[cached] = (month, seed)
+        t0 = time.perf_counter()
+        with concurrent.futures.ProcessPoolExecutor(os.cpu_count()) as pool:
+            list(pool.map(write_month, todo, [rows] * len(todo), *zip(*todo.values(), strict=True)))
+        if todo:
+            self.notes.append(f"generated {len(todo)} months of {rows:,} rows in {time.perf_counter() - t0:.0f} s")
+        for seed, item in enumerate(partitions, start=first_seed):
+            color, month = item.split(":")
+            target = self.mirror / f"{color}/{color}_tripdata_{month}.csv.gz"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(CACHE / f"{color}_tripdata_{month}-{rows}-{seed}.csv.gz", target)
+
+    def run_course(self, item: str, partitions: list[str]) -> dict:
+        """The course's way as a student runs it for many months: download loop, 1 prepare, 1 spark-sql.py."""
+        folder = self.fresh(f"course-{item}")
+        command = [PY, str(PLAIN), "--base", self.url, "--lake", str(folder), "--batched", *partitions]
+        return self.record(item, "course", timed(command))
+
+    def run_ui_backfill(self, item: str, partitions: list[str], rerun: bool = False) -> None:
+        """An asset backfill launched over GraphQL against a running `dagster dev` (the UI's own mutation)."""
+        from taxi_platform.partitions import partition_key
+        from taxi_platform.tlc.months import TripMonth
+
+        keys = [str(partition_key(TripMonth.parse(*p.split(":")))) for p in partitions]
+        folder = self.fresh(f"ui-{item}")
+        env = self.with_zones(self.dagster_env(folder))
+        dev = DagsterDev(env, REPO)
+        try:
+            self.record(item, "dagster, UI backfill", dev.backfill(TRIP_ASSETS, keys))
+            if rerun:
+                self.record(item, "dagster, UI backfill again, nothing changed", dev.backfill(TRIP_ASSETS, keys))
+        finally:
+            dev.stop()
 
     def with_zones(self, env: dict[str, str]) -> dict[str, str]:
         """taxi_zones materialized in the instance, unmeasured: a user does it once, not per month."""
@@ -230,12 +320,12 @@ class Bench:
         variant = "plain, per month" if item == "backfill" else "plain"
         return self.record(item, variant, timed(command))
 
-    def run_bare(self, item: str, csv: Path, partition: str) -> dict:
+    def run_bare(self, item: str, csv: Path, partition: str, variant: str = "bare spark") -> dict:
         color, month = partition.split(":")
         out = self.fresh(f"bare-{item}") / "out"
         zones = self.mirror / "misc/taxi_zone_lookup.csv"
         probe = [PY, str(PROBES), "bare-spark", str(csv), color, month, str(out), str(zones)]
-        return self.record(item, "bare spark", timed(probe))
+        return self.record(item, variant, timed(probe))
 
     def run_dagster_backfill(self) -> dict:
         """One run per partition over the chain, two at a time: the platform's backfill design."""
@@ -258,23 +348,36 @@ class Bench:
         self.mirror = self.work / "mirror"
         published = build_mirror(self.data, self.mirror)
         log(f"mirror of {self.data}: {len(published)} files")
-        t0 = time.perf_counter()
+        self.generate([SYNTHETIC], self.rows, first_seed=6)
         color, month = SYNTHETIC.split(":")
-        big = write_month(self.mirror / f"{color}/{color}_tripdata_{month}.csv.gz", self.rows, month)
-        self.large_bytes = big.stat().st_size
-        self.notes.append(f"synthetic month: {self.rows:,} yellow rows, {self.large_bytes / 2**20:.0f} MiB gzip, "
-                          f"generated in {time.perf_counter() - t0:.0f} s (seed 6)")  # fmt: skip
+        self.large_bytes = (self.mirror / f"{color}/{color}_tripdata_{month}.csv.gz").stat().st_size
+        self.notes.append(f"synthetic month: {self.rows:,} yellow rows, {self.large_bytes / 2**20:.0f} MiB gzip")
         server = MirrorServer(self.mirror).start()
         self.url = server.url
         try:
-            for name in ("backfill", "one", "feed", "synthetic", "import", "ui", "download", "sensor"):
+            for name in (
+                "month",
+                "small",
+                "year",
+                "big",
+                "capacity",
+                "backfill",
+                "one",
+                "feed",
+                "synthetic",
+                "import",
+                "ui",
+                "download",
+                "sensor",
+            ):
                 if only and name not in only:
                     continue
                 log(f"== {name}")
                 try:
                     {"import": self.import_time, "ui": self.ui, "download": self.download_memory,
                      "sensor": self.sensor, "one": self.one_partition, "backfill": self.backfill, "feed": self.feed,
-                     "synthetic": self.synthetic}[name]()  # fmt: skip
+                     "synthetic": self.synthetic, "month": self.month, "small": self.small, "year": self.year,
+                     "big": self.big, "capacity": self.capacity}[name]()  # fmt: skip
                 except Exception as error:  # report the others; the failure is named in RESULTS.md
                     self.notes.append(f"FAILED: {name}: {str(error)[-1500:]}")
                     log(self.notes[-1])
@@ -296,7 +399,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs of the cheap items (median, min, max)")
     parser.add_argument("--heavy-repeats", type=int, default=1, help="runs of the backfill and the synthetic month")
     parser.add_argument("--rows", type=int, default=3_000_000, help="rows of the synthetic yellow month")
-    parser.add_argument("--only", help="comma-separated items: import,ui,download,sensor,one,feed,backfill,synthetic")
+    parser.add_argument("--year-rows", type=int, default=2_000_000, help="rows of each of the twelve months")
+    parser.add_argument("--big-rows", type=int, default=10_000_000, help="rows of the 2019-size month")
+    parser.add_argument(
+        "--only",
+        help="comma-separated items: month,small,year,big (issue 13's targets), "
+        "import,ui,download,sensor,one,feed,backfill,synthetic",
+    )
     parser.add_argument("--merge", action="store_true", help="add these runs to those of the last results.json")
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks/RESULTS.md")
     args = parser.parse_args()
@@ -312,13 +421,24 @@ def main() -> None:
         BACKFILL = ["green:2021-01", "yellow:2021-01"]
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="taxi-bench-") as tmp:
-        bench = Bench(data.resolve(), Path(tmp), args.rows, args.repeats, args.heavy_repeats)
+        bench = Bench(
+            data.resolve(), Path(tmp), args.rows, args.repeats, args.heavy_repeats, args.year_rows, args.big_rows
+        )
         bench.notes[:0] = notes
         bench.run(set(args.only.split(",")) if args.only else None)
     info = machine()
     info["data"] = str(data.resolve())
     info["benchmark_minutes"] = round((time.perf_counter() - started) / 60, 1)
-    raw = {"machine": info, "notes": bench.notes, "results": bench.results, "backfill_partitions": BACKFILL}
+    raw = {
+        "machine": info,
+        "notes": bench.notes,
+        "results": bench.results,
+        "backfill_partitions": BACKFILL,
+        "year_partitions": YEAR,
+        "year_rows": args.year_rows,
+        "big_rows": args.big_rows,
+        "month_rows": args.rows,
+    }
     if args.merge and args.output.with_name("results.json").exists():  # keep the items not run this time
         previous = json.loads(args.output.with_name("results.json").read_text())
         merged = previous["results"]
