@@ -277,9 +277,14 @@ def test_dropped_file_reaches_the_warehouse_without_a_click(dev_server: DevServe
     assert {value["partition"] for value in results.values()} == {partition}
 
 
-@pytest.mark.timeout(RUN_WAIT_SECONDS + 120)
-def test_backfill_of_three_green_months_costs_one_run_and_one_spark_session_per_month(dev_server: DevServer):
-    partitions = [key("green", month) for month in ("2021-01", "2021-02", "2021-03")]
+@pytest.mark.timeout(2 * RUN_WAIT_SECONDS + 120)
+def test_backfill_of_three_green_months_and_a_yellow_one_costs_one_run_and_one_spark_session_per_color(
+    dev_server: DevServer,
+):
+    """The assets' `BackfillPolicy.single_run()`: the daemon makes one ranged run per color (Dagster builds
+    ranges with one dimension fixed), and each partition still gets its own materializations and metadata."""
+    green = [key("green", month) for month in ("2021-01", "2021-02", "2021-03")]
+    partitions = [*green, key("yellow", "2021-01")]
     launched = dev_server.graphql(
         LAUNCH_BACKFILL,
         params={"partitionNames": partitions, "assetSelection": [{"path": [a]} for a in ASSETS]},
@@ -303,12 +308,17 @@ def test_backfill_of_three_green_months_costs_one_run_and_one_spark_session_per_
                 sessions.setdefault(event["runId"], set()).add(metadata(event)["spark_application_id"])
     applications = set().union(*sessions.values())
     print(f"backfill {backfill}: {len(partitions)} partitions, {len(runs)} runs, {len(applications)} Spark sessions")
-    assert len(runs) == len(partitions), "one run per month, each over the whole chain"
+    assert len(runs) == 2, "one ranged run per color, each over the whole chain"
     assert all(len(apps) == 1 for apps in sessions.values()), f"the Spark steps of a run share a session: {sessions}"
-    assert len(applications) == len(runs), "one Spark session per run, not one per step"
-    for partition in partitions:
-        events = materializations(dev_server, "bigquery_revenue", [partition])
-        assert any(e["runId"] in run_ids for e in events), partition
+    assert len(applications) == len(runs), "one Spark session per run, not one per step or month"
+    for asset in ASSETS:
+        for partition in partitions:
+            [event] = [e for e in materializations(dev_server, asset, [partition]) if e["runId"] in run_ids]
+            color, month = partition.split("|")
+            folder = f"{color}/{month[:4]}/{month[5:7]}"
+            shown = metadata(event)
+            assert any(folder in str(value) for value in shown.values()), f"{asset} {partition}: its own metadata"
+            assert shown["dagster/row_count"], (asset, partition)
 
 
 LAUNCH_RUN = """
