@@ -42,8 +42,7 @@ CheckEvent = AssetCheckEvaluation | Output
 
 @dataclass(frozen=True)
 class _Done:
-    key: str
-    month: TripMonth
+    key: str  # the month's partition key
     outcome: MaterializeResult | AssetCheckResult
 
 
@@ -56,18 +55,17 @@ def each_month(
     selected_keys = context.selected_asset_check_keys
     selected = {spec.name: spec for spec in context.assets_def.check_specs if spec.key in selected_keys}
     if failed:
-        for month in done:
-            metadata = month.outcome.metadata
-            yield AssetMaterialization(asset_key=context.asset_key, partition=month.key, metadata=metadata)
+        for one in done:
+            yield AssetMaterialization(asset_key=context.asset_key, partition=one.key, metadata=one.outcome.metadata)
     else:
-        for month in done:
-            context.add_asset_metadata(dict(month.outcome.metadata), partition_key=month.key)
+        for one in done:
+            context.add_asset_metadata(dict(one.outcome.metadata), partition_key=one.key)
         yield MaterializeResult()  # one materialization per partition, each with the metadata added above
     # After the materializations, so each evaluation is of the version just written.
-    for month in done:
-        for result in month.outcome.check_results or []:
+    for one in done:
+        for result in one.outcome.check_results or []:
             if result.check_name in selected:  # a check left out of the run's selection is not recorded
-                yield evaluation(selected[result.check_name], result, month.key)
+                yield evaluation(selected[result.check_name], result, one.key)
     _raise_failed(asset, len(done) + len(failed), failed)
     yield from _check_outputs(context.assets_def, selected.values())
 
@@ -78,8 +76,8 @@ def each_partition(
     """Evaluate a partitioned `@asset_check` on every month of the run, one evaluation per partition."""
     [spec] = context.check_specs
     done, failed = _run_months(context, one_month, spec.name)
-    for month in done:
-        yield evaluation(spec, month.outcome, month.key)
+    for one in done:
+        yield evaluation(spec, one.outcome, one.key)
     _raise_failed(spec.name, len(done) + len(failed), failed)
     yield from _check_outputs(context.op_execution_context.assets_def, [spec])
 
@@ -117,7 +115,7 @@ def _run_months(
         month = trip_month_of(key)
         context.log.info(f"{i}/{len(keys)} {month.label}: {what}")
         try:
-            done.append(_Done(str(key), month, one_month(month)))
+            done.append(_Done(str(key), one_month(month)))
         except Exception as error:
             if len(keys) == 1:
                 raise  # one partition: its own error, exactly as a run of one month reports it
