@@ -9,8 +9,6 @@ from __future__ import annotations
 import datetime as dt
 
 from dagster import (
-    AssetCheckExecutionContext,
-    AssetExecutionContext,
     MonthlyPartitionsDefinition,
     MultiPartitionKey,
     MultiPartitionsDefinition,
@@ -40,11 +38,6 @@ def trip_month_of(key: str | MultiPartitionKey) -> TripMonth:
         key = trip_partitions.get_partition_key_from_str(key)
     dims = key.keys_by_dimension
     return TripMonth(dims["color"], dt.date.fromisoformat(dims["month"]))
-
-
-def trip_month(context: AssetExecutionContext | AssetCheckExecutionContext) -> TripMonth:
-    """The (color, month) of a run's partition (in an asset or a check)."""
-    return trip_month_of(context.partition_key)
 
 
 def is_partition(trip_month: TripMonth) -> bool:

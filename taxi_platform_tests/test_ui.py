@@ -24,7 +24,7 @@ from taxi_platform_tests.support.cli import dagster_home, materialize_zones_cli,
 from taxi_platform_tests.support.data import GREEN_CSV, REPO
 from taxi_platform_tests.support.dev_server import ASSETS, ASSETS_QUERY, DevServer, running_dev
 from taxi_platform_tests.support.keys import key, run_tags
-from taxi_platform_tests.support.mirror import MirrorServer
+from taxi_platform_tests.support.mirror import MirrorServer, Scripted
 from taxi_platform_tests.support.months import damaged_month
 from taxi_platform_tests.support.oracle import duckdb_revenue
 from taxi_platform_tests.support.processes import stop_group
@@ -277,9 +277,14 @@ def test_dropped_file_reaches_the_warehouse_without_a_click(dev_server: DevServe
     assert {value["partition"] for value in results.values()} == {partition}
 
 
-@pytest.mark.timeout(RUN_WAIT_SECONDS + 120)
-def test_backfill_of_three_green_months_costs_one_run_and_one_spark_session_per_month(dev_server: DevServer):
-    partitions = [key("green", month) for month in ("2021-01", "2021-02", "2021-03")]
+@pytest.mark.timeout(2 * RUN_WAIT_SECONDS + 120)
+def test_backfill_of_three_green_months_and_a_yellow_one_costs_one_run_and_one_spark_session_per_color(
+    dev_server: DevServer,
+):
+    """The assets' `BackfillPolicy.single_run()`: the daemon makes one ranged run per color (Dagster builds
+    ranges with one dimension fixed), and each partition still gets its own materializations and metadata."""
+    green = [key("green", month) for month in ("2021-01", "2021-02", "2021-03")]
+    partitions = [*green, key("yellow", "2021-01")]
     launched = dev_server.graphql(
         LAUNCH_BACKFILL,
         params={"partitionNames": partitions, "assetSelection": [{"path": [a]} for a in ASSETS]},
@@ -303,12 +308,74 @@ def test_backfill_of_three_green_months_costs_one_run_and_one_spark_session_per_
                 sessions.setdefault(event["runId"], set()).add(metadata(event)["spark_application_id"])
     applications = set().union(*sessions.values())
     print(f"backfill {backfill}: {len(partitions)} partitions, {len(runs)} runs, {len(applications)} Spark sessions")
-    assert len(runs) == len(partitions), "one run per month, each over the whole chain"
+    assert len(runs) == 2, "one ranged run per color, each over the whole chain"
     assert all(len(apps) == 1 for apps in sessions.values()), f"the Spark steps of a run share a session: {sessions}"
-    assert len(applications) == len(runs), "one Spark session per run, not one per step"
-    for partition in partitions:
-        events = materializations(dev_server, "bigquery_revenue", [partition])
-        assert any(e["runId"] in run_ids for e in events), partition
+    assert len(applications) == len(runs), "one Spark session per run, not one per step or month"
+    for asset in ASSETS:
+        for partition in partitions:
+            [event] = [e for e in materializations(dev_server, asset, [partition]) if e["runId"] in run_ids]
+            color, month = partition.split("|")
+            folder = f"{color}/{month[:4]}/{month[5:7]}"
+            shown = metadata(event)
+            assert any(folder in str(value) for value in shown.values()), f"{asset} {partition}: its own metadata"
+            assert shown["dagster/row_count"], (asset, partition)
+
+
+BACKFILL_COUNTS = """
+query($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status
+    assetBackfillData { assetBackfillStatuses { ... on AssetPartitionsStatusCounts {
+        assetKey { path } numPartitionsTargeted numPartitionsMaterialized numPartitionsFailed
+} } } } } }
+"""
+
+
+@pytest.mark.timeout(RUN_WAIT_SECONDS + 120)
+def test_a_backfill_with_a_broken_month_keeps_its_good_neighbours_and_names_it(
+    dev_server: DevServer, mirror_server: MirrorServer
+):
+    """The daemon's view of a ranged run where one month fails: the good months count as materialized
+    (their explicit materializations), the broken one and everything below the failed step as failed."""
+    partitions = [key("green", month) for month in ("2021-01", "2021-02", "2021-03")]
+    remote = TripMonth.parse("green", "2021-02").published_name()
+    whole = (mirror_server.root / "green" / remote).read_bytes()
+    mirror_server.script(f"green/{remote}", Scripted(200, whole[: len(whole) // 2]))
+    try:
+        launched = dev_server.graphql(
+            LAUNCH_BACKFILL,
+            params={"partitionNames": partitions, "assetSelection": [{"path": [a]} for a in ASSETS]},
+        )["launchPartitionBackfill"]
+        assert launched["__typename"] == "LaunchBackfillSuccess", launched
+        backfill = launched["backfillId"]
+
+        def finished():
+            status = dev_server.graphql(BACKFILL_STATUS, id=backfill)["partitionBackfillOrError"]["status"]
+            return status if status not in ("REQUESTED", "CANCELING", "FAILING") else None
+
+        assert wait_for(dev_server, f"backfill {backfill}", finished) in ("COMPLETED_FAILED", "FAILED")
+    finally:
+        mirror_server.reset()
+    [run] = dev_server.graphql(RUNS_TAGGED, key="dagster/backfill", value=backfill)["runsOrError"]["results"]
+    assert run["status"] == "FAILURE"
+    failure = dev_server.graphql(RUN_FAILURE, runId=run["runId"])["runOrError"]["eventConnection"]["events"]
+    [step] = [e for e in failure if e["__typename"] == "ExecutionStepFailureEvent"]
+    first_line = step["error"]["message"].splitlines()[0]
+    assert step["stepKey"] == "raw_trips" and "raw_trips: 1 of 3 months failed: green 2021-02: " in first_line
+
+    data = dev_server.graphql(BACKFILL_COUNTS, id=backfill)["partitionBackfillOrError"]["assetBackfillData"]
+    counts = {
+        status["assetKey"]["path"][-1]: tuple(
+            status[f"numPartitions{count}"] for count in ("Targeted", "Materialized", "Failed")
+        )
+        for status in data["assetBackfillStatuses"]
+    }
+    print(f"backfill {backfill}: {counts}")
+    assert counts["raw_trips"] == (3, 2, 1), counts
+    assert all(counts[asset] == (3, 0, 3) for asset in ASSETS[1:]), counts
+    for month, partition in zip(("01", "02", "03"), partitions, strict=True):
+        ours = [e for e in materializations(dev_server, "raw_trips", [partition]) if e["runId"] == run["runId"]]
+        assert len(ours) == (0 if month == "02" else 1), partition
+        if ours:
+            assert f"green/2021/{month}" in str(metadata(ours[0])["uri"])
 
 
 LAUNCH_RUN = """

@@ -1,15 +1,20 @@
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from collections.abc import Iterator
+
+from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue, asset
 
 from taxi_platform.assets.metadata import column_schema
+from taxi_platform.assets.ranges import RangeEvent, each_month
 from taxi_platform.assets.revenue_report import revenue_report
 from taxi_platform.failures import named_failures, require_upstream
-from taxi_platform.partitions import trip_month, trip_partitions
+from taxi_platform.partitions import trip_partitions
 from taxi_platform.resources import RevenueWarehouse, TripBucket
+from taxi_platform.tlc import TripMonth
 from taxi_platform.tlc.schemas import REVENUE_COLUMNS
 
 
 @asset(
     partitions_def=trip_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
     deps=[revenue_report],
     group_name="revenue",
     kinds={"bigquery", "duckdb"},
@@ -20,8 +25,14 @@ from taxi_platform.tlc.schemas import REVENUE_COLUMNS
 )
 def bigquery_revenue(
     context: AssetExecutionContext, bucket: TripBucket, warehouse: RevenueWarehouse
+) -> Iterator[RangeEvent]:
+    yield from each_month(context, lambda month: bigquery_revenue_month(month, context, bucket, warehouse))
+
+
+def bigquery_revenue_month(
+    month: TripMonth, context: AssetExecutionContext, bucket: TripBucket, warehouse: RevenueWarehouse
 ) -> MaterializeResult:
-    month = trip_month(context)
+    """One month of bigquery_revenue: its metadata, as a run of that one partition records it."""
     report = bucket.spark_path(month.report_path)
     require_upstream(bucket.is_published(month.report_path), f"finished report in {report}", "revenue_report", month)
     with named_failures(month, report), bucket.local_copy(month.report_path) as files:

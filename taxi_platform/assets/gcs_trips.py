@@ -1,14 +1,19 @@
-from dagster import AssetExecutionContext, MaterializeResult, asset
+from collections.abc import Iterator
+
+from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
 
 from taxi_platform.assets.metadata import bucket_location, column_schema, parquet_summary
+from taxi_platform.assets.ranges import RangeEvent, each_month
 from taxi_platform.assets.typed_trips import typed_trips
 from taxi_platform.failures import named_failures, require_upstream
-from taxi_platform.partitions import trip_month, trip_partitions
+from taxi_platform.partitions import trip_partitions
 from taxi_platform.resources import LocalLake, TripBucket
+from taxi_platform.tlc import TripMonth
 
 
 @asset(
     partitions_def=trip_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
     deps=[typed_trips],
     group_name="trips",
     kinds={"gcs", "parquet"},
@@ -17,8 +22,14 @@ from taxi_platform.resources import LocalLake, TripBucket
         "the bucket's layout in the local profile). Republishing replaces the month's prefix whole."
     ),
 )
-def gcs_trips(context: AssetExecutionContext, lake: LocalLake, bucket: TripBucket) -> MaterializeResult:
-    month = trip_month(context)
+def gcs_trips(context: AssetExecutionContext, lake: LocalLake, bucket: TripBucket) -> Iterator[RangeEvent]:
+    yield from each_month(context, lambda month: gcs_trips_month(month, context, lake, bucket))
+
+
+def gcs_trips_month(
+    month: TripMonth, context: AssetExecutionContext, lake: LocalLake, bucket: TripBucket
+) -> MaterializeResult:
+    """One month of gcs_trips: its metadata, as a run of that one partition records it."""
     source = lake.path(month.typed_path)
     require_upstream(lake.is_finished(month.typed_path), f"finished parquet in {source}", "typed_trips", month)
     with named_failures(month, str(source)):

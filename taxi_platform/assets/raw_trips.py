@@ -1,14 +1,18 @@
-from dagster import AssetExecutionContext, MaterializeResult, asset
+from collections.abc import Iterator
+
+from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
 
 from taxi_platform.assets.metadata import column_schema, download_metadata, location
+from taxi_platform.assets.ranges import RangeEvent, each_month
 from taxi_platform.failures import named_failures
-from taxi_platform.partitions import trip_month, trip_partitions
+from taxi_platform.partitions import trip_partitions
 from taxi_platform.resources import LocalLake, TripSource
-from taxi_platform.tlc import inspect_trip_file
+from taxi_platform.tlc import TripMonth, inspect_trip_file
 
 
 @asset(
     partitions_def=trip_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
     group_name="trips",
     kinds={"csv", "parquet"},
     description=(
@@ -18,8 +22,14 @@ from taxi_platform.tlc import inspect_trip_file
         "is read whole and has the color's columns."
     ),
 )
-def raw_trips(context: AssetExecutionContext, trip_source: TripSource, lake: LocalLake) -> MaterializeResult:
-    month = trip_month(context)
+def raw_trips(context: AssetExecutionContext, trip_source: TripSource, lake: LocalLake) -> Iterator[RangeEvent]:
+    yield from each_month(context, lambda month: raw_trips_month(month, context, trip_source, lake))
+
+
+def raw_trips_month(
+    month: TripMonth, context: AssetExecutionContext, trip_source: TripSource, lake: LocalLake
+) -> MaterializeResult:
+    """One month of raw_trips: its metadata, as a run of that one partition records it."""
     with named_failures(month, trip_source.shown_url(month)):
         published = trip_source.locate(month)
     target = month.raw_path_of(published.format)

@@ -1,20 +1,31 @@
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
-from dagster import AssetCheckResult, AssetCheckSpec, AssetExecutionContext, MaterializeResult, asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    BackfillPolicy,
+    MaterializeResult,
+    asset,
+)
 
 from taxi_platform.assets.gcs_trips import gcs_trips
 from taxi_platform.assets.metadata import bucket_location, column_schema, markdown_table
+from taxi_platform.assets.ranges import RangeEvent, each_month
 from taxi_platform.assets.taxi_zones import taxi_zones
 from taxi_platform.audits import parquet_files, report_total_audit, require_passed
 from taxi_platform.failures import named_failures, require_upstream
-from taxi_platform.partitions import trip_month, trip_partitions
+from taxi_platform.partitions import trip_partitions
 from taxi_platform.resources import SparkResource, TripBucket
+from taxi_platform.tlc import TripMonth
 from taxi_platform.tlc.zones import ZONES_PREFIX
 
 
 @asset(
     partitions_def=trip_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
     deps=[gcs_trips, taxi_zones],
     group_name="revenue",
     kinds={"spark", "parquet"},
@@ -37,8 +48,14 @@ from taxi_platform.tlc.zones import ZONES_PREFIX
         "`pickups_outside_month` metadata."
     ),
 )
-def revenue_report(context: AssetExecutionContext, spark: SparkResource, bucket: TripBucket) -> MaterializeResult:
-    month = trip_month(context)
+def revenue_report(context: AssetExecutionContext, spark: SparkResource, bucket: TripBucket) -> Iterator[RangeEvent]:
+    yield from each_month(context, lambda month: revenue_report_month(month, context, spark, bucket))
+
+
+def revenue_report_month(
+    month: TripMonth, context: AssetExecutionContext, spark: SparkResource, bucket: TripBucket
+) -> MaterializeResult:
+    """One month of revenue_report: its metadata and its check, as a run of that one partition records them."""
     require_upstream(bucket.is_published(month.typed_path), f"published {month.typed_path}", "gcs_trips", month)
     source = bucket.spark_path(month.typed_path)
     zones = bucket.spark_path(ZONES_PREFIX)

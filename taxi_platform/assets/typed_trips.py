@@ -1,8 +1,11 @@
+from collections.abc import Iterator
+
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    BackfillPolicy,
     Config,
     MaterializeResult,
     MetadataValue,
@@ -11,12 +14,13 @@ from dagster import (
 from pydantic import Field
 
 from taxi_platform.assets.metadata import column_schema, location
+from taxi_platform.assets.ranges import RangeEvent, each_month
 from taxi_platform.assets.raw_trips import raw_trips
 from taxi_platform.audits import QUARANTINE_AUDIT, parquet_files, require_passed, typed_trips_audits
 from taxi_platform.failures import named_failures, require_upstream
-from taxi_platform.partitions import trip_month, trip_partitions
+from taxi_platform.partitions import trip_partitions
 from taxi_platform.resources import LocalLake, SparkResource
-from taxi_platform.tlc import inspect_trip_file
+from taxi_platform.tlc import TripMonth, inspect_trip_file
 
 
 class TypedTripsConfig(Config):
@@ -31,6 +35,7 @@ class TypedTripsConfig(Config):
 
 @asset(
     partitions_def=trip_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
     deps=[raw_trips],
     group_name="trips",
     kinds={"spark", "parquet"},
@@ -63,8 +68,14 @@ class TypedTripsConfig(Config):
 )
 def typed_trips(
     context: AssetExecutionContext, config: TypedTripsConfig, spark: SparkResource, lake: LocalLake
+) -> Iterator[RangeEvent]:
+    yield from each_month(context, lambda month: typed_trips_month(month, context, config, spark, lake))
+
+
+def typed_trips_month(
+    month: TripMonth, context: AssetExecutionContext, config: TypedTripsConfig, spark: SparkResource, lake: LocalLake
 ) -> MaterializeResult:
-    month = trip_month(context)
+    """One month of typed_trips: its metadata and its three checks, as a run of that one partition records them."""
     raw = lake.first_file(month.raw_paths)
     require_upstream(raw is not None, " or ".join(str(lake.path(p)) for p in month.raw_paths), "raw_trips", month)
     context.log.info(f"Typing {raw} into {config.partitions} parquet files")

@@ -4,13 +4,17 @@ They read what is stored now (typed parquet, report parquet, warehouse slice), s
 report left stale by a rewritten typed partition, or a warehouse slice that drifted from the report.
 """
 
+from collections.abc import Iterator
+
 from dagster import AssetCheckExecutionContext, AssetCheckResult, asset_check
 
 from taxi_platform.assets import bigquery_revenue, revenue_report
+from taxi_platform.assets.ranges import CheckEvent, each_partition
 from taxi_platform.audits import totals_audit, totals_close
 from taxi_platform.checks.readers import finished_parquet, finished_report
-from taxi_platform.partitions import trip_month, trip_partitions
+from taxi_platform.partitions import trip_partitions
 from taxi_platform.resources import LocalLake, RevenueWarehouse, TripBucket
+from taxi_platform.tlc.months import TripMonth
 from taxi_platform.tlc.schemas import REVENUE_COLUMNS
 
 
@@ -27,8 +31,11 @@ def _close(a: object, b: object) -> bool:
 )
 def total_matches_typed_trips(
     context: AssetCheckExecutionContext, lake: LocalLake, bucket: TripBucket
-) -> AssetCheckResult:
-    month = trip_month(context)
+) -> Iterator[CheckEvent]:
+    yield from each_partition(context, lambda month: total_matches_typed_trips_month(month, lake, bucket))
+
+
+def total_matches_typed_trips_month(month: TripMonth, lake: LocalLake, bucket: TripBucket) -> AssetCheckResult:
     with finished_report(bucket, month) as report:
         typed = finished_parquet(lake, month.typed_path, "typed_trips", month)
         audit = totals_audit(report, typed, month)
@@ -42,10 +49,13 @@ def total_matches_typed_trips(
 )
 def slice_matches_report(
     context: AssetCheckExecutionContext, bucket: TripBucket, warehouse: RevenueWarehouse
-) -> AssetCheckResult:
+) -> Iterator[CheckEvent]:
+    yield from each_partition(context, lambda month: slice_matches_report_month(month, bucket, warehouse))
+
+
+def slice_matches_report_month(month: TripMonth, bucket: TripBucket, warehouse: RevenueWarehouse) -> AssetCheckResult:
     import pyarrow.parquet as pq  # at run time, not at definitions import
 
-    month = trip_month(context)
     with finished_report(bucket, month) as report:
         expected = sorted(pq.read_table(report).to_pylist(), key=lambda row: row["revenue_zone"])
     loaded = warehouse.slice_rows(month)

@@ -4,14 +4,15 @@ Schema, row count and null keys are blocking errors: a partition that fails them
 to the bucket, the report and the warehouse in the same run. Out-of-month pickups only warn.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
 
 from taxi_platform.assets import typed_trips
+from taxi_platform.assets.ranges import CheckEvent, each_partition
 from taxi_platform.audits import Audit, null_keys_audit, parquet_rows, pickups_in_month, rows_audit, schema_audit
 from taxi_platform.checks.readers import finished_parquet, quarantine_files
-from taxi_platform.partitions import trip_month, trip_partitions
+from taxi_platform.partitions import trip_partitions
 from taxi_platform.resources import LocalLake
 from taxi_platform.tlc import inspect_trip_file, pickup_column
 from taxi_platform.tlc.months import TripMonth
@@ -23,8 +24,7 @@ def typed_trips_check(description: str, blocking: bool = True) -> Callable:
     return asset_check(asset=typed_trips, partitions_def=trip_partitions, blocking=blocking, description=description)
 
 
-def typed_partition(context: AssetCheckExecutionContext, lake: LocalLake) -> tuple[TripMonth, list[str]]:
-    month = trip_month(context)
+def typed_partition(month: TripMonth, lake: LocalLake) -> tuple[TripMonth, list[str]]:
     return month, finished_parquet(lake, month.typed_path, "typed_trips", month)
 
 
@@ -34,34 +34,50 @@ def reported(audit: Audit) -> AssetCheckResult:
 
 
 @typed_trips_check("The parquet has the color's typed schema: the course's columns, then the added ones, in order.")
-def schema_is_the_course_schema(context: AssetCheckExecutionContext, lake: LocalLake) -> AssetCheckResult:
-    month, files = typed_partition(context, lake)
+def schema_is_the_course_schema(context: AssetCheckExecutionContext, lake: LocalLake) -> Iterator[CheckEvent]:
+    yield from each_partition(context, lambda month: schema_is_the_course_schema_month(month, lake))
+
+
+def schema_is_the_course_schema_month(month: TripMonth, lake: LocalLake) -> AssetCheckResult:
+    month, files = typed_partition(month, lake)
     return reported(schema_audit(files, month))
 
 
 @typed_trips_check(
     "The parquet holds rows, as many as the raw file has (CSV data lines or parquet rows) less the quarantined."
 )
-def rows_match_raw_file(context: AssetCheckExecutionContext, lake: LocalLake) -> AssetCheckResult:
-    month, files = typed_partition(context, lake)
+def rows_match_raw_file(context: AssetCheckExecutionContext, lake: LocalLake) -> Iterator[CheckEvent]:
+    yield from each_partition(context, lambda month: rows_match_raw_file_month(month, lake))
+
+
+def rows_match_raw_file_month(month: TripMonth, lake: LocalLake) -> AssetCheckResult:
+    month, files = typed_partition(month, lake)
     raw = lake.first_file(month.raw_paths)
     raw_rows = inspect_trip_file(raw, month.color).rows if raw is not None else None
     return reported(rows_audit(files, raw_rows, parquet_rows(quarantine_files(lake, month))))
 
 
 @typed_trips_check("No trip lacks its pickup time, pickup zone or drop-off zone.")
-def no_null_pickup_or_zones(context: AssetCheckExecutionContext, lake: LocalLake) -> AssetCheckResult:
-    month, files = typed_partition(context, lake)
+def no_null_pickup_or_zones(context: AssetCheckExecutionContext, lake: LocalLake) -> Iterator[CheckEvent]:
+    yield from each_partition(context, lambda month: no_null_pickup_or_zones_month(month, lake))
+
+
+def no_null_pickup_or_zones_month(month: TripMonth, lake: LocalLake) -> AssetCheckResult:
+    month, files = typed_partition(month, lake)
     return reported(null_keys_audit(files, month))
 
 
 @typed_trips_check(f"Fewer than {OUTSIDE_MONTH_MAX_SHARE:.0%} of the trips pick up outside the month.", blocking=False)
-def few_pickups_outside_month(context: AssetCheckExecutionContext, lake: LocalLake) -> AssetCheckResult:
+def few_pickups_outside_month(context: AssetCheckExecutionContext, lake: LocalLake) -> Iterator[CheckEvent]:
+    yield from each_partition(context, lambda month: few_pickups_outside_one_month(month, lake))
+
+
+def few_pickups_outside_one_month(month: TripMonth, lake: LocalLake) -> AssetCheckResult:
     import pyarrow as pa  # at run time, not at definitions import
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    month, files = typed_partition(context, lake)
+    month, files = typed_partition(month, lake)
     pickups = pq.read_table(files, columns=[pickup_column(month.color)]).column(0)
     outside = len(pickups) - pc.sum(pickups_in_month(pickups, month).cast(pa.int64())).as_py()
     share = outside / len(pickups) if len(pickups) else 0.0

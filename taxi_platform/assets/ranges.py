@@ -1,0 +1,138 @@
+"""One run over many months: each month is done by itself and recorded against its own partition.
+
+A backfill with `BackfillPolicy.single_run()` gives a step every month of one color in a range
+(`context.partition_keys`). Dagster records one materialization per partition when the step
+returns, with `MaterializeResult.metadata` shared by all of them, and an `AssetCheckResult` without
+a partition in such a run. So each month's outcome, a `MaterializeResult` with its metadata and its
+check results, is recorded here instead: its metadata with `add_asset_metadata(partition_key=...)`,
+its checks as `AssetCheckEvaluation`s with the partition named, after the materializations.
+
+A month that fails does not stop the others. When any failed, the step cannot return (returning
+would record every month as materialized), so the good months are logged as explicit
+`AssetMaterialization`s with their metadata, then the step fails with one line naming every failed
+month and its problem. A run of one partition fails with the month's own error, as it always did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetMaterialization,
+    AssetsDefinition,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    Output,
+)
+
+from taxi_platform.failures import first_line
+from taxi_platform.partitions import trip_month_of
+from taxi_platform.tlc.months import TripMonth
+
+RangeEvent = MaterializeResult | AssetMaterialization | AssetCheckEvaluation | Output
+CheckEvent = AssetCheckEvaluation | Output
+
+
+@dataclass(frozen=True)
+class _Done:
+    key: str  # the month's partition key
+    outcome: MaterializeResult | AssetCheckResult
+
+
+def each_month(
+    context: AssetExecutionContext, one_month: Callable[[TripMonth], MaterializeResult]
+) -> Iterator[RangeEvent]:
+    """Run `one_month` for every month of the run and record each on its own partition (see the module)."""
+    asset = context.asset_key.to_user_string()
+    done, failed = _run_months(context, one_month, asset)
+    selected_keys = context.selected_asset_check_keys
+    selected = {spec.name: spec for spec in context.assets_def.check_specs if spec.key in selected_keys}
+    if failed:
+        for one in done:
+            yield AssetMaterialization(asset_key=context.asset_key, partition=one.key, metadata=one.outcome.metadata)
+    else:
+        for one in done:
+            context.add_asset_metadata(dict(one.outcome.metadata), partition_key=one.key)
+        yield MaterializeResult()  # one materialization per partition, each with the metadata added above
+    # After the materializations, so each evaluation is of the version just written.
+    for one in done:
+        for result in one.outcome.check_results or []:
+            if result.check_name in selected:  # a check left out of the run's selection is not recorded
+                yield evaluation(selected[result.check_name], result, one.key)
+    _raise_failed(asset, len(done) + len(failed), failed)
+    yield from _check_outputs(context.assets_def, selected.values())
+
+
+def each_partition(
+    context: AssetCheckExecutionContext, one_month: Callable[[TripMonth], AssetCheckResult]
+) -> Iterator[CheckEvent]:
+    """Evaluate a partitioned `@asset_check` on every month of the run, one evaluation per partition."""
+    [spec] = context.check_specs
+    done, failed = _run_months(context, one_month, spec.name)
+    for one in done:
+        yield evaluation(spec, one.outcome, one.key)
+    _raise_failed(spec.name, len(done) + len(failed), failed)
+    yield from _check_outputs(context.op_execution_context.assets_def, [spec])
+
+
+def evaluation(spec: AssetCheckSpec, result: AssetCheckResult, partition: str) -> AssetCheckEvaluation:
+    """`result` as the evaluation of `spec` on `partition` (an `AssetCheckResult` has no partition of its own)."""
+    return AssetCheckEvaluation(
+        asset_key=spec.asset_key,
+        check_name=spec.name,
+        passed=result.passed,
+        metadata=result.metadata,
+        severity=result.severity,
+        description=result.description,
+        blocking=spec.blocking,
+        partition=partition,
+    )
+
+
+def _check_outputs(assets_def: AssetsDefinition, specs: Iterable[AssetCheckSpec]) -> Iterator[Output]:
+    """The step's output of each check: Dagster requires one per check, and records no evaluation from it."""
+    for spec in specs:
+        yield Output(None, output_name=assets_def.get_output_name_for_asset_check_key(spec.key))
+
+
+def _run_months(
+    context: AssetExecutionContext | AssetCheckExecutionContext,
+    one_month: Callable[[TripMonth], MaterializeResult | AssetCheckResult],
+    what: str,
+) -> tuple[list[_Done], list[tuple[TripMonth, Exception]]]:
+    """Every month of the run, in order: those done with their outcome, those failed with their error."""
+    keys = context.partition_keys
+    done: list[_Done] = []
+    failed: list[tuple[TripMonth, Exception]] = []
+    for i, key in enumerate(keys, 1):
+        month = trip_month_of(key)
+        context.log.info(f"{i}/{len(keys)} {month.label}: {what}")
+        try:
+            done.append(_Done(str(key), one_month(month)))
+        except Exception as error:
+            if len(keys) == 1:
+                raise  # one partition: its own error, exactly as a run of one month reports it
+            context.log.error(f"{i}/{len(keys)} {month.label}: {what} failed: {first_line(error)}")
+            failed.append((month, error))
+    return done, failed
+
+
+def _raise_failed(what: str, months: int, failed: Sequence[tuple[TripMonth, Exception]]) -> None:
+    """Fail the step with a first line naming every failed month and its problem."""
+    if not failed:
+        return
+    problems = []
+    for month, error in failed:
+        problem = first_line(error)
+        problems.append(problem if problem.startswith(month.label) else f"{month.label}: {problem}")
+    raise Failure(
+        description=f"{what}: {len(failed)} of {months} months failed: " + "; ".join(problems),
+        metadata={"failed_partitions": MetadataValue.json([month.label for month, _ in failed])},
+    ) from failed[0][1]
