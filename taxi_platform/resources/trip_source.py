@@ -220,6 +220,9 @@ class UrllibTransport:
             raise Retryable(f"HEAD: {error}") from None
         length = headers.get("Content-Length")
         validator = headers.get("ETag") or headers.get("Last-Modified")
+        if url.startswith("file://"):  # urllib's Last-Modified has whole seconds: a rewrite within one is missed
+            status = Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path)).stat()
+            validator = f"{status.st_size}-{status.st_mtime_ns}"
         version = validator or length or ""
         return SourceFile(
             redact(url), int(length) if length else None, version.strip('"'), version_is_size=not validator
