@@ -11,6 +11,7 @@ from taxi_platform.tlc.schemas import REVENUE_COLUMNS
 @asset(
     partitions_def=trip_partitions,
     deps=[revenue_report],
+    code_version="1",  # bump when the output changes for the same input: Dagster then shows it stale
     group_name="revenue",
     kinds={"bigquery", "duckdb"},
     description=(

@@ -10,6 +10,7 @@ from taxi_platform.resources import LocalLake, TripBucket
 @asset(
     partitions_def=trip_partitions,
     deps=[typed_trips],
+    code_version="1",  # bump when the output changes for the same input: Dagster then shows it stale
     group_name="trips",
     kinds={"gcs", "parquet"},
     description=(
