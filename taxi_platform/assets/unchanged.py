@@ -153,7 +153,7 @@ def unchanged_result(
     context: AssetExecutionContext, lake: LocalLake, target: str, inputs: dict[str, Any] | None
 ) -> MaterializeResult | None:
     """The recorded materialization of the partition at `target` when it was made from `inputs`; else None."""
-    record = lake.record(target)
+    record = lake.record(target) if lake.is_finished(target) else None
     if inputs is None or record is None or record.get("inputs") != inputs:
         return None
     context.log.info(f"{target}: made from the same raw file ({inputs['raw_sha256'][:12]}), code and config: kept")
