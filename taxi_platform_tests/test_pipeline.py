@@ -115,8 +115,9 @@ def test_crash_mid_rewrite_keeps_previous_version_readable(resources, data_dir):
     assert warehouse_rows(data_dir) == warehouse_before
     assert [p.name for p in (data_dir / "pq/green/2021").iterdir()] == ["01"], "nothing but the partition in the zone"
     published = (data_dir / GREEN.typed_path).resolve()
-    versions = [p.name for p in published.parent.iterdir()]
-    assert versions == [published.name], f"the failed version was cleaned up: {versions}"
+    versions = sorted(p.name for p in published.parent.iterdir())
+    expected = [published.name, f"{published.name}.json"]  # the published version and its record
+    assert versions == expected, f"the failed version was cleaned up: {versions}"
 
 
 def test_downstream_asset_without_upstream_fails_clearly(resources):

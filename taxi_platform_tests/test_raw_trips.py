@@ -144,6 +144,9 @@ def test_bad_file_fails_clearly_and_keeps_previous_partition(
         "cut_rows": gzip.compress(gzip.decompress(whole)[:-25]),
     }
     mirror.script(GREEN_REMOTE, Scripted(200, bodies[answer]))
+    # The source says it republished the month (a new ETag), so the rerun downloads it.
+    republished = Scripted(200, content_length=len(bodies[answer]), headers={"ETag": '"republished"'})
+    mirror.script(GREEN_REMOTE, republished, method="HEAD")
     with pytest.raises(Failure) as failure:
         run_raw(resources, GREEN)
     assert isinstance(failure.value.__cause__, BadTripFile)

@@ -16,6 +16,7 @@ from taxi_platform.tlc.schemas import REVENUE_COLUMNS
     partitions_def=trip_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     deps=[revenue_report],
+    code_version="1",  # bump when the output changes for the same input: Dagster then shows it stale
     group_name="revenue",
     kinds={"bigquery", "duckdb"},
     description=(

@@ -15,6 +15,7 @@ from taxi_platform.tlc import TripMonth
     partitions_def=trip_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     deps=[typed_trips],
+    code_version="1",  # bump when the output changes for the same input: Dagster then shows it stale
     group_name="trips",
     kinds={"gcs", "parquet"},
     description=(

@@ -60,7 +60,11 @@ def each_month(
     else:
         for one in done:
             context.add_asset_metadata(dict(one.outcome.metadata), partition_key=one.key)
-        yield MaterializeResult()  # one materialization per partition, each with the metadata added above
+        # One materialization per partition, each with the metadata added above. Dagster gives every
+        # partition of a range the same data version, so a month's own (a file's sha256) is kept only
+        # when the run has that one month; in a range each month's metadata says what it was made from.
+        version = done[0].outcome.data_version if len(done) == 1 else None
+        yield MaterializeResult(data_version=version)
     # After the materializations, so each evaluation is of the version just written.
     for one in done:
         for result in one.outcome.check_results or []:

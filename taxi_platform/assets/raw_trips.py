@@ -1,9 +1,10 @@
 from collections.abc import Iterator
 
-from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
+from dagster import AssetExecutionContext, BackfillPolicy, DataVersion, MaterializeResult, asset
 
 from taxi_platform.assets.metadata import column_schema, download_metadata, location
 from taxi_platform.assets.ranges import RangeEvent, each_month
+from taxi_platform.assets.unchanged import conditions, held_raw, is_current, raw_record, unchanged_raw
 from taxi_platform.failures import named_failures
 from taxi_platform.partitions import trip_partitions
 from taxi_platform.resources import LocalLake, TripSource
@@ -19,7 +20,8 @@ from taxi_platform.tlc import TripMonth, inspect_trip_file
         "The month's trip file exactly as published, from the first source that has it (by default the "
         "course's CSV release, then the TLC's parquet feed), at `raw/{color}/{YYYY}/{MM}/` as "
         "`{color}_tripdata_{YYYY}_{MM}.csv.gz` or `.parquet`. It replaces the previous copy only after it "
-        "is read whole and has the color's columns."
+        "is read whole and has the color's columns. A rerun downloads nothing when the source's ETag / "
+        "Last-Modified is the copy's (or a conditional GET answers 304); the data version is the file's sha256."
     ),
 )
 def raw_trips(context: AssetExecutionContext, trip_source: TripSource, lake: LocalLake) -> Iterator[RangeEvent]:
@@ -33,10 +35,17 @@ def raw_trips_month(
     with named_failures(month, trip_source.shown_url(month)):
         published = trip_source.locate(month)
     target = month.raw_path_of(published.format)
+    held = held_raw(lake, target, published)
+    if is_current(held, published):
+        return unchanged_raw(context, lake, target, held)
     with named_failures(month, published.url), lake.replace_file(target) as download:
         context.log.info(f"Downloading {month.label} from {published.source} ({published.url}) to {lake.path(target)}")
-        fetched = trip_source.fetch(published, download)
-        facts = inspect_trip_file(download, month.color, name=fetched.url)
+        fetched = trip_source.fetch(published, download, since=conditions(held, published))
+        if fetched is not None:  # None: 304, the copy held is current and stays
+            facts = inspect_trip_file(download, month.color, name=fetched.url)
+            lake.keep_record(download, raw_record(published, fetched, facts))
+    if fetched is None:
+        return unchanged_raw(context, lake, target, held)
     for other in month.raw_paths:
         if other != target:  # the month was published in another format before: one file per partition
             lake.remove_file(other)
@@ -49,5 +58,6 @@ def raw_trips_month(
             "dagster/row_count": facts.rows,
             "dagster/column_schema": column_schema(facts.column_types),
             "unknown_columns": ", ".join(facts.unknown_columns) or "none",
-        }
+        },
+        data_version=DataVersion(fetched.sha256),
     )

@@ -27,6 +27,7 @@ from taxi_platform.tlc.zones import ZONES_PREFIX
     partitions_def=trip_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     deps=[gcs_trips, taxi_zones],
+    code_version="1",  # bump when the output changes for the same input: Dagster then shows it stale
     group_name="revenue",
     kinds={"spark", "parquet"},
     check_specs=[

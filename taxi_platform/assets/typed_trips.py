@@ -16,11 +16,16 @@ from pydantic import Field
 from taxi_platform.assets.metadata import column_schema, location
 from taxi_platform.assets.ranges import RangeEvent, each_month
 from taxi_platform.assets.raw_trips import raw_trips
+from taxi_platform.assets.unchanged import derived_version, raw_rows, result_record, typed_inputs, unchanged_result
 from taxi_platform.audits import QUARANTINE_AUDIT, parquet_files, require_passed, typed_trips_audits
 from taxi_platform.failures import named_failures, require_upstream
 from taxi_platform.partitions import trip_partitions
 from taxi_platform.resources import LocalLake, SparkResource
-from taxi_platform.tlc import TripMonth, inspect_trip_file
+from taxi_platform.tlc import TripMonth
+
+# Bump when the typed output changes for the same raw file (the schema, the parsing, the quarantine, the
+# audits): partitions typed by another code version are typed again, and Dagster shows them stale.
+TYPED_TRIPS_CODE_VERSION = "1"
 
 
 class TypedTripsConfig(Config):
@@ -37,6 +42,7 @@ class TypedTripsConfig(Config):
     partitions_def=trip_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     deps=[raw_trips],
+    code_version=TYPED_TRIPS_CODE_VERSION,
     group_name="trips",
     kinds={"spark", "parquet"},
     check_specs=[
@@ -78,6 +84,9 @@ def typed_trips_month(
     """One month of typed_trips: its metadata and its three checks, as a run of that one partition records them."""
     raw = lake.first_file(month.raw_paths)
     require_upstream(raw is not None, " or ".join(str(lake.path(p)) for p in month.raw_paths), "raw_trips", month)
+    inputs = typed_inputs(lake, month, TYPED_TRIPS_CODE_VERSION, config.model_dump())
+    if (kept := unchanged_result(context, lake, month.typed_path, inputs)) is not None:
+        return kept  # the same raw file, code and config: no Spark, the partition untouched
     context.log.info(f"Typing {raw} into {config.partitions} parquet files")
     # Write aside, audit, publish: a version that fails its audit never replaces the published one.
     with (
@@ -85,10 +94,10 @@ def typed_trips_month(
         lake.replace_directory(month.typed_path) as staging,
         lake.replace_directory(month.quarantine_path) as quarantine,
     ):
-        facts = inspect_trip_file(raw, month.color)  # a raw file without a required column fails here, named
+        rows = raw_rows(lake, month, raw)  # raw_trips' record; an older lake's file is read (and checked) here
         run = spark.run_typed_trips(str(raw), str(staging), month, config.partitions, str(quarantine))
         audits = typed_trips_audits(
-            parquet_files(staging), month, facts.rows, parquet_files(quarantine), config.max_quarantined_share
+            parquet_files(staging), month, rows, parquet_files(quarantine), config.max_quarantined_share
         )
         require_passed(audits, month, str(raw))
     [quarantined] = [audit for audit in audits if audit.check == QUARANTINE_AUDIT]
@@ -104,7 +113,7 @@ def typed_trips_month(
     lines = quarantined.metadata["quarantined_lines"]
     if lines:
         context.log.warning(f"{raw}: {lines} lines quarantined in {lake.path(month.quarantine_path)}")
-    return MaterializeResult(
+    result = MaterializeResult(
         metadata={
             **location(lake.path(month.typed_path)),
             **run.placement,
@@ -138,4 +147,7 @@ def typed_trips_month(
                 metadata=quarantined.metadata,
             ),
         ],
+        data_version=derived_version(inputs),
     )
+    lake.keep_record(staging, result_record(inputs, result))  # beside the version just published
+    return result

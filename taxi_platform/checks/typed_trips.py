@@ -10,11 +10,12 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeve
 
 from taxi_platform.assets import typed_trips
 from taxi_platform.assets.ranges import CheckEvent, each_partition
+from taxi_platform.assets.unchanged import raw_rows
 from taxi_platform.audits import Audit, null_keys_audit, parquet_rows, pickups_in_month, rows_audit, schema_audit
 from taxi_platform.checks.readers import finished_parquet, quarantine_files
 from taxi_platform.partitions import trip_partitions
 from taxi_platform.resources import LocalLake
-from taxi_platform.tlc import inspect_trip_file, pickup_column
+from taxi_platform.tlc import pickup_column
 from taxi_platform.tlc.months import TripMonth
 
 OUTSIDE_MONTH_MAX_SHARE = 0.01  # real 2021 files: at most 0.03 % of trips
@@ -53,8 +54,8 @@ def rows_match_raw_file(context: AssetCheckExecutionContext, lake: LocalLake) ->
 def rows_match_raw_file_month(month: TripMonth, lake: LocalLake) -> AssetCheckResult:
     month, files = typed_partition(month, lake)
     raw = lake.first_file(month.raw_paths)
-    raw_rows = inspect_trip_file(raw, month.color).rows if raw is not None else None
-    return reported(rows_audit(files, raw_rows, parquet_rows(quarantine_files(lake, month))))
+    rows = raw_rows(lake, month, raw) if raw is not None else None  # raw_trips' record, else the file
+    return reported(rows_audit(files, rows, parquet_rows(quarantine_files(lake, month))))
 
 
 @typed_trips_check("No trip lacks its pickup time, pickup zone or drop-off zone.")

@@ -6,6 +6,8 @@ store at the lake's root, on the lake's filesystem, where no glob over a zone re
 
     <root>/.taxi_platform/
         versions/<zone path>/v-<stamp>-<id>/    a partition's versions (`versions/pq/green/2021/01/`)
+        versions/<zone path>/v-<stamp>-<id>.json    the record of what that version holds
+        records/<zone path of a file>.json      the record of a file partition (a raw download)
         staging/                                downloads being written, links about to be swapped in
 
 A partition directory (`pq/green/2021/01`) is a relative symlink to its current version. A writer
@@ -13,6 +15,12 @@ fills a fresh version in the store, makes the new link in staging and `os.replac
 partition path: one rename, so readers see the old partition or the new one, never half of one. A
 file (a raw download) is written in staging and `os.replace`d into place. A crash leaves the previous
 version published and its own leftovers in the store; a later write removes them once they are stale.
+
+A partition may keep a record (a small JSON object: where it came from, its facts) so that a rerun
+can tell that nothing changed. A directory's record sits beside its version and is published by the
+same rename as the version; a file's record names the file's size and modification time, so a record
+that a crash left behind never describes another file. `LocalLake.record` returns only a record that
+matches what is published.
 
 A lake written by the previous layout (versions, links and downloads hidden beside their targets)
 is migrated by the first write through the lake in each process: see `Store.migrate`.
@@ -23,21 +31,25 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import json
 import os
 import re
 import shutil
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dagster import ConfigurableResource, get_dagster_logger
 from pydantic import Field
 
 STORE = ".taxi_platform"
+RECORD = ".json"  # a version's record: `v-<stamp>-<id>.json` beside `v-<stamp>-<id>/`
+_FILE_KEY = "_file"  # in a file's record: the size and mtime of the file it describes
 # Written last into a finished partition directory (by Spark, and by the bucket after the data).
 SUCCESS = "_SUCCESS"
 # Leftovers younger than this may belong to a writer still at work; older ones are a crash's.
@@ -82,6 +94,30 @@ def _is_stale(path: Path) -> bool:
         return False  # removed by someone else meanwhile
 
 
+def _file_identity(path: Path) -> dict[str, int]:
+    """What tells one write of a file from another: its size and modification time (kept by a rename)."""
+    status = path.stat()
+    return {"bytes": status.st_size, "mtime_ns": status.st_mtime_ns}
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+        return None
+
+
+def _write_json(path: Path, record: Mapping[str, Any], staging: Path | None = None) -> None:
+    """Write whole or not at all: into a temporary file (beside it, or in `staging`), then one rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = (staging or path.parent) / f".{_new_id()}.{path.name}.part"
+    try:
+        temporary.write_text(json.dumps(record, indent=1, sort_keys=True, default=str))
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def _link_or_copy(source: str, target: str) -> None:
     """A hard link (the data is not rewritten); a copy where the filesystem has none."""
     try:
@@ -104,6 +140,32 @@ class Store:
     def staging(self) -> Path:
         return self.home / "staging"
 
+    def record_path(self, target: Path) -> Path:
+        """Where a file partition's record lives: the store's mirror of its zone path, plus `.json`."""
+        return self.home / "records" / f"{self.versions_of(target).relative_to(self.home / 'versions')}{RECORD}"
+
+    def keep_record(self, written: Path, record: Mapping[str, Any]) -> None:
+        """Keep `record` with a version directory or a staged file that a `replace_*` block yielded.
+
+        A version's record is written beside it (before or after it is published); a staged file's
+        is moved into place by `replace_file` with the file.
+        """
+        _write_json(Path(f"{written}{RECORD}"), record)
+
+    def record(self, target: Path) -> dict[str, Any] | None:
+        """The record kept with what `target` holds now; None when there is none or it describes another write."""
+        if target.is_symlink():
+            version = target.resolve()
+            if version.parent != self.versions_of(target).resolve():
+                return None  # a plain or previous-layout directory: written without a record
+            return _read_json(Path(f"{version}{RECORD}"))
+        if not target.is_file():
+            return None
+        record = _read_json(self.record_path(target))
+        if record is None or record.pop(_FILE_KEY, None) != _file_identity(target):
+            return None
+        return record
+
     def versions_of(self, target: Path) -> Path:
         """Where the versions of a partition directory live: the store's mirror of its zone path."""
         relative = target.relative_to(self.root)
@@ -116,11 +178,31 @@ class Store:
         """Yield a temporary path in staging; move it onto `target` only if the block succeeds."""
         self._prepare(target)
         temporary = self.staging / f"{_new_id()}.{target.name}.part"
+        staged_record = Path(f"{temporary}{RECORD}")
         try:
             yield temporary
+            if not temporary.exists():
+                return  # the block wrote nothing (a 304: the file held is current): keep the target as it is
+            record = _read_json(staged_record)
+            if record is not None:  # identified before the rename: a rename keeps size and mtime
+                record[_FILE_KEY] = _file_identity(temporary)
             self._rename(temporary, target)
+            self._keep_file_record(target, record)
         finally:
             temporary.unlink(missing_ok=True)
+            staged_record.unlink(missing_ok=True)
+
+    def _keep_file_record(self, target: Path, record: dict[str, Any] | None) -> None:
+        path = self.record_path(target)
+        if record is None:
+            path.unlink(missing_ok=True)
+        else:
+            _write_json(path, record, staging=self.staging)
+
+    def remove_file(self, target: Path) -> None:
+        """Remove a file partition and its record."""
+        target.unlink(missing_ok=True)
+        self.record_path(target).unlink(missing_ok=True)
 
     @contextmanager
     def replace_directory(self, target: Path) -> Iterator[Path]:
@@ -178,6 +260,7 @@ class Store:
             link.unlink(missing_ok=True)
         if previous is not None and previous != version.resolve() and self._owns(target, previous):
             _remove(previous)
+            Path(f"{previous}{RECORD}").unlink(missing_ok=True)
 
     def _owns(self, target: Path, version: Path) -> bool:
         """True for a version of `target` kept by this store or by the previous layout, not a user's folder."""
@@ -193,7 +276,8 @@ class Store:
             return
         current = target.resolve() if target.is_symlink() else None
         for candidate in versions.iterdir():
-            if candidate.resolve() != current and _is_stale(candidate):
+            described = Path(str(candidate).removesuffix(RECORD)) if candidate.name.endswith(RECORD) else candidate
+            if described.resolve() != current and _is_stale(candidate):
                 _remove(candidate)
 
     def sweep(self) -> None:
@@ -282,13 +366,21 @@ class LocalLake(ConfigurableResource):
         """A fresh version directory (in the lake's store); on success `relative` links to it."""
         return self.store().replace_directory(self.path(relative))
 
+    def keep_record(self, written: Path, record: Mapping[str, Any]) -> None:
+        """Keep a small JSON record of what a write holds, with the path a `replace_*` block yielded."""
+        self.store().keep_record(written, record)
+
+    def record(self, relative: str) -> dict[str, Any] | None:
+        """The record kept with the partition at `relative`, if it still describes what is published."""
+        return self.store().record(self.path(relative))
+
     def first_file(self, relatives: tuple[str, ...] | list[str]) -> Path | None:
         """The first of `relatives` that is a file: a raw partition is one file, in the format it was published in."""
         return next((path for path in map(self.path, relatives) if path.is_file()), None)
 
     def remove_file(self, relative: str) -> None:
-        """Remove a file from a zone (a month's raw file in a format it is no longer published in)."""
-        self.path(relative).unlink(missing_ok=True)
+        """Remove a file from a zone (a month's raw file in a format it is no longer published in), and its record."""
+        self.store().remove_file(self.path(relative))
 
     def is_finished(self, relative: str) -> bool:
         """True when a partition directory holds a complete write (its `_SUCCESS` marker)."""

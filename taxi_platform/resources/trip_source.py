@@ -22,8 +22,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import urllib.response
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from email.message import Message
 from functools import partial
 from http.client import HTTPException, HTTPResponse
@@ -51,6 +51,10 @@ class DownloadFailed(RuntimeError):
     """The source kept failing (5xx, time-outs, dropped connections) after every retry."""
 
 
+class NotModified(Exception):
+    """A conditional GET answered 304: the file is the one downloaded before."""
+
+
 class Retryable(Exception):
     """A transient failure of one attempt (5xx, time-out, dropped connection, short read): try again."""
 
@@ -64,6 +68,8 @@ class Downloaded:
     seconds: float
     source: str = ""
     format: str = ""
+    # The GET's ETag / Last-Modified: what a later conditional GET asks with (a HEAD may not give them).
+    validators: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,9 @@ class SourceFile:
     version: str  # ETag, else Last-Modified, else the size: changes when the file is republished
     source: str = ""  # `release`, `tlc` or `landing`
     format: str = ""  # `csv.gz`, `parquet` or `csv` (the zone lookup)
+    # True when the HEAD gave no ETag or Last-Modified: `version` is only the size, and only a
+    # conditional GET (If-None-Match / If-Modified-Since) can tell an unchanged file.
+    version_is_size: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,7 @@ class CheckedSink:
         self._next_report = _PROGRESS_EVERY
         self.digest = hashlib.sha256()
         self.size = 0
+        self.validators: dict[str, str] = {}  # the answer's ETag / Last-Modified, for a later conditional GET
 
     def write(self, chunk: bytes) -> int:
         self._out.write(chunk)
@@ -128,7 +138,7 @@ class CheckedSink:
 class Transport(Protocol):
     """How one kind of base URL is read; errors are `MonthNotPublished`, `Retryable` or `DownloadFailed`."""
 
-    def fetch(self, url: str, sink: CheckedSink) -> None: ...
+    def fetch(self, url: str, sink: CheckedSink, conditions: Mapping[str, str] | None = None) -> None: ...
 
     def probe(self, url: str) -> SourceFile | None: ...
 
@@ -158,6 +168,8 @@ _OPENER = urllib.request.build_opener(_HeadStaysHead())
 # Answers that mean "no such file". S3 behind CloudFront (the TLC's feed) answers 403, not 404, for a key that
 # does not exist (a month not published yet), since listing its bucket is not public.
 _ABSENT = (403, 404, 410)
+# Response headers a later conditional GET sends back (as If-None-Match and If-Modified-Since).
+_VALIDATORS = ("ETag", "Last-Modified")
 
 
 @dataclass(frozen=True)
@@ -172,6 +184,8 @@ class UrllibTransport:
         try:
             return _OPENER.open(request, timeout=self.timeout_seconds)
         except urllib.error.HTTPError as error:
+            if error.code == 304:
+                raise NotModified(redact(url)) from None
             if error.code in _ABSENT:
                 raise not_published(url, f"HTTP {error.code}") from None
             if error.code >= 500 or error.code in (408, 429):
@@ -184,8 +198,10 @@ class UrllibTransport:
         except (TimeoutError, ConnectionError, HTTPException) as error:
             raise Retryable(repr(error)) from None
 
-    def fetch(self, url: str, sink: CheckedSink) -> None:
-        response = self._open(url)
+    def fetch(self, url: str, sink: CheckedSink, conditions: Mapping[str, str] | None = None) -> None:
+        """GET into `sink`; with `conditions` (If-None-Match, If-Modified-Since) a 304 raises `NotModified`."""
+        response = self._open(urllib.request.Request(url, headers=dict(conditions or {})))
+        sink.validators = {name: response.headers[name] for name in _VALIDATORS if response.headers.get(name)}
         try:
             with response:
                 while chunk := response.read(_CHUNK):
@@ -203,8 +219,20 @@ class UrllibTransport:
         except Retryable as error:
             raise Retryable(f"HEAD: {error}") from None
         length = headers.get("Content-Length")
-        version = headers.get("ETag") or headers.get("Last-Modified") or length or ""
-        return SourceFile(redact(url), int(length) if length else None, version.strip('"'))
+        validator = headers.get("ETag") or headers.get("Last-Modified")
+        if url.startswith("file://"):  # urllib's Last-Modified has whole seconds: a rewrite within one is missed
+            status = Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path)).stat()
+            validator = f"{status.st_size}-{status.st_mtime_ns}"
+        version = validator or length or ""
+        return SourceFile(
+            redact(url), int(length) if length else None, version.strip('"'), version_is_size=not validator
+        )
+
+
+def conditional_headers(validators: Mapping[str, str]) -> dict[str, str]:
+    """The headers of a conditional GET for a copy downloaded with these ETag / Last-Modified."""
+    names = {"ETag": "If-None-Match", "Last-Modified": "If-Modified-Since"}
+    return {names[name]: value for name, value in validators.items() if name in names and value}
 
 
 class TripSource(EnvValidated, ConfigurableResource):
@@ -325,21 +353,36 @@ class TripSource(EnvValidated, ConfigurableResource):
         """Write the month's file from the first source that has it to `destination`."""
         return self.fetch(self.locate(trip_month), destination)
 
-    def fetch(self, published: SourceFile, destination: Path) -> Downloaded:
-        """Write a located file to `destination` (the caller moves it into place after checks), with retries."""
+    def fetch(
+        self, published: SourceFile, destination: Path, since: Mapping[str, str] | None = None
+    ) -> Downloaded | None:
+        """Write a located file to `destination` (the caller moves it into place after checks), with retries.
+
+        `since` is the ETag / Last-Modified of the copy held (a `Downloaded.validators`): the GET is
+        conditional, and a 304 returns None with nothing left at `destination`.
+        """
         url = published.url
+        conditions = conditional_headers(since or {})
         log = get_dagster_logger()
         started = time.monotonic()
 
         def attempt() -> CheckedSink:
             sink = CheckedSink(destination, redact(url), log)
             try:
-                self.transport(url).fetch(url, sink)
+                if conditions:
+                    self.transport(url).fetch(url, sink, conditions)
+                else:
+                    self.transport(url).fetch(url, sink)
             finally:
                 sink.close()
             return sink
 
-        sink, attempts = self._retrying(url, attempt)
+        try:
+            sink, attempts = self._retrying(url, attempt)
+        except NotModified:
+            destination.unlink(missing_ok=True)
+            log.info(f"{redact(url)}: not modified since the copy held (HTTP 304), nothing downloaded")
+            return None
         return Downloaded(
             redact(url),
             sink.size,
@@ -348,6 +391,7 @@ class TripSource(EnvValidated, ConfigurableResource):
             time.monotonic() - started,
             published.source,
             published.format,
+            sink.validators,
         )
 
     def _retrying(self, url: str, once: Callable[[], T], attempts: int | None = None) -> tuple[T, int]:

@@ -8,11 +8,16 @@ are published under the release's names (`green/green_tripdata_2021-01.csv.gz`);
 gzipped without a cut-off last line. Parquet files are published as the feed's
 (`trip-data/green_tripdata_2024-01.parquet`), the zone lookup as `misc/taxi_zone_lookup.csv`. Tests
 script failures per method and path with `MirrorServer.script`.
+
+Files are served with Last-Modified (and If-Modified-Since answered 304, as `http.server` does); with
+`etags=True` also with an ETag of the file's size and mtime, and If-None-Match answered 304. With
+`bare_head=True` a HEAD gives neither, as some servers do, so only a conditional GET tells.
 """
 
 from __future__ import annotations
 
 import argparse
+import email.utils
 import gzip
 import http.server
 import re
@@ -77,10 +82,12 @@ class Scripted:
 class MirrorServer:
     """ThreadingHTTPServer on 127.0.0.1 over a mirror folder, with scripted answers per method and path."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, etags: bool = False, bare_head: bool = False) -> None:
         self.root = root
         self.requests: list[str] = []  # paths of GET requests
         self.head_requests: list[str] = []
+        self.bodies: list[str] = []  # paths of GET requests answered with a file's body (not a 304)
+        self.not_modified: list[str] = []  # paths of GET requests answered 304
         self._script: dict[tuple[str, str], deque[Scripted]] = defaultdict(deque)
         server = self
 
@@ -109,9 +116,44 @@ class MirrorServer:
                     self.wfile.write(answer.body)
                 return True
 
+            def _etag(self) -> str | None:
+                path = Path(self.translate_path(self.path))
+                if not etags or not path.is_file():
+                    return None
+                status = path.stat()
+                return f'"{status.st_size:x}-{status.st_mtime_ns:x}"'
+
+            def send_header(self, keyword: str, value: str) -> None:
+                if keyword == "Last-Modified":
+                    if self.command == "HEAD" and bare_head:
+                        return
+                    if (etag := self._etag()) is not None:
+                        super().send_header("ETag", etag)
+                super().send_header(keyword, value)
+
+            def send_response(self, code: int, message: str | None = None) -> None:
+                if self.command == "GET" and code == 304:
+                    server.not_modified.append(self.path)
+                super().send_response(code, message)
+
+            def copyfile(self, source, outputfile) -> None:
+                server.bodies.append(self.path)
+                super().copyfile(source, outputfile)
+
+            def _not_modified_by_etag(self) -> bool:
+                """If-None-Match with the file's ETag: 304 (http.server itself answers only If-Modified-Since)."""
+                etag = self._etag()
+                if etag is None or self.headers.get("If-None-Match") != etag:
+                    return False
+                self.send_response(304)
+                self.send_header("ETag", etag)
+                self.send_header("Date", email.utils.formatdate(usegmt=True))
+                self.end_headers()
+                return True
+
             def do_GET(self) -> None:
                 server.requests.append(self.path)
-                if not self._scripted():
+                if not self._scripted() and not self._not_modified_by_etag():
                     super().do_GET()
 
             def do_HEAD(self) -> None:
@@ -138,6 +180,8 @@ class MirrorServer:
         self._script.clear()
         self.requests.clear()
         self.head_requests.clear()
+        self.bodies.clear()
+        self.not_modified.clear()
 
     def start(self) -> MirrorServer:
         self._thread.start()

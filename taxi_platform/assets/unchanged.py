@@ -1,0 +1,173 @@
+"""Reruns of a month that did not change: nothing downloaded again, nothing parsed again.
+
+raw_trips keeps with its file (through the lake) a record of where it came from (source, URL, the
+source's version and the GET's ETag / Last-Modified), its sha256 and bytes, and the file's facts from
+`inspect_trip_file`: the one home of those facts, read by typed_trips and its checks instead of the
+gzip. typed_trips keeps with its version the inputs it was made from (the raw sha256, its code
+version, its config) and what its materialization said. A rerun that finds the same inputs returns
+the recorded materialization with `unchanged: True`, and the same data version, so Dagster shows the
+partition up to date.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    DataVersion,
+    MaterializeResult,
+    MetadataValue,
+    deserialize_value,
+    serialize_value,
+)
+from dagster._core.definitions.metadata import normalize_metadata
+
+from taxi_platform.assets.metadata import column_schema, location
+from taxi_platform.resources import LocalLake
+from taxi_platform.resources.trip_source import Downloaded, SourceFile
+from taxi_platform.tlc import TripMonth, inspect_trip_file
+from taxi_platform.tlc.validation import TripFileFacts
+
+
+def raw_record(published: SourceFile, fetched: Downloaded, facts: TripFileFacts) -> dict[str, Any]:
+    """What a raw file is and holds (no credentials: URLs are redacted by the source)."""
+    return {
+        "url": fetched.url,
+        "source": fetched.source,
+        "format": fetched.format,
+        "version": published.version,
+        "validators": dict(fetched.validators),
+        "sha256": fetched.sha256,
+        "bytes": fetched.bytes,
+        "facts": {
+            "header": facts.header,
+            "rows": facts.rows,
+            "uncompressed_bytes": facts.uncompressed_bytes,
+            "color": facts.color,
+            "format": facts.format,
+            "types": facts.types,
+        },
+    }
+
+
+def held_raw(lake: LocalLake, target: str, published: SourceFile) -> dict[str, Any] | None:
+    """The record of the raw file held at `target`, when it was downloaded from the URL just located."""
+    record = lake.record(target)
+    if record is None or (record["source"], record["url"]) != (published.source, published.url):
+        return None
+    return record
+
+
+def is_current(held: dict[str, Any] | None, published: SourceFile) -> bool:
+    """True when the HEAD's version (ETag, Last-Modified, GCS generation) is the held copy's, and so is its size."""
+    return (
+        held is not None
+        and not published.version_is_size
+        and published.version == held["version"]
+        and published.size in (None, held["bytes"])
+    )
+
+
+def conditions(held: dict[str, Any] | None, published: SourceFile) -> dict[str, str] | None:
+    """What a GET asks "changed since?" with, when the HEAD gave only a size to compare."""
+    if held is None or not published.version_is_size or published.size not in (None, held["bytes"]):
+        return None
+    return held["validators"] or None
+
+
+def unchanged_raw(
+    context: AssetExecutionContext, lake: LocalLake, target: str, held: dict[str, Any]
+) -> MaterializeResult:
+    """The materialization of a raw file that is still the one published: its recorded facts, no download."""
+    facts = TripFileFacts(**held["facts"])
+    context.log.info(
+        f"{target}: unchanged at {held['url']} (version {held['version']}), not downloaded again; "
+        f"{facts.rows} rows as recorded"
+    )
+    return MaterializeResult(
+        metadata={
+            **location(lake.path(target)),
+            "source": held["source"],
+            "source_url": MetadataValue.url(held["url"]),
+            "format": held["format"],
+            "sha256": held["sha256"],
+            "unchanged": True,
+            "source_version": held["version"],
+            "uncompressed_bytes": facts.uncompressed_bytes,
+            "dagster/row_count": facts.rows,
+            "dagster/column_schema": column_schema(facts.column_types),
+            "unknown_columns": ", ".join(facts.unknown_columns) or "none",
+        },
+        data_version=DataVersion(held["sha256"]),
+    )
+
+
+def raw_file_record(lake: LocalLake, month: TripMonth) -> dict[str, Any] | None:
+    """The record of the month's raw file, in whichever format it is held."""
+    return next((record for relative in month.raw_paths if (record := lake.record(relative))), None)
+
+
+def raw_rows(lake: LocalLake, month: TripMonth, raw: Path) -> int:
+    """The raw file's rows from raw_trips' record; a file without one (an older lake) is read."""
+    record = raw_file_record(lake, month)
+    return record["facts"]["rows"] if record is not None else inspect_trip_file(raw, month.color).rows
+
+
+def typed_inputs(lake: LocalLake, month: TripMonth, code_version: str, config: dict[str, Any]) -> dict[str, Any] | None:
+    """What a typed partition is made from; None when the raw file has no record (its sha256 is unknown)."""
+    raw = raw_file_record(lake, month)
+    if raw is None:
+        return None
+    return {"raw_sha256": raw["sha256"], "code_version": code_version, "config": config}
+
+
+def derived_version(inputs: dict[str, Any] | None) -> DataVersion | None:
+    """A data version from the input's data version, the code version and the config."""
+    if inputs is None:
+        return None
+    return DataVersion(hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest())
+
+
+def result_record(inputs: dict[str, Any] | None, result: MaterializeResult) -> dict[str, Any]:
+    """A materialization (metadata, check results) as JSON, with the inputs it was made from."""
+    checks = [
+        {
+            "check_name": check.check_name,
+            "passed": check.passed,
+            "severity": check.severity.value,
+            "metadata": json.loads(serialize_value(normalize_metadata(dict(check.metadata or {})))),
+        }
+        for check in result.check_results or []
+    ]
+    metadata = json.loads(serialize_value(normalize_metadata(dict(result.metadata or {}))))
+    return {"inputs": inputs, "metadata": metadata, "checks": checks}
+
+
+def unchanged_result(
+    context: AssetExecutionContext, lake: LocalLake, target: str, inputs: dict[str, Any] | None
+) -> MaterializeResult | None:
+    """The recorded materialization of the partition at `target` when it was made from `inputs`; else None."""
+    record = lake.record(target) if lake.is_finished(target) else None
+    if inputs is None or record is None or record.get("inputs") != inputs:
+        return None
+    context.log.info(f"{target}: made from the same raw file ({inputs['raw_sha256'][:12]}), code and config: kept")
+    metadata = deserialize_value(json.dumps(record["metadata"]), dict)
+    return MaterializeResult(
+        metadata={**metadata, "unchanged": True},
+        data_version=derived_version(inputs),
+        check_results=[
+            AssetCheckResult(
+                check_name=check["check_name"],
+                passed=check["passed"],
+                severity=AssetCheckSeverity(check["severity"]),
+                metadata=deserialize_value(json.dumps(check["metadata"]), dict),
+            )
+            for check in record["checks"]
+        ],
+    )
