@@ -36,6 +36,7 @@ from taxi_platform.spark.trips import (
     read_numbered_parts,
     struct_type,
     typed_trips,
+    unparsed_any,
     unparsed_value_counts,
 )
 from taxi_platform.tlc.months import TripMonth
@@ -156,7 +157,8 @@ def _write_typed_trips(
         observation,
         F.count(F.lit(1)).alias("lines"),
         F.sum((~trip).cast("int")).alias("quarantined"),
-        *unparsed_value_counts(rows, color),
+        # One sum, not one per column: the per-column counts are taken by a second pass, only when needed.
+        F.sum((trip & unparsed_any(rows)).cast("int")).alias("unparsed_rows"),
         F.sum((trip & pickup_outside_month(color, trip_month.start, trip_month.end)).cast("int")).alias(
             "pickups_outside_month"
         ),
@@ -170,10 +172,8 @@ def _write_typed_trips(
         raise RuntimeError(f"{raw_path}: Spark read {lines} data lines where counting newlines finds {counted}")
     quarantined = int(observed.pop("quarantined") or 0)
     outside = int(observed.pop("pickups_outside_month") or 0)
-    unparsed = {c.name: int(observed.get(c.name) or 0) for c in typed_columns(color) if c.type != "string"}
-    if quarantine is not None:
-        bad = quarantined_lines(rows) if quarantined else spark.createDataFrame([], QUARANTINE_SCHEMA)
-        bad.orderBy("line").coalesce(1).write.parquet(quarantine)
+    counts = _quarantine_and_count_unparsed(spark, rows, color, quarantine, quarantined, int(observed["unparsed_rows"]))
+    unparsed = {c.name: int(counts.get(c.name) or 0) for c in typed_columns(color) if c.type != "string"}
     return StageResult(
         rows=lines - quarantined,
         columns=_columns(trips.schema),
@@ -189,6 +189,23 @@ def _write_typed_trips(
             "unknown_columns": unknown_columns(header, color),
         },
     )
+
+
+def _quarantine_and_count_unparsed(
+    spark: SparkSession, rows: DataFrame, color: str, quarantine: str | None, quarantined: int, unparsed_rows: int
+) -> dict[str, Any]:
+    """The second pass, when there is something to find: the quarantine written and, when trips hold values kept as
+    NULL, their count per column (observed on the way). An empty quarantine is written without reading the file."""
+    counting = Observation()
+    if unparsed_rows:
+        rows = rows.observe(counting, *unparsed_value_counts(rows, color))
+    if quarantine is not None:
+        bad = quarantined_lines(rows) if quarantined else spark.createDataFrame([], QUARANTINE_SCHEMA)
+        # One file in line order; no global sort, whose sampling job would read the file once more.
+        bad.repartition(1).sortWithinPartitions("line").write.parquet(quarantine)
+    if unparsed_rows and not (quarantine is not None and quarantined):
+        rows.write.format("noop").mode("overwrite").save()
+    return dict(counting.get) if unparsed_rows else {}
 
 
 def read_trip_rows(

@@ -23,7 +23,9 @@ range (`1.5`, or an INT64 beyond INT32) is kept as NULL and counted, since the r
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Collection
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -313,6 +315,12 @@ def unparsed_value_counts(rows: DataFrame, color: str) -> list[Column]:
         for c in typed_columns(color)
         if UNPARSED + c.name in present
     ]
+
+
+def unparsed_any(rows: DataFrame) -> Column:
+    """True where a row holds any value kept as NULL as not of its column's type (see `unparsed_value_counts`)."""
+    flags = [F.col(name) for name in rows.columns if name.startswith(UNPARSED)]
+    return reduce(operator.or_, flags) if flags else F.lit(False)
 
 
 def pickup_outside_month(color: str, start: dt.datetime, end: dt.datetime) -> Column:
