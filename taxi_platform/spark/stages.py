@@ -153,12 +153,17 @@ def _write_typed_trips(
         raise UnreadableColumn(f"{raw_path}: {error}") from None
     trip = F.col(REASON).isNull()
     observation = Observation(f"typed_trips {trip_month.label}")
-    observed_rows = rows.observe(
+    # The first pass carries only what it writes and counts (not the lines' text, not a flag per column).
+    known = {c.name for c in typed_columns(color)}
+    first_pass = rows.select(
+        *(name for name in rows.columns if name in known), REASON, unparsed_any(rows).alias("_unparsed")
+    )
+    observed_rows = first_pass.observe(
         observation,
         F.count(F.lit(1)).alias("lines"),
         F.sum((~trip).cast("int")).alias("quarantined"),
         # One sum, not one per column: the per-column counts are taken by a second pass, only when needed.
-        F.sum((trip & unparsed_any(rows)).cast("int")).alias("unparsed_rows"),
+        F.sum((trip & F.col("_unparsed")).cast("int")).alias("unparsed_rows"),
         F.sum((trip & pickup_outside_month(color, trip_month.start, trip_month.end)).cast("int")).alias(
             "pickups_outside_month"
         ),
