@@ -176,3 +176,66 @@ def test_a_csv_without_a_required_column_fails_naming_the_file_and_the_column(sp
     source = rewrite_csv(green_rows[:50], kept, tmp_path / "g.csv.gz")
     with pytest.raises(ValueError, match=f"^{re.escape(str(source))}: has no DOLocationID column"):
         write_typed_trips(spark, str(source), str(tmp_path / "out"), GREEN)
+
+
+def test_a_csv_read_in_parts_keeps_exact_line_numbers_across_part_boundaries(spark, tmp_path, green_rows):
+    """Bad lines around the cuts between parts are quarantined with the line numbers Python counts in the file,
+    and the trips equal DuckDB reading the same file (skipping the lines it cannot read)."""
+    from taxi_platform.spark.lines import split_lines
+
+    columns = list(COURSE_TYPES["green"])
+    lines = [",".join(columns)] + [",".join(row[c] for c in columns) for row in green_rows[:6000]]
+    parts = 4
+    # Where the file is cut: broken lines keep their length, so they do not move the cuts.
+    plain = tmp_path / "plain.csv"
+    plain.write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    cuts = split_lines(plain, tmp_path / "probe", parts).first_lines[1:]
+    assert len(cuts) == parts - 1
+    fare = columns.index("fare_amount")
+    broken: dict[int, str] = {}  # 1-based line number -> reason
+    for cut in cuts:
+        for number in (cut - 1, cut, cut + 1):
+            fields = lines[number - 1].split(",")
+            if number % 2:
+                fields[fare] = "x" * len(fields[fare])
+                broken[number] = f"fare_amount is not a double: {fields[fare]}"
+                lines[number - 1] = ",".join(fields)
+            else:
+                lines[number - 1] = lines[number - 1].replace(",", ";", 1)
+                broken[number] = "19 fields, the header has 20"
+    source = tmp_path / "broken.csv.gz"
+    source.write_bytes(gzip.compress(("\r\n".join(lines) + "\r\n").encode()))
+    assert split_lines(source, tmp_path / "probe2", parts).first_lines[1:] == cuts
+
+    result = write_typed_trips(
+        spark, str(source), str(tmp_path / "out"), GREEN, parts, quarantine_output=str(tmp_path / "q")
+    )
+    # An independent enumeration of the file's lines.
+    with gzip.open(source, "rb") as stream:
+        numbered = {i: raw.rstrip(b"\r\n").decode() for i, raw in enumerate(stream, start=1)}
+    expected = sorted((number, numbered[number], reason) for number, reason in broken.items())
+    quarantined = sorted(tuple(row) for row in spark.read.parquet(str(tmp_path / "q")).collect())
+    assert quarantined == expected
+    assert result.rows == len(lines) - 1 - len(broken)
+    assert result.observed["data_lines"] == result.observed["file_data_lines"] == len(lines) - 1
+    assert len(list((tmp_path / "out").glob("part-*.parquet"))) == parts
+
+    import duckdb
+
+    types = ", ".join(
+        f"'{name}': '{'DOUBLE' if kind == 'int' else kind.upper()}'" for name, kind in COURSE_TYPES["green"].items()
+    )
+    casts = ", ".join(
+        f"CAST({name} AS INTEGER)" if kind == "int" else name for name, kind in COURSE_TYPES["green"].items()
+    )
+    with duckdb.connect() as db:
+        db.execute("SET TimeZone = 'UTC'")
+        theirs = db.execute(
+            f"SELECT {casts} FROM read_csv(?, header = true, ignore_errors = true, types = {{{types}}})", [str(source)]
+        ).fetchall()
+        ours = db.execute(
+            f"SELECT {', '.join(columns)} FROM read_parquet(?)", [str(tmp_path / "out" / "*.parquet")]
+        ).fetchall()
+    assert len(theirs) == result.rows
+    normal = [tuple(v.replace(tzinfo=None) if hasattr(v, "tzinfo") else v for v in row) for row in ours]
+    assert sorted(normal, key=repr) == sorted(theirs, key=repr)

@@ -29,7 +29,12 @@ TYPED_TRIPS_CODE_VERSION = "1"
 
 
 class TypedTripsConfig(Config):
-    partitions: int = Field(default=4, ge=1, description="Parquet files per month (the course's repartition).")
+    partitions: int = Field(
+        default=4,
+        ge=1,
+        description="Parquet files per month: a CSV month is cut into this many parts, each parsed by its own "
+        "Spark task and written as one file (no shuffle); a parquet month is read in up to this many splits.",
+    )
     max_quarantined_share: float = Field(
         default=0.001,
         ge=0.0,

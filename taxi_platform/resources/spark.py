@@ -16,7 +16,9 @@ import socket
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from dagster import Failure, InitResourceContext, get_dagster_logger
 from dagster_pyspark import LazyPySparkResource
@@ -132,8 +134,14 @@ class SparkResource(EnvValidated, LazyPySparkResource):
     def run_typed_trips(
         self, raw_path: str, output: str, month: TripMonth, partitions: int, quarantine: str | None = None
     ) -> StageRun:
-        """Type one month's raw file (CSV or parquet), its bad rows into `quarantine`, in this run's session."""
-        result = write_typed_trips(self.spark_session, raw_path, output, month, partitions, quarantine)
+        """Type one month's raw file (CSV or parquet), its bad rows into `quarantine`, in this run's session.
+
+        A local CSV is cut into parts beside `output` (the lake's store, on the lake's disk, which the
+        executors write to anyway, so a standalone cluster's workers read them too; a crash's leftovers
+        are swept with stale versions), not in the system's temporary folder.
+        """
+        staging = None if urlparse(output).scheme not in ("", "file") else str(Path(urlparse(output).path).parent)
+        result = write_typed_trips(self.spark_session, raw_path, output, month, partitions, quarantine, staging)
         return StageRun(result, self.application)
 
     def run_revenue_report(self, trips_path: str, zones_path: str, output: str, month: TripMonth) -> StageRun:

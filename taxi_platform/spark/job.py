@@ -55,7 +55,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--zones", help="revenue (required), course (optional): the typed zones' parquet folder")
     parser.add_argument("--output", required=True, help="folder to write; must not exist")
-    parser.add_argument("--partitions", type=int, default=4, help="typed: parquet files to write")
+    parser.add_argument(
+        "--partitions", type=int, default=4,
+        help="typed: parquet files to write (a local CSV's parts, parsed in parallel; a parquet file's splits)",
+    )  # fmt: skip
     parser.add_argument("--quarantine", help="typed: folder for the lines that are not trips (must not exist)")
     args = parser.parse_args(argv)
     if args.stage == "course" and not (args.input_green or args.input_yellow):

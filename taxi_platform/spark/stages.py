@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from taxi_platform.spark.lines import LineParts, split_lines
 from taxi_platform.spark.revenue import MONTH_IN_PATH, course_revenue_report, revenue_report
 from taxi_platform.spark.trips import (
     QUARANTINE_SCHEMA,
@@ -24,11 +29,14 @@ from taxi_platform.spark.trips import (
     UnreadableColumn,
     parquet_trip_rows,
     parse_trip_lines,
+    part_read_settings,
     pickup_outside_month,
     quarantined_lines,
     read_numbered_lines,
+    read_numbered_parts,
     struct_type,
     typed_trips,
+    unparsed_any,
     unparsed_value_counts,
 )
 from taxi_platform.tlc.months import TripMonth
@@ -72,54 +80,113 @@ def write_typed_trips(
     raw_path: str,
     output: str,
     trip_month: TripMonth,
-    partitions: int = 4,
+    partitions: int | None = 4,
     quarantine_output: str | None = None,
+    staging: str | None = None,
 ) -> StageResult:
     """Type one raw monthly file, CSV or parquet: trips to `output`, the rows that are not to `quarantine_output`.
 
     One pass over the file writes the trips and observes the counts (rows, quarantined rows,
     numbers kept as NULL, out-of-month pickups); a second pass writes the quarantine, only when there
     is something to quarantine (an empty quarantine is written without reading the file again).
+
+    Nothing is shuffled: each task writes the parquet file of its own part of the input. A local CSV
+    (gzip or plain) is first cut into `partitions` plain parts of whole lines (`spark/lines.py`) in
+    `staging` (a local folder the executors can read, else a temporary folder when Spark runs
+    locally; removed afterwards), so the month is parsed on every core and written as that many
+    files; a parquet file is read in up to `partitions` splits (its row groups). `partitions` None
+    is the session's default parallelism. A `gs://` CSV, or a local one for a cluster without a
+    `staging` folder, is read by Spark itself, in one task when gzip.
     """
-    with _session_setting(spark, NANOS_AS_LONG, "true"):
-        return _write_typed_trips(spark, raw_path, output, trip_month, partitions, quarantine_output)
+    parts = partitions or spark.sparkContext.defaultParallelism
+    with (
+        _session_setting(spark, NANOS_AS_LONG, "true"),
+        _text_parts(spark, raw_path, parts, staging) as text_parts,
+        _parquet_splits(spark, raw_path, parts),
+    ):
+        return _write_typed_trips(spark, raw_path, output, trip_month, quarantine_output, text_parts)
+
+
+@contextmanager
+def _text_parts(spark: SparkSession, raw_path: str, parts: int, staging: str | None) -> Iterator[LineParts | None]:
+    """A local CSV cut into plain parts (see `write_typed_trips`) with the settings to read them, then removed."""
+    local_file = urlparse(raw_path).scheme in ("", "file") and not raw_path.endswith(".parquet")
+    if not local_file or (staging is None and not spark.sparkContext.master.startswith("local")):
+        yield None
+        return
+    folder = Path(tempfile.mkdtemp(prefix="typed-trips-lines-", dir=staging))
+    try:
+        text_parts = split_lines(Path(urlparse(raw_path).path), folder, parts)
+        with ExitStack() as settings:
+            for key, value in part_read_settings(text_parts).items():
+                settings.enter_context(_session_setting(spark, key, value))
+            yield text_parts
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def _parquet_splits(spark: SparkSession, raw_path: str, parts: int) -> Iterator[None]:
+    """A parquet file read in up to `parts` splits, so its row groups spread over the cores without a shuffle."""
+    if not raw_path.endswith(".parquet"):
+        yield
+        return
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(raw_path)
+    size = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).getFileStatus(path).getLen()
+    with _session_setting(spark, "spark.sql.files.maxPartitionBytes", str(max(-(-size // parts), 1 << 20))):
+        yield
 
 
 def _write_typed_trips(
-    spark: SparkSession, raw_path: str, output: str, trip_month: TripMonth, partitions: int, quarantine: str | None
+    spark: SparkSession,
+    raw_path: str,
+    output: str,
+    trip_month: TripMonth,
+    quarantine: str | None,
+    text_parts: LineParts | None,
 ) -> StageResult:
     color = trip_month.color
     try:
-        rows, source_format, header = read_trip_rows(spark, raw_path, color)
+        rows, source_format, header = read_trip_rows(spark, raw_path, color, text_parts)
     except UnreadableColumn as error:
         raise UnreadableColumn(f"{raw_path}: {error}") from None
     trip = F.col(REASON).isNull()
     observation = Observation(f"typed_trips {trip_month.label}")
-    observed_rows = rows.observe(
+    # The first pass carries only what it writes and counts (not the lines' text, not a flag per column).
+    known = {c.name for c in typed_columns(color)}
+    first_pass = rows.select(
+        *(name for name in rows.columns if name in known), REASON, unparsed_any(rows).alias("_unparsed")
+    )
+    observed_rows = first_pass.observe(
         observation,
         F.count(F.lit(1)).alias("lines"),
         F.sum((~trip).cast("int")).alias("quarantined"),
-        *unparsed_value_counts(rows, color),
+        # One sum, not one per column: the per-column counts are taken by a second pass, only when needed.
+        F.sum((trip & F.col("_unparsed")).cast("int")).alias("unparsed_rows"),
         F.sum((trip & pickup_outside_month(color, trip_month.start, trip_month.end)).cast("int")).alias(
             "pickups_outside_month"
         ),
     )
     trips = typed_trips(observed_rows, color)
-    trips.repartition(partitions).write.parquet(output)
+    trips.write.parquet(output)
     observed = dict(observation.get)
     lines = int(observed.pop("lines"))
+    if text_parts is not None and lines != text_parts.lines - 1:
+        counted = text_parts.lines - 1
+        raise RuntimeError(f"{raw_path}: Spark read {lines} data lines where counting newlines finds {counted}")
     quarantined = int(observed.pop("quarantined") or 0)
     outside = int(observed.pop("pickups_outside_month") or 0)
-    unparsed = {c.name: int(observed.get(c.name) or 0) for c in typed_columns(color) if c.type != "string"}
-    if quarantine is not None:
-        bad = quarantined_lines(rows) if quarantined else spark.createDataFrame([], QUARANTINE_SCHEMA)
-        bad.orderBy("line").coalesce(1).write.parquet(quarantine)
+    counts = _quarantine_and_count_unparsed(spark, rows, color, quarantine, quarantined, int(observed["unparsed_rows"]))
+    unparsed = {c.name: int(counts.get(c.name) or 0) for c in typed_columns(color) if c.type != "string"}
     return StageResult(
         rows=lines - quarantined,
         columns=_columns(trips.schema),
         observed={
             "source_format": source_format,
             "data_lines": lines,
+            # Counted apart from Spark, by the split (a local CSV): what a row-count audit may compare with.
+            "file_data_lines": None if text_parts is None else text_parts.lines - 1,
             "quarantined_lines": quarantined,
             "pickups_outside_month": outside,
             "unparsed_values": unparsed,
@@ -129,8 +196,29 @@ def _write_typed_trips(
     )
 
 
-def read_trip_rows(spark: SparkSession, path: str, color: str) -> tuple[DataFrame, str, list[str]]:
-    """A raw file's numbered rows with `_reason`, its format (`parquet` by name, else CSV) and its column names.
+def _quarantine_and_count_unparsed(
+    spark: SparkSession, rows: DataFrame, color: str, quarantine: str | None, quarantined: int, unparsed_rows: int
+) -> dict[str, Any]:
+    """The second pass, when there is something to find: the quarantine written and, when trips hold values kept as
+    NULL, their count per column (observed on the way). An empty quarantine is written without reading the file."""
+    counting = Observation()
+    if unparsed_rows:
+        rows = rows.observe(counting, *unparsed_value_counts(rows, color))
+    if quarantine is not None:
+        bad = quarantined_lines(rows) if quarantined else spark.createDataFrame([], QUARANTINE_SCHEMA)
+        # One file in line order; no global sort, whose sampling job would read the file once more.
+        bad.repartition(1).sortWithinPartitions("line").write.parquet(quarantine)
+    if unparsed_rows and not (quarantine is not None and quarantined):
+        rows.write.format("noop").mode("overwrite").save()
+    return dict(counting.get) if unparsed_rows else {}
+
+
+def read_trip_rows(
+    spark: SparkSession, path: str, color: str, text_parts: LineParts | None = None
+) -> tuple[DataFrame, str, list[str]]:
+    """A raw file's numbered rows, typed, with `_reason`, its format (`parquet` by name, else CSV) and its column names.
+
+    A CSV is read from `text_parts` (its lines cut into parts by `split_lines`) when given, else whole.
 
     A parquet file is read alone, with its own types: months of different years store the same
     column differently, which one read over many files cannot merge. Its rows are read, lazily,
@@ -142,6 +230,9 @@ def read_trip_rows(spark: SparkSession, path: str, color: str) -> tuple[DataFram
         nanos = [name for name, kind in parquet_footer_types(spark, path) if "TIMESTAMP(NANOS" in kind]
         parquet = spark.read.parquet(path)
         return parquet_trip_rows(parquet, color, nanos), "parquet", parquet.columns
+    if text_parts is not None:
+        header = header_names(text_parts.header)
+        return parse_trip_lines(read_numbered_parts(spark, text_parts), color, header), "csv.gz", header
     header = header_names(spark.read.text(path).first()[0])
     return parse_trip_lines(read_numbered_lines(spark, path), color, header), "csv.gz", header
 

@@ -23,12 +23,15 @@ range (`1.5`, or an INT64 beyond INT32) is kept as NULL and counted, since the r
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Collection
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from taxi_platform.spark.lines import LineParts
 from taxi_platform.tlc.schemas import (
     TRIP_COLUMNS,
     ColumnType,
@@ -90,22 +93,29 @@ def typed_value(value: Column, source: T.DataType, column_type: ColumnType) -> C
     Integers accept any integral or floating type and text: `1` and `1.0` are 1; `1.5` and values
     beyond INT32 are NULL (counted by `unparsed_value_counts`). Timestamps stored with or without
     a time zone become the typed `timestamp` (the session's zone is UTC, so wall clocks are kept).
+    The stages parse each value once: `_parsed`, then the cheap `_typed_from_parsed`.
     """
-    if column_type == "int":
-        if isinstance(source, _INTEGERS):
-            return F.when(value.between(_INT_MIN, _INT_MAX), value.cast("int"))
-        number = value.cast("double")
-        return F.when((number == F.floor(number)) & number.between(_INT_MIN, _INT_MAX), number.cast("int"))
+    parsed = _parsed(value, source, column_type)
+    return _typed_from_parsed(value if parsed is None else parsed, source, column_type)
+
+
+def _parsed(value: Column, source: T.DataType, column_type: ColumnType) -> Column | None:
+    """The one costly step of typing: text parsed as a number (double) or a time; None where nothing is parsed."""
+    if not isinstance(source, T.StringType) or column_type == "string":
+        return None
+    if column_type in ("int", "double"):
+        return value.cast("double")
     return value.cast(_SPARK_TYPES[column_type])
 
 
-def _not_what_it_claims(value: Column, source: T.DataType, column: TripColumn) -> Column:
-    """True where a present text value is not of its column's kind: text for a number, a non-timestamp."""
-    if not isinstance(source, T.StringType) or column.type == "string":
-        return F.lit(False)
-    if column.type in ("int", "double"):
-        return value.isNotNull() & value.cast("double").isNull()
-    return value.isNotNull() & value.cast(column.type).isNull()
+def _typed_from_parsed(parsed: Column, source: T.DataType, column_type: ColumnType) -> Column:
+    """A parsed value (`_parsed`, or the stored one) as its typed column: range and integer checks, cheap casts."""
+    if column_type == "int":
+        if isinstance(source, _INTEGERS):
+            return F.when(parsed.between(_INT_MIN, _INT_MAX), parsed.cast("int"))
+        number = parsed.cast("double")
+        return F.when((number == F.floor(number)) & number.between(_INT_MIN, _INT_MAX), number.cast("int"))
+    return parsed.cast(_SPARK_TYPES[column_type])
 
 
 def _stored(rows: DataFrame, color: str) -> list[tuple[TripColumn, T.DataType]]:
@@ -121,32 +131,63 @@ def _stored(rows: DataFrame, color: str) -> list[tuple[TripColumn, T.DataType]]:
     return stored
 
 
+_PARSED = "_parsed_"  # prefix of the columns holding the one parse of a stored text value
+UNPARSED = "_unparsed_"  # prefix of the flags: a stored value that is not of its column's type, kept as NULL
+
+
 def with_reasons(rows: DataFrame, color: str, first_reason: Column | None = None) -> DataFrame:
-    """`rows` (line, text and stored values under typed names) plus `_reason`: NULL for a trip."""
+    """`rows` (line, text and stored values under typed names) typed once, plus `_reason` (NULL for a trip).
+
+    The result has `line`, `text`, the typed columns the rows have (typed), `_reason`, and per
+    non-text typed column a flag `_unparsed_{name}`: stored, but not of its type (kept as NULL).
+    Each stored text is parsed once, in its own projection (Spark keeps a projection whose costly
+    columns are used more than once); the typed values, reasons and flags are cheap on top of it.
+    """
     stored = _stored(rows, color)
     kinds = {column.name: (column, source) for column, source in stored}
     missing = [name for name in required_columns(color) if name not in kinds]
     if missing:
         raise UnreadableColumn(f"has no {missing[0]} column, which every {color} trip needs")
+    parsing = {}
+    for column, source in stored:
+        parsed = _parsed(F.col(column.name), source, column.type)
+        if parsed is not None:
+            parsing[_PARSED + column.name] = parsed
+    parsed_rows = rows.withColumns(parsing)
+
+    def parsed_of(name: str) -> Column:
+        return F.col(_PARSED + name) if _PARSED + name in parsing else F.col(name)
+
+    typed = {c.name: _typed_from_parsed(parsed_of(c.name), source, c.type) for c, source in stored}
     reasons = [first_reason] if first_reason is not None else []
     for name in required_columns(color):
-        column, source = kinds[name]
+        column, _ = kinds[name]
         value = F.col(name)
         reasons.append(F.when(value.isNull(), F.lit(f"no {name}")))
         reasons.append(
-            F.when(
-                typed_value(value, source, column.type).isNull(),
-                F.concat(F.lit(f"{name} is not a {column.type}: "), value.cast("string")),
-            )
+            F.when(typed[name].isNull(), F.concat(F.lit(f"{name} is not a {column.type}: "), value.cast("string")))
         )
+    # Text where a number or a time belongs: present, but nothing parsed.
     reasons += [
         F.when(
-            _not_what_it_claims(F.col(c.name), source, c),
+            F.col(c.name).isNotNull() & F.col(_PARSED + c.name).isNull(),
             F.concat(F.lit(f"{c.name} is not a {c.type}: "), F.col(c.name)),
         )
-        for c, source in stored
+        for c, _ in stored
+        if _PARSED + c.name in parsing
     ]
-    return rows.withColumn(REASON, F.coalesce(*reasons))
+    unparsed = [
+        (F.col(c.name).isNotNull() & typed[c.name].isNull()).alias(UNPARSED + c.name)
+        for c, _ in stored
+        if c.type != "string"
+    ]
+    return parsed_rows.select(
+        "line",
+        "text",
+        *(typed[c.name].alias(c.name) for c, _ in stored),
+        F.coalesce(*reasons).alias(REASON),
+        *unparsed,
+    )
 
 
 def read_numbered_lines(spark: SparkSession, path: str) -> DataFrame:
@@ -155,10 +196,14 @@ def read_numbered_lines(spark: SparkSession, path: str) -> DataFrame:
     A gzip file is one partition, so the row order within it is the file's; for a file Spark splits,
     each split's first line number comes from the counts of the splits before it.
     """
-    lines = spark.read.text(path).select(
-        F.spark_partition_id().alias("_split"),
-        F.monotonically_increasing_id().alias("_id"),
-        F.regexp_replace("value", "\r$", "").alias("text"),
+    lines = (
+        spark.read.option("lineSep", "\n")
+        .text(path)
+        .select(
+            F.spark_partition_id().alias("_split"),
+            F.monotonically_increasing_id().alias("_id"),
+            F.regexp_replace("value", "\r$", "").alias("text"),
+        )
     )
     # monotonically_increasing_id = (split << 33) + the row's index within its split.
     index = F.col("_id") - F.shiftleft(F.col("_split").cast("long"), 33)
@@ -173,6 +218,28 @@ def read_numbered_lines(spark: SparkSession, path: str) -> DataFrame:
     return lines.join(F.broadcast(offsets), "_split").select((F.col("_first") + index + 1).alias("line"), "text")
 
 
+def read_numbered_parts(spark: SparkSession, parts: LineParts) -> DataFrame:
+    """`line` and `text` of the lines of `split_lines`' parts, read in parallel: one task per part.
+
+    A part's lines are numbered from its first line (in its name) by their index within the task,
+    which holds that part alone when the session reads files with `part_read_settings(parts)`; a
+    read that is not one part per task fails here rather than misnumber lines.
+    """
+    lines = spark.read.option("lineSep", "\n").text(parts.paths)
+    tasks = lines.rdd.getNumPartitions()
+    if tasks != len(parts.paths):
+        raise RuntimeError(f"{len(parts.paths)} text parts were planned as {tasks} tasks, not one each")
+    first = F.regexp_extract(F.col("_metadata.file_name"), r"^(\d+)\.txt$", 1).cast("long")
+    index = F.monotonically_increasing_id() - F.shiftleft(F.spark_partition_id().cast("long"), 33)
+    return lines.select((first + index).alias("line"), F.regexp_replace("value", "\r$", "").alias("text"))
+
+
+def part_read_settings(parts: LineParts) -> dict[str, str]:
+    """SQL settings under which Spark reads each part whole, in a task of its own (no split, no packing)."""
+    largest = str(max(parts.largest, 1))
+    return {"spark.sql.files.maxPartitionBytes": largest, "spark.sql.files.openCostInBytes": largest}
+
+
 def parse_trip_lines(lines: DataFrame, color: str, header: list[str]) -> DataFrame:
     """The data lines of `read_numbered_lines`, split into the typed columns the header has (text) plus `_reason`.
 
@@ -180,7 +247,9 @@ def parse_trip_lines(lines: DataFrame, color: str, header: list[str]) -> DataFra
     the course's, or without some of the course's, still parses. An empty value is NULL, as in
     Spark's CSV reader.
     """
-    fields = F.split(F.col("text"), ",", -1)
+    # The split in a projection of its own: every column reads it, Spark splits each line once.
+    split = lines.where(F.col("line") > 1).select("line", "text", F.split(F.col("text"), ",", -1).alias("_fields"))
+    fields = F.col("_fields")
     typed_names = file_columns(header, color)
     texts = []
     for index, name in enumerate(header):
@@ -190,7 +259,7 @@ def parse_trip_lines(lines: DataFrame, color: str, header: list[str]) -> DataFra
     wrong_count = F.when(
         F.size(fields) != len(header), F.format_string(f"%d fields, the header has {len(header)}", F.size(fields))
     )
-    return with_reasons(lines.where(F.col("line") > 1).select("line", "text", *texts), color, wrong_count)
+    return with_reasons(split.select("line", "text", "_fields", *texts), color, wrong_count)
 
 
 def timestamp_from_nanos(nanos: Column) -> Column:
@@ -219,18 +288,14 @@ def parquet_trip_rows(parquet: DataFrame, color: str, nanosecond_columns: Collec
 
 
 def typed_trips(rows: DataFrame, color: str) -> DataFrame:
-    """The trips among `parse_trip_lines` or `parquet_trip_rows`' rows, in the color's typed schema.
+    """The trips among `parse_trip_lines` or `parquet_trip_rows`' rows (typed already), in the color's typed schema.
 
     A typed column the file does not have is NULL.
     """
-    stored = {c.name: source for c, source in _stored(rows, color)}
+    present = set(rows.columns)
     return rows.where(F.col(REASON).isNull()).select(
         [
-            (
-                typed_value(F.col(c.name), stored[c.name], c.type)
-                if c.name in stored
-                else F.lit(None).cast(_SPARK_TYPES[c.type])
-            ).alias(c.name)
+            (F.col(c.name) if c.name in present else F.lit(None).cast(_SPARK_TYPES[c.type])).alias(c.name)
             for c in typed_columns(color)
         ]
     )
@@ -244,13 +309,18 @@ def quarantined_lines(rows: DataFrame) -> DataFrame:
 def unparsed_value_counts(rows: DataFrame, color: str) -> list[Column]:
     """Per typed column the rows have (not text), among trips: stored values kept as NULL as not of the type."""
     trip = F.col(REASON).isNull()
-    stored = {c.name: source for c, source in _stored(rows, color)}
-    counts = []
-    for c in typed_columns(color):
-        if c.type != "string" and c.name in stored:
-            unparsed = trip & F.col(c.name).isNotNull() & typed_value(F.col(c.name), stored[c.name], c.type).isNull()
-            counts.append(F.sum(F.when(unparsed, 1).otherwise(0)).alias(c.name))
-    return counts
+    present = set(rows.columns)
+    return [
+        F.sum(F.when(trip & F.col(UNPARSED + c.name), 1).otherwise(0)).alias(c.name)
+        for c in typed_columns(color)
+        if UNPARSED + c.name in present
+    ]
+
+
+def unparsed_any(rows: DataFrame) -> Column:
+    """True where a row holds any value kept as NULL as not of its column's type (see `unparsed_value_counts`)."""
+    flags = [F.col(name) for name in rows.columns if name.startswith(UNPARSED)]
+    return reduce(operator.or_, flags) if flags else F.lit(False)
 
 
 def pickup_outside_month(color: str, start: dt.datetime, end: dt.datetime) -> Column:
