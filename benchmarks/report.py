@@ -206,6 +206,8 @@ def write_results(raw: dict, output: Path) -> None:
     lines += ["", "## Earlier targets", "", "| target | measured (medians) | goal | |", "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
 
+    if not (one_d or one_p or one_b):
+        lines += ["", "(Earlier items not run this time: `--only one,backfill,feed,synthetic,...` to add them.)"]
     lines += ["", "## 1. One partition, green 2021-01 (real), raw → report", "",
               "| variant | wall time | Spark stages | load |", "|---|---|---|---|"]  # fmt: skip
     lines.append(f"| Dagster: `trip_chain` (5 assets + 8 checks), fresh process | {fmt(col(one_d, 'wall_s'))} | "

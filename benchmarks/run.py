@@ -399,7 +399,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs of the cheap items (median, min, max)")
     parser.add_argument("--heavy-repeats", type=int, default=1, help="runs of the backfill and the synthetic month")
     parser.add_argument("--rows", type=int, default=3_000_000, help="rows of the synthetic yellow month")
-    parser.add_argument("--year-rows", type=int, default=2_000_000, help="rows of each of the twelve months")
+    parser.add_argument("--year-rows", type=int, default=1_500_000, help="rows of each of the twelve months")
     parser.add_argument("--big-rows", type=int, default=10_000_000, help="rows of the 2019-size month")
     parser.add_argument(
         "--only",
