@@ -277,14 +277,8 @@ def test_dropped_file_reaches_the_warehouse_without_a_click(dev_server: DevServe
     assert {value["partition"] for value in results.values()} == {partition}
 
 
-@pytest.mark.timeout(2 * RUN_WAIT_SECONDS + 120)
-def test_backfill_of_three_green_months_and_a_yellow_one_costs_one_run_and_one_spark_session_per_color(
-    dev_server: DevServer,
-):
-    """The assets' `BackfillPolicy.single_run()`: the daemon makes one ranged run per color (Dagster builds
-    ranges with one dimension fixed), and each partition still gets its own materializations and metadata."""
-    green = [key("green", month) for month in ("2021-01", "2021-02", "2021-03")]
-    partitions = [*green, key("yellow", "2021-01")]
+def run_asset_backfill(dev_server: DevServer, partitions: list[str]) -> tuple[str, str]:
+    """Launch an asset backfill of the trip assets as the asset page does; its id and final status."""
     launched = dev_server.graphql(
         LAUNCH_BACKFILL,
         params={"partitionNames": partitions, "assetSelection": [{"path": [a]} for a in ASSETS]},
@@ -296,7 +290,19 @@ def test_backfill_of_three_green_months_and_a_yellow_one_costs_one_run_and_one_s
         status = dev_server.graphql(BACKFILL_STATUS, id=backfill)["partitionBackfillOrError"]["status"]
         return status if status not in ("REQUESTED", "CANCELING", "FAILING") else None
 
-    assert wait_for(dev_server, f"backfill {backfill}", finished) in ("COMPLETED", "COMPLETED_SUCCESS")
+    return backfill, wait_for(dev_server, f"backfill {backfill}", finished)
+
+
+@pytest.mark.timeout(2 * RUN_WAIT_SECONDS + 120)
+def test_backfill_of_three_green_months_and_a_yellow_one_costs_one_run_and_one_spark_session_per_color(
+    dev_server: DevServer,
+):
+    """The assets' `BackfillPolicy.single_run()`: the daemon makes one ranged run per color (Dagster builds
+    ranges with one dimension fixed), and each partition still gets its own materializations and metadata."""
+    green = [key("green", month) for month in ("2021-01", "2021-02", "2021-03")]
+    partitions = [*green, key("yellow", "2021-01")]
+    backfill, status = run_asset_backfill(dev_server, partitions)
+    assert status in ("COMPLETED", "COMPLETED_SUCCESS")
     runs = dev_server.graphql(RUNS_TAGGED, key="dagster/backfill", value=backfill)["runsOrError"]["results"]
     assert {r["status"] for r in runs} == {"SUCCESS"}
     run_ids = {r["runId"] for r in runs}
@@ -340,18 +346,8 @@ def test_a_backfill_with_a_broken_month_keeps_its_good_neighbours_and_names_it(
     whole = (mirror_server.root / "green" / remote).read_bytes()
     mirror_server.script(f"green/{remote}", Scripted(200, whole[: len(whole) // 2]))
     try:
-        launched = dev_server.graphql(
-            LAUNCH_BACKFILL,
-            params={"partitionNames": partitions, "assetSelection": [{"path": [a]} for a in ASSETS]},
-        )["launchPartitionBackfill"]
-        assert launched["__typename"] == "LaunchBackfillSuccess", launched
-        backfill = launched["backfillId"]
-
-        def finished():
-            status = dev_server.graphql(BACKFILL_STATUS, id=backfill)["partitionBackfillOrError"]["status"]
-            return status if status not in ("REQUESTED", "CANCELING", "FAILING") else None
-
-        assert wait_for(dev_server, f"backfill {backfill}", finished) in ("COMPLETED_FAILED", "FAILED")
+        backfill, status = run_asset_backfill(dev_server, partitions)
+        assert status in ("COMPLETED_FAILED", "FAILED")
     finally:
         mirror_server.reset()
     [run] = dev_server.graphql(RUNS_TAGGED, key="dagster/backfill", value=backfill)["runsOrError"]["results"]
