@@ -32,7 +32,13 @@ from taxi_platform.spark.stages import StageResult, write_revenue_report, write_
 from taxi_platform.tlc.months import TripMonth
 
 # Settings a user's `spark_config` may override; SESSION_SETTINGS may not be overridden.
-_DEFAULTS: dict[str, str] = {"spark.ui.showConsoleProgress": "false"}
+_DEFAULTS: dict[str, str] = {
+    "spark.ui.showConsoleProgress": "false",
+    # In local mode the driver is the executor. 1 GiB is what a 10-million-row month (a 2019 yellow month)
+    # was measured to complete with on a 2-core machine (benchmarks/RESULTS.md, `big`): a run's Python and
+    # JVM stay within an 8 GiB laptop. Raise it in `spark_config` for larger months or `local[N]` with more cores.
+    "spark.driver.memory": "1g",
+}
 _RUNTIME_SQL_SETTINGS = ("spark.sql.session.timeZone", "spark.sql.parquet.outputTimestampType")
 _LOCAL_MASTER = re.compile(r"local(\[(\*|\d+)(,\d+)?\])?")
 _STANDALONE_MASTER = re.compile(r"spark://([\w.-]+:\d+)(,[\w.-]+:\d+)*")
