@@ -12,6 +12,7 @@ from taxi_platform.audits import parquet_files
 from taxi_platform.resources.bucket import Published
 from taxi_platform.resources.lake import tree_size
 from taxi_platform.resources.trip_source import Downloaded
+from taxi_platform.tlc.validation import TripFileFacts
 
 
 def column_schema(columns: Iterable[tuple[str, str]]) -> TableSchema:
@@ -27,6 +28,16 @@ def download_metadata(fetched: Downloaded) -> dict[str, Any]:
         "sha256": fetched.sha256,
         "download_attempts": fetched.attempts,
         "download_seconds": round(fetched.seconds, 3),
+    }
+
+
+def file_facts(facts: TripFileFacts) -> dict[str, Any]:
+    """What a raw trip file holds, as raw_trips shows it whether it was downloaded or kept unchanged."""
+    return {
+        "uncompressed_bytes": facts.uncompressed_bytes,
+        "dagster/row_count": facts.rows,
+        "dagster/column_schema": column_schema(facts.column_types),
+        "unknown_columns": ", ".join(facts.unknown_columns) or "none",
     }
 
 

@@ -2,7 +2,7 @@ from collections.abc import Iterator
 
 from dagster import AssetExecutionContext, BackfillPolicy, DataVersion, MaterializeResult, asset
 
-from taxi_platform.assets.metadata import column_schema, download_metadata, location
+from taxi_platform.assets.metadata import download_metadata, file_facts, location
 from taxi_platform.assets.ranges import RangeEvent, each_month
 from taxi_platform.assets.unchanged import conditions, held_raw, is_current, raw_record, unchanged_raw
 from taxi_platform.failures import named_failures
@@ -54,10 +54,7 @@ def raw_trips_month(
         metadata={
             **location(lake.path(target)),
             **download_metadata(fetched),
-            "uncompressed_bytes": facts.uncompressed_bytes,
-            "dagster/row_count": facts.rows,
-            "dagster/column_schema": column_schema(facts.column_types),
-            "unknown_columns": ", ".join(facts.unknown_columns) or "none",
+            **file_facts(facts),
         },
         data_version=DataVersion(fetched.sha256),
     )

@@ -28,7 +28,7 @@ from dagster import (
 )
 from dagster._core.definitions.metadata import normalize_metadata
 
-from taxi_platform.assets.metadata import column_schema, location
+from taxi_platform.assets.metadata import file_facts, location
 from taxi_platform.resources import LocalLake
 from taxi_platform.resources.trip_source import Downloaded, SourceFile
 from taxi_platform.tlc import TripMonth, inspect_trip_file
@@ -99,10 +99,7 @@ def unchanged_raw(
             "sha256": held["sha256"],
             "unchanged": True,
             "source_version": held["version"],
-            "uncompressed_bytes": facts.uncompressed_bytes,
-            "dagster/row_count": facts.rows,
-            "dagster/column_schema": column_schema(facts.column_types),
-            "unknown_columns": ", ".join(facts.unknown_columns) or "none",
+            **file_facts(facts),
         },
         data_version=DataVersion(held["sha256"]),
     )
