@@ -52,6 +52,7 @@ def test_every_row_is_kept_including_empty_vendor_block(green_typed, green_rows)
 
 def test_values_survive_crlf_and_parse(green_typed, green_rows):
     result, frame = green_typed
+    assert result.observed["read_by"] == "csv_reader", "a real month is read by Spark's CSV reader"
     # congestion_surcharge is the last column: a stray '\r' would turn it NULL.
     present = sum(1 for row in green_rows if row["congestion_surcharge"] != "")
     assert frame.where("congestion_surcharge IS NOT NULL").count() == present
@@ -239,3 +240,43 @@ def test_a_csv_read_in_parts_keeps_exact_line_numbers_across_part_boundaries(spa
     assert len(theirs) == result.rows
     normal = [tuple(v.replace(tzinfo=None) if hasattr(v, "tzinfo") else v for v in row) for row in ours]
     assert sorted(normal, key=repr) == sorted(theirs, key=repr)
+
+
+def test_a_csv_the_csv_reader_reads_whole_gives_what_reading_line_by_line_gives(spark, tmp_path, green_rows):
+    """A month whose every line Spark's CSV reader reads is typed by it, quarantine and counts included; one blank
+    line sends the month line by line, where it is quarantined with its number and the trips are the same."""
+    columns = list(COURSE_TYPES["green"])
+    rows = [dict(row) for row in green_rows[:3000]]
+    rows[9]["PULocationID"] = ""  # line 11: not a trip
+    rows[19]["passenger_count"] = "1.5"  # a trip, its count kept as NULL
+    rows[29]["VendorID"] = "2.0"  # an integer written as a float
+    lines = [",".join(columns), *(",".join(row[c] for c in columns) for row in rows)]
+
+    def typed(name: str, text_lines: list[str]):
+        source = tmp_path / f"{name}.csv.gz"
+        source.write_bytes(gzip.compress(("\r\n".join(text_lines) + "\r\n").encode()))
+        out, quarantine = tmp_path / f"{name}-out", tmp_path / f"{name}-q"
+        result = write_typed_trips(spark, str(source), str(out), GREEN, 2, quarantine_output=str(quarantine))
+        bad = sorted(tuple(row) for row in spark.read.parquet(str(quarantine)).collect())
+        return result, spark.read.parquet(str(out)), bad
+
+    clean, trips, quarantined = typed("clean", lines)
+    assert clean.observed["read_by"] == "csv_reader"
+    assert quarantined == [(11, lines[10], "no PULocationID")]
+    assert clean.rows == trips.count() == 2999
+    assert clean.observed["unparsed_values"]["passenger_count"] == 1
+    assert sum(clean.observed["unparsed_values"].values()) == 1
+    kept = [row for i, row in enumerate(rows) if i != 9]
+    assert math.isclose(
+        trips.agg({"total_amount": "sum"}).first()[0], math.fsum(float(r["total_amount"]) for r in kept), rel_tol=1e-9
+    )
+    vendor_2 = sum(1 for r in kept if r["VendorID"] in ("2", "2.0"))
+    assert trips.where("VendorID = 2").count() == vendor_2
+    passengers = sum(int(r["passenger_count"]) for r in kept if r["passenger_count"] not in ("", "1.5"))
+    assert trips.agg({"passenger_count": "sum"}).first()[0] == passengers
+
+    blank, blank_trips, blank_quarantined = typed("blank", [*lines[:500], "", *lines[500:]])
+    assert blank.observed["read_by"] == "lines"
+    assert blank_quarantined == [(11, lines[10], "no PULocationID"), (501, "", "1 fields, the header has 20")]
+    assert blank.rows == 2999 and blank.observed["unparsed_values"] == clean.observed["unparsed_values"]
+    assert blank_trips.exceptAll(trips).count() == 0 and trips.exceptAll(blank_trips).count() == 0

@@ -128,6 +128,8 @@ def typed_trips_month(
             "unparsed_values": sum(unparsed.values()),
             "quarantined_lines": lines,
             "source_format": result.observed["source_format"],
+            # csv_reader: Spark's CSV reader read every line; lines: read line by line (exact reasons and numbers)
+            "read_by": result.observed["read_by"],
             "unknown_columns": ", ".join(unknown) or "none",
             "missing_columns": ", ".join(missing) or "none",
             "quarantine": MetadataValue.path(str(lake.path(month.quarantine_path))),

@@ -26,12 +26,14 @@ from taxi_platform.spark.revenue import MONTH_IN_PATH, course_revenue_report, re
 from taxi_platform.spark.trips import (
     QUARANTINE_SCHEMA,
     REASON,
+    UNREAD_BY_CSV_READER,
     UnreadableColumn,
     parquet_trip_rows,
     parse_trip_lines,
     part_read_settings,
     pickup_outside_month,
     quarantined_lines,
+    read_csv_parts,
     read_numbered_lines,
     read_numbered_parts,
     struct_type,
@@ -149,11 +151,49 @@ def _write_typed_trips(
     color = trip_month.color
     try:
         rows, source_format, header = read_trip_rows(spark, raw_path, color, text_parts)
+        fast = None
+        if text_parts is not None:
+            # Spark's CSV reader first; the month is read again line by line only if it cannot read every line.
+            fast = read_csv_parts(spark, text_parts, color, header)
     except UnreadableColumn as error:
         raise UnreadableColumn(f"{raw_path}: {error}") from None
+    expected_lines = None if text_parts is None else text_parts.lines - 1
+    observed, schema = _typed_pass(fast if fast is not None else rows, color, trip_month, output)
+    read_by = "csv_reader" if fast is not None else "lines"
+    if fast is not None and (observed["unread_by_csv_reader"] or observed["lines"] != expected_lines):
+        observed, schema = _typed_pass(rows, color, trip_month, output)
+        read_by = "lines"
+    lines = observed["lines"]
+    if expected_lines is not None and lines != expected_lines:
+        raise RuntimeError(f"{raw_path}: Spark read {lines} data lines where counting newlines finds {expected_lines}")
+    quarantined, outside = observed["quarantined"], observed["pickups_outside_month"]
+    # The quarantine needs each line's text, which only the line-by-line read keeps.
+    second = rows if quarantined or fast is None else fast
+    counts = _quarantine_and_count_unparsed(spark, second, color, quarantine, quarantined, observed["unparsed_rows"])
+    unparsed = {c.name: int(counts.get(c.name) or 0) for c in typed_columns(color) if c.type != "string"}
+    return StageResult(
+        rows=lines - quarantined,
+        columns=_columns(schema),
+        observed={
+            "source_format": source_format,
+            "read_by": read_by,
+            "data_lines": lines,
+            # Counted apart from Spark, by the split (a local CSV): what a row-count audit may compare with.
+            "file_data_lines": expected_lines,
+            "quarantined_lines": quarantined,
+            "pickups_outside_month": outside,
+            "unparsed_values": unparsed,
+            "missing_columns": missing_columns(header, color),
+            "unknown_columns": unknown_columns(header, color),
+        },
+    )
+
+
+def _typed_pass(rows: DataFrame, color: str, trip_month: TripMonth, output: str) -> tuple[dict[str, int], T.StructType]:
+    """The one pass that writes the trips of `rows` (replacing `output`) and counts what the month's metadata says."""
     trip = F.col(REASON).isNull()
     observation = Observation(f"typed_trips {trip_month.label}")
-    # The first pass carries only what it writes and counts (not the lines' text, not a flag per column).
+    # The pass carries only what it writes and counts (not the lines' text, not a flag per column).
     known = {c.name for c in typed_columns(color)}
     first_pass = rows.select(
         *(name for name in rows.columns if name in known), REASON, unparsed_any(rows).alias("_unparsed")
@@ -162,6 +202,7 @@ def _write_typed_trips(
         observation,
         F.count(F.lit(1)).alias("lines"),
         F.sum((~trip).cast("int")).alias("quarantined"),
+        F.sum((F.col(REASON) == UNREAD_BY_CSV_READER).cast("int")).alias("unread_by_csv_reader"),
         # One sum, not one per column: the per-column counts are taken by a second pass, only when needed.
         F.sum((trip & F.col("_unparsed")).cast("int")).alias("unparsed_rows"),
         F.sum((trip & pickup_outside_month(color, trip_month.start, trip_month.end)).cast("int")).alias(
@@ -169,31 +210,8 @@ def _write_typed_trips(
         ),
     )
     trips = typed_trips(observed_rows, color)
-    trips.write.parquet(output)
-    observed = dict(observation.get)
-    lines = int(observed.pop("lines"))
-    if text_parts is not None and lines != text_parts.lines - 1:
-        counted = text_parts.lines - 1
-        raise RuntimeError(f"{raw_path}: Spark read {lines} data lines where counting newlines finds {counted}")
-    quarantined = int(observed.pop("quarantined") or 0)
-    outside = int(observed.pop("pickups_outside_month") or 0)
-    counts = _quarantine_and_count_unparsed(spark, rows, color, quarantine, quarantined, int(observed["unparsed_rows"]))
-    unparsed = {c.name: int(counts.get(c.name) or 0) for c in typed_columns(color) if c.type != "string"}
-    return StageResult(
-        rows=lines - quarantined,
-        columns=_columns(trips.schema),
-        observed={
-            "source_format": source_format,
-            "data_lines": lines,
-            # Counted apart from Spark, by the split (a local CSV): what a row-count audit may compare with.
-            "file_data_lines": None if text_parts is None else text_parts.lines - 1,
-            "quarantined_lines": quarantined,
-            "pickups_outside_month": outside,
-            "unparsed_values": unparsed,
-            "missing_columns": missing_columns(header, color),
-            "unknown_columns": unknown_columns(header, color),
-        },
-    )
+    trips.write.mode("overwrite").parquet(output)
+    return {name: int(value or 0) for name, value in observation.get.items()}, trips.schema
 
 
 def _quarantine_and_count_unparsed(
