@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from urllib.parse import urlparse
 from dagster import Failure, InitResourceContext, get_dagster_logger
 from dagster_pyspark import LazyPySparkResource
 from pydantic import Field, PrivateAttr, field_validator
+from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
 from taxi_platform.resources.validated import EnvValidated, is_unresolved
@@ -66,7 +68,14 @@ class SparkResource(EnvValidated, LazyPySparkResource):
     executor_wait_seconds: float = Field(
         default=60.0, description="How long a standalone application waits for its first executor before failing."
     )
+    start_early: bool = Field(
+        default=True,
+        description="Start the run's Spark session in the background when the run starts, so the JVM starts "
+        "while the steps before the first Spark step (the download) run, not after them.",
+    )
     _owns_session: bool = PrivateAttr(default=False)
+    _starting: threading.Thread | None = PrivateAttr(default=None)
+    _start_error: BaseException | None = PrivateAttr(default=None)
 
     @field_validator("master", mode="before")
     @classmethod
@@ -90,7 +99,31 @@ class SparkResource(EnvValidated, LazyPySparkResource):
         user = {k: str(v) for k, v in self.spark_config.items()}
         return {**_DEFAULTS, **placement, **gcs, **user, **SESSION_SETTINGS}
 
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        # Only a session of our own starts early; one already in the process is reused where it is used.
+        if self.start_early and SparkContext._active_spark_context is None:
+            self._starting = threading.Thread(target=self._start, name="spark-session-start", daemon=True)
+            self._starting.start()
+
+    def _start(self) -> None:
+        try:
+            self._init_session()
+        except BaseException as error:  # raised where the session is first used (a run without Spark steps never is)
+            self._start_error = error
+
+    def _await_start(self) -> None:
+        """Wait for a session starting in the background; raise what stopped it."""
+        starting = self._starting
+        if starting is None or starting is threading.current_thread():
+            return
+        starting.join()
+        self._starting = None
+        if self._start_error is not None:
+            error, self._start_error = self._start_error, None
+            raise error
+
     def _init_session(self) -> None:
+        self._await_start()
         if self._spark_session is not None:
             return
         log = get_dagster_logger()
@@ -160,6 +193,9 @@ class SparkResource(EnvValidated, LazyPySparkResource):
         return StageRun(write_taxi_zones(self.spark_session, csv_path, output), self.application)
 
     def teardown_after_execution(self, context: InitResourceContext | None) -> None:
+        if self._starting is not None and self._starting is not threading.current_thread():
+            self._starting.join()  # a session still starting is stopped once started
+            self._starting, self._start_error = None, None
         if self._spark_session is not None and self._owns_session:
             self._spark_session.stop()
         self._spark_session = None
