@@ -223,12 +223,19 @@ def _quarantine_and_count_unparsed(
     if unparsed_rows:
         rows = rows.observe(counting, *unparsed_value_counts(rows, color))
     if quarantine is not None:
-        bad = quarantined_lines(rows) if quarantined else spark.createDataFrame([], QUARANTINE_SCHEMA)
+        bad = quarantined_lines(rows) if quarantined else _no_lines(spark)
         # One file in line order; no global sort, whose sampling job would read the file once more.
         bad.repartition(1).sortWithinPartitions("line").write.parquet(quarantine)
     if unparsed_rows and not (quarantine is not None and quarantined):
         rows.write.format("noop").mode("overwrite").save()
     return dict(counting.get) if unparsed_rows else {}
+
+
+def _no_lines(spark: SparkSession) -> DataFrame:
+    """An empty quarantine, made in the JVM (a DataFrame of a Python list starts Python workers to write nothing)."""
+    return spark.range(0).select(
+        *(F.lit(None).cast(field.dataType).alias(field.name) for field in QUARANTINE_SCHEMA.fields)
+    )
 
 
 def read_trip_rows(
