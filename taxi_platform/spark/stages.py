@@ -49,6 +49,7 @@ from taxi_platform.tlc.zones import ZONE_COLUMNS, ZONE_ID
 PREVIEW_ROWS = 10
 # With this on, Spark 3.5 reads a TIMESTAMP(NANOS) column as the long it stores (the typed stage makes it a timestamp).
 NANOS_AS_LONG = "spark.sql.legacy.parquet.nanosAsLong"
+TIME_PARSER_POLICY = "spark.sql.legacy.timeParserPolicy"
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,9 @@ def write_typed_trips(
     parts = partitions or spark.sparkContext.defaultParallelism
     with (
         _session_setting(spark, NANOS_AS_LONG, "true"),
+        # A time the CSV reader cannot parse is a bad value (the month is read again line by line), not an
+        # error asking whether the pre-3.0 parser, which would read `2021-13-45 25:61:00`, was meant.
+        _session_setting(spark, TIME_PARSER_POLICY, "CORRECTED"),
         _text_parts(spark, raw_path, parts, staging) as text_parts,
         _parquet_splits(spark, raw_path, parts),
     ):
