@@ -149,7 +149,7 @@ def write_results(raw: dict, output: Path) -> None:
         f"Machine: {machine['cpus']} CPUs, {machine['memory_gib']} GiB, {machine['platform']}, Python "
         f"{machine['python']}, {machine['java']}. Data: `{machine['data']}`.",
         "",
-        "Other engineers ran test suites on the same 2 cores during the run, so the load varied: the "
+        "The machine may be shared, so its load may vary during a run: the "
         "compared variants were run interleaved (A, B, A, B, ...) so that both see the same load, every "
         "result was recorded with the 1-minute `os.getloadavg()` taken just before it (the *load* "
         "columns), and each figure is the median (min-max, n runs). Ratios are of medians. Each measured "
