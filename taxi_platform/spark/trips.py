@@ -229,7 +229,9 @@ def read_numbered_parts(spark: SparkSession, parts: LineParts) -> DataFrame:
     tasks = lines.rdd.getNumPartitions()
     if tasks != len(parts.paths):
         raise RuntimeError(f"{len(parts.paths)} text parts were planned as {tasks} tasks, not one each")
-    return lines.select(_part_line_number().alias("line"), F.regexp_replace("value", "\r$", "").alias("text"))
+    first = F.regexp_extract(F.col("_metadata.file_name"), r"^(\d+)\.txt$", 1).cast("long")
+    index = F.monotonically_increasing_id() - F.shiftleft(F.spark_partition_id().cast("long"), 33)
+    return lines.select((first + index).alias("line"), F.regexp_replace("value", "\r$", "").alias("text"))
 
 
 # The reason of a line Spark's CSV reader cannot read whole (a value not of its type, a wrong field count).
@@ -248,7 +250,6 @@ def read_csv_parts(spark: SparkSession, parts: LineParts, color: str, header: li
     the casts parse them. A line it cannot read whole has the reason `UNREAD_BY_CSV_READER` and its
     text; a caller finding one (or a line count that differs from the split's, as when the reader
     skips a blank line) reads the month again with `parse_trip_lines`, whose reasons are exact.
-    It reads under `part_read_settings`, as `read_numbered_parts`.
     """
     typed_names = file_columns(header, color)
     kinds = {c.name: c.type for c in typed_columns(color)}
@@ -262,20 +263,12 @@ def read_csv_parts(spark: SparkSession, parts: LineParts, color: str, header: li
     read = spark.read.schema(schema).csv(
         parts.paths, header=False, mode="PERMISSIVE", columnNameOfCorruptRecord=_CORRUPT, quote=""
     )
-    tasks = read.rdd.getNumPartitions()
-    if tasks != len(parts.paths):
-        raise RuntimeError(f"{len(parts.paths)} text parts were planned as {tasks} tasks, not one each")
-    # No line numbers (the quarantine and its numbers come from `parse_trip_lines`): the header is
-    # told by its text, and a line count that differs from the split's sends the month there.
+    # No line numbers (the quarantine and its numbers come from `parse_trip_lines`), so any split of the
+    # parts will do: the header is told by its text, and a line count that differs from the split's
+    # sends the month to the line-by-line read.
     rows = read.select(F.lit(None).cast("long").alias("line"), F.col(_CORRUPT).alias("text"), *typed_names.values())
     rows = rows.where(~F.col("text").eqNullSafe(parts.header))
     return with_reasons(rows, color, F.when(F.col("text").isNotNull(), F.lit(UNREAD_BY_CSV_READER)))
-
-
-def _part_line_number() -> Column:
-    """A line's number in the file, for a read of `split_lines`' parts that holds one part per task."""
-    first = F.regexp_extract(F.col("_metadata.file_name"), r"^(\d+)\.txt$", 1).cast("long")
-    return first + F.monotonically_increasing_id() - F.shiftleft(F.spark_partition_id().cast("long"), 33)
 
 
 def part_read_settings(parts: LineParts) -> dict[str, str]:
