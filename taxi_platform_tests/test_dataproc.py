@@ -159,7 +159,7 @@ def test_typed_then_revenue_run_on_dataproc(dataproc, standin, gcs, tmp_path):
     pq_objects = blob_names(gcs, "pq/green/2021/01/")
     assert "pq/green/2021/01/_SUCCESS" in pq_objects
     # A gs:// gzip is read whole in one task and written without a shuffle: one file per task.
-    assert [n for n in pq_objects if n.endswith(".parquet")]
+    assert len([n for n in pq_objects if n.endswith(".parquet")]) == 1
     assert "report/revenue/green/2021/01/_SUCCESS" in blob_names(gcs, "report/revenue/green/2021/01/")
     rows = read_parquet(gcs, "report/revenue/green/2021/01/", tmp_path / "report")
     oracle = with_zone_names(duckdb_revenue(GREEN_CSV, "green", "2021-01"))
