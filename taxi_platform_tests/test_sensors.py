@@ -13,6 +13,7 @@ from taxi_platform.partitions import partition_key, trip_months
 from taxi_platform.resources import TripSource
 from taxi_platform.sensors import landing_files_sensor, source_months_sensor
 from taxi_platform.sensors.source import PROBES_PER_TICK
+from taxi_platform.sensors.zones import retry_wait
 from taxi_platform.tlc import TripMonth
 from taxi_platform_tests.support.data import GREEN_CSV, GREEN_PARQUET, MOVED_GREEN_MONTHS
 from taxi_platform_tests.support.keys import key
@@ -151,6 +152,21 @@ def test_a_new_instance_gets_the_zone_lookup_before_any_month(
         assert [(r.job_name, str(r.partition_key)) for r in months.run_requests] == [
             ("trip_chain", key("green", "2021-02"))
         ]
+
+
+def test_a_failed_zones_run_is_asked_for_again_only_after_a_backoff(mirror: MirrorServer, tmp_path):
+    """A zone lookup that fails is not requested every tick: the sensor names the failed run and waits."""
+    trip_source = TripSource(base_url=mirror.url, tlc_url=mirror.url)
+    with instance_for_test(temp_dir=str(tmp_path)) as instance:
+        run = instance.create_run_for_job(taxi_zones_job_def(), run_id=None)
+        instance.report_run_failed(run)
+        with build_sensor_context(instance=instance, resources={"trip_source": trip_source}) as context:
+            waiting = source_months_sensor(context)
+        assert not waiting.run_requests, "the failed lookup is not asked for again at once"
+        assert run.run_id in waiting.skip_reason.skip_message and "asking again in" in waiting.skip_reason.skip_message
+        assert mirror.head_requests == [], "no month probed before the lookup"
+
+    assert [retry_wait(n) for n in range(0, 9)] == [0, 60, 120, 240, 480, 960, 1920, 3600, 3600]
 
 
 def taxi_zones_job_def():
