@@ -149,7 +149,7 @@ def resources_for(profile: str) -> dict[str, Any]:
     landing, master = _setting("TAXI_LANDING_DIR"), _setting("TAXI_SPARK_MASTER")
     feed = {"tlc_url": _setting("TAXI_TLC_URL"), "sources": _setting("TAXI_SOURCES")}
     if profile == "local":
-        return local_resources(data_dir, source_url, landing_dir=landing, **feed)
+        return local_resources(data_dir, source_url, master=master, landing_dir=landing, **feed)
     if profile == "standalone":
         if not os.environ.get("TAXI_SPARK_MASTER"):
             raise ValueError("TAXI_PROFILE=standalone needs TAXI_SPARK_MASTER=spark://host:port (the cluster's master)")

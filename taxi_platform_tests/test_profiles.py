@@ -73,15 +73,16 @@ def test_standalone_profile_from_the_environment(standalone_cluster, mirror, tmp
     assert_same_report(rows, course_report())
 
 
-def test_a_bad_spark_master_fails_naming_the_variable_and_the_value(tmp_path):
-    """The value is judged when the run resolves it; the first thing the failure says is which variable is wrong."""
+@pytest.mark.parametrize(("profile", "master"), [("standalone", "yarn"), ("local", "foo")])
+def test_a_bad_spark_master_fails_naming_the_variable_and_the_value(profile, master, tmp_path):
+    """The value is judged when the run resolves it; the first thing the failure says is which variable is wrong.
+
+    On the local profile too: a `TAXI_SPARK_MASTER` set there is the master, not replaced by `local[*]`."""
     home = dagster_home(tmp_path / "dagster_home")
-    env = user_env(
-        TAXI_PROFILE="standalone", TAXI_SPARK_MASTER="yarn", TAXI_DATA_DIR=tmp_path / "data", DAGSTER_HOME=home
-    )
+    env = user_env(TAXI_PROFILE=profile, TAXI_SPARK_MASTER=master, TAXI_DATA_DIR=tmp_path / "data", DAGSTER_HOME=home)
     done = run_materialize(env, "*", PARTITION)
     assert done.returncode != 0
-    named = "TAXI_SPARK_MASTER='yarn': Spark master 'yarn' is not one this platform runs on"
+    named = f"TAXI_SPARK_MASTER='{master}': Spark master '{master}' is not one this platform runs on"
     for event in ("RESOURCE_INIT_FAILURE", "RUN_FAILURE"):
         assert named in failure_shown(done.stderr, event)[0], event
 
