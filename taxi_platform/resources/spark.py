@@ -11,11 +11,13 @@ Dataproc), and each stage's metadata says where it ran (`spark_placement`).
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import sys
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,20 @@ class SparkResource(EnvValidated, LazyPySparkResource):
     executor_wait_seconds: float = Field(
         default=60.0, description="How long a standalone application waits for its first executor before failing."
     )
+    master_ui_url: str | None = Field(
+        default=None,
+        description="The standalone master's web UI (its `/json/` status gives the cluster's cores); "
+        "default: the master's host, port 8080.",
+    )
+    concurrent_runs: int = Field(
+        default=2,
+        ge=1,
+        description="Runs that share one standalone cluster at once: matches the shipped run limit "
+        "(.dagster/dagster.yaml, max_concurrent_runs 2), so each application takes cores // concurrent_runs.",
+    )
+    cores_max: int | None = Field(
+        default=None, ge=1, description="`spark.cores.max` for a standalone application instead of its share."
+    )
     start_early: bool = Field(
         default=True,
         description="Start the run's Spark session in the background when the run starts, so the JVM starts "
@@ -76,6 +92,7 @@ class SparkResource(EnvValidated, LazyPySparkResource):
     _owns_session: bool = PrivateAttr(default=False)
     _starting: threading.Thread | None = PrivateAttr(default=None)
     _start_error: BaseException | None = PrivateAttr(default=None)
+    _cores_max: str | None = PrivateAttr(default=None)
 
     @field_validator("master", mode="before")
     @classmethod
@@ -138,7 +155,11 @@ class SparkResource(EnvValidated, LazyPySparkResource):
         if self.master.startswith("spark://"):
             _require_reachable(self.master)
         builder = SparkSession.builder.master(self.master).appName(self.app_name)
-        for key, value in self._settings().items():
+        settings = self._settings()
+        if self.master.startswith("spark://"):
+            settings = {**self._share_of_cores(settings), **settings}
+        self._cores_max = settings.get("spark.cores.max")
+        for key, value in settings.items():
             builder = builder.config(key, value)
         log.info(f"Starting Spark session on {self.master}")
         self._spark_session = builder.getOrCreate()
@@ -147,12 +168,52 @@ class SparkResource(EnvValidated, LazyPySparkResource):
             self._await_executor()
         log.info(f"Spark application {self._spark_session.sparkContext.applicationId} started on {self.master}")
 
+    def _master_status(self) -> dict[str, Any] | None:
+        """The standalone master's JSON status, or None (logged) when it cannot be read."""
+        url = (
+            self.master_ui_url or f"http://{self.master.removeprefix('spark://').split(',')[0].rsplit(':', 1)[0]}:8080"
+        )
+        try:
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            with opener.open(f"{url.rstrip('/')}/json/", timeout=5) as response:
+                return json.load(response)
+        except (OSError, ValueError) as error:
+            get_dagster_logger().warning(f"Could not read the Spark master's status at {url}/json/: {error}")
+            return None
+
+    def _share_of_cores(self, settings: dict[str, str]) -> dict[str, str]:
+        """`spark.cores.max` so that `concurrent_runs` applications fit on the cluster at once.
+
+        Standalone gives one application every free core by default, so a second run would wait for
+        the first and fail after `executor_wait_seconds`. A user's setting or `cores_max` wins; a
+        master whose status cannot be read leaves the cores uncapped (Spark's own default).
+        """
+        if "spark.cores.max" in settings:
+            return {}
+        if self.cores_max is not None:
+            return {"spark.cores.max": str(self.cores_max)}
+        status = self._master_status()
+        if status is None:
+            return {}
+        cores = sum(w.get("cores", 0) for w in status.get("workers", []) if w.get("state") == "ALIVE")
+        if cores < 1:
+            return {}
+        share = max(1, cores // self.concurrent_runs)
+        get_dagster_logger().info(
+            f"Taking {share} of the cluster's {cores} cores ({self.concurrent_runs} runs at once)"
+        )
+        return {"spark.cores.max": str(share)}
+
     def _await_executor(self) -> None:
         """A standalone application with no free worker cores waits forever; fail instead."""
         context = self._spark_session.sparkContext
         deadline = time.monotonic() + self.executor_wait_seconds
+        said = 0.0
         # The map holds the driver plus one entry per registered executor.
         while context._jsc.sc().getExecutorMemoryStatus().size() < 2:
+            if time.monotonic() - said >= 5:
+                said = time.monotonic()
+                self._say_waiting(context.applicationId)
             if time.monotonic() > deadline:
                 application = context.applicationId
                 self.teardown_after_execution(None)
@@ -163,12 +224,28 @@ class SparkResource(EnvValidated, LazyPySparkResource):
                 )
             time.sleep(0.5)
 
+    def _say_waiting(self, application: str) -> None:
+        """Tell the run's log why it waits: the other applications hold the cores."""
+        status = self._master_status()
+        if status is None:
+            get_dagster_logger().info(f"Spark application {application} waits for cores on {self.master}")
+            return
+        total = sum(w.get("cores", 0) for w in status.get("workers", []) if w.get("state") == "ALIVE")
+        used = sum(app.get("cores", 0) for app in status.get("activeapps", []) if app.get("id") != application)
+        get_dagster_logger().info(
+            f"Spark application {application} waits for cores on {self.master}: "
+            f"{used} of {total} cores in use by other applications"
+        )
+
     @property
     def application(self) -> dict[str, str]:
         """Where this run's in-process Spark work ran, for materialization metadata."""
         context = self.spark_session.sparkContext
-        return {"spark_placement": "in-process", "spark_application_id": context.applicationId,
-                "spark_master": context.master}  # fmt: skip
+        placement = {"spark_placement": "in-process", "spark_application_id": context.applicationId,
+                     "spark_master": context.master}  # fmt: skip
+        if self._cores_max is not None:
+            placement["spark_cores_max"] = self._cores_max
+        return placement
 
     def run_typed_trips(
         self, raw_path: str, output: str, month: TripMonth, partitions: int, quarantine: str | None = None
