@@ -195,7 +195,7 @@ class SparkResource(EnvValidated, LazyPySparkResource):
         status = self._master_status()
         if status is None:
             return {}
-        cores = sum(w.get("cores", 0) for w in status.get("workers", []) if w.get("state") == "ALIVE")
+        cores = _alive_cores(status)
         if cores < 1:
             return {}
         share = max(1, cores // self.concurrent_runs)
@@ -230,7 +230,7 @@ class SparkResource(EnvValidated, LazyPySparkResource):
         if status is None:
             get_dagster_logger().info(f"Spark application {application} waits for cores on {self.master}")
             return
-        total = sum(w.get("cores", 0) for w in status.get("workers", []) if w.get("state") == "ALIVE")
+        total = _alive_cores(status)
         used = sum(app.get("cores", 0) for app in status.get("activeapps", []) if app.get("id") != application)
         get_dagster_logger().info(
             f"Spark application {application} waits for cores on {self.master}: "
@@ -277,6 +277,11 @@ class SparkResource(EnvValidated, LazyPySparkResource):
             self._spark_session.stop()
         self._spark_session = None
         self._owns_session = False
+
+
+def _alive_cores(status: dict[str, Any]) -> int:
+    """The cores of the workers a standalone master's `/json/` status lists as alive."""
+    return sum(worker.get("cores", 0) for worker in status.get("workers", []) if worker.get("state") == "ALIVE")
 
 
 def _require_reachable(master: str, timeout: float = 5.0) -> None:
