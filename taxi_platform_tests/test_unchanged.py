@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, DagsterInstance, materialize
+from dagster import AssetCheckKey, AssetKey, DagsterInstance, materialize
 from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 from dagster._core.definitions.data_version import (
     CachingStaleStatusResolver,
@@ -21,13 +21,14 @@ from dagster._core.definitions.data_version import (
 )
 from dagster._core.loader import LoadingContextForTest
 
-from taxi_platform.assets import raw_trips, typed_trips
+from taxi_platform.assets import gcs_trips, raw_trips, revenue_report, typed_trips
 from taxi_platform.checks.typed_trips import typed_trips_checks
 from taxi_platform.partitions import partition_key
 from taxi_platform.tlc import TripMonth
 from taxi_platform_tests.support.data import DATA
 from taxi_platform_tests.support.mirror import MirrorServer, build_mirror
 from taxi_platform_tests.support.resources import local_platform
+from taxi_platform_tests.support.zones import materialize_zones
 
 GREEN = TripMonth.parse("green", "2021-01")
 PUBLISHED = "green/green_tripdata_2021-01.csv.gz"
@@ -116,8 +117,65 @@ def test_unchanged_month_is_neither_downloaded_nor_parsed_again(mirror_root, dat
         assert raw["dagster/row_count"] == typed["dagster/row_count"] == rows
         assert "unchanged" not in metadata(first, "typed_trips")
         assert metadata(first, "typed_trips")["dagster/row_count"] == rows
-        assert checks(second) == checks(first)
+        # The asset's own checks are not evaluated again: their evaluations are those of the run that typed it.
+        assert set(checks(first)) >= OWN_TYPED_CHECKS and not OWN_TYPED_CHECKS & set(checks(second))
+        assert metadata(second, "typed_trips")["made_by_run"] == first.run_id
         assert checks(second)["rows_match_raw_file"] and checks(second)["schema_is_the_course_schema"]
+    finally:
+        server.stop()
+
+
+OWN_TYPED_CHECKS = {"all_values_parsed", "no_unknown_columns", "no_lines_quarantined"}
+
+
+def spark_jobs(spark) -> set[int]:
+    """The ids of every Spark job this session has run (none of ours sets a job group)."""
+    return set(spark.sparkContext.statusTracker().getJobIdsForGroup())
+
+
+def latest_evaluation(instance: DagsterInstance, asset: str, check: str) -> tuple[str, float]:
+    """(run id, time) of the newest evaluation of `check` the instance holds for the month."""
+    key = str(partition_key(GREEN))
+    history = instance.event_log_storage.get_asset_check_execution_history(AssetCheckKey(AssetKey(asset), check), 50)
+    done = [r for r in history if r.partition == key and r.event is not None and r.status.value != "PLANNED"]
+    return done[0].run_id, done[0].event.timestamp
+
+
+def test_rerun_of_an_unchanged_month_runs_no_spark_job_and_keeps_the_first_evaluations(mirror_root, data_dir, spark):
+    server = serve(mirror_root, etags=True)
+    try:
+        resources = local_platform(data_dir, server.url)
+        instance = DagsterInstance.ephemeral()
+        materialize_zones(resources, instance=instance)
+        chain = [raw_trips, typed_trips, gcs_trips, revenue_report]
+        first = run(resources, instance, chain)
+        report = f"bucket/{GREEN.report_path}"
+        report_before, published_before = (
+            partition_state(data_dir, report),
+            partition_state(data_dir, "bucket/" + GREEN.typed_path),
+        )
+        evaluated = {
+            check: latest_evaluation(instance, asset, check)
+            for asset, check in [("revenue_report", "totals_reconcile"), ("typed_trips", "no_lines_quarantined")]
+        }
+        assert {run_id for run_id, _ in evaluated.values()} == {first.run_id}
+        jobs = spark_jobs(spark)
+
+        second = run(resources, instance, chain)
+        assert spark_jobs(spark) == jobs, "the rerun ran Spark jobs"
+        assert partition_state(data_dir, report) == report_before, "the report was written again"
+        assert partition_state(data_dir, "bucket/" + GREEN.typed_path) == published_before, (
+            "the bucket was written again"
+        )
+        kept, built = metadata(second, "revenue_report"), metadata(first, "revenue_report")
+        assert kept["unchanged"] is True and kept["made_by_run"] == first.run_id and "unchanged" not in built
+        assert kept["dagster/row_count"] == built["dagster/row_count"] and kept["preview"] == built["preview"]
+        assert metadata(second, "gcs_trips")["changed"] is False
+        assert second.get_asset_check_evaluations() == [], "an unchanged month's checks are not evaluated again"
+        assert {
+            check: latest_evaluation(instance, asset, check)
+            for asset, check in [("revenue_report", "totals_reconcile"), ("typed_trips", "no_lines_quarantined")]
+        } == evaluated, "the evaluations about the kept partitions are the first run's, with their times"
     finally:
         server.stop()
 

@@ -1,4 +1,5 @@
 from collections.abc import Iterator
+from typing import Any
 
 from dagster import (
     AssetCheckResult,
@@ -16,11 +17,19 @@ from pydantic import Field
 from taxi_platform.assets.metadata import column_schema, location
 from taxi_platform.assets.ranges import RangeEvent, each_month
 from taxi_platform.assets.raw_trips import raw_trips
-from taxi_platform.assets.unchanged import derived_version, raw_rows, result_record, typed_inputs, unchanged_result
+from taxi_platform.assets.unchanged import (
+    derived_version,
+    kept_metadata,
+    kept_record,
+    raw_rows,
+    stage_record,
+    typed_inputs,
+)
 from taxi_platform.audits import QUARANTINE_AUDIT, parquet_files, require_passed, typed_trips_audits
 from taxi_platform.failures import named_failures, require_upstream
 from taxi_platform.partitions import trip_partitions
 from taxi_platform.resources import LocalLake, SparkResource
+from taxi_platform.spark.stages import StageResult
 from taxi_platform.tlc import TripMonth
 
 # Bump when the typed output changes for the same raw file (the schema, the parsing, the quarantine, the
@@ -90,8 +99,14 @@ def typed_trips_month(
     raw = lake.first_file(month.raw_paths)
     require_upstream(raw is not None, " or ".join(str(lake.path(p)) for p in month.raw_paths), "raw_trips", month)
     inputs = typed_inputs(lake, month, TYPED_TRIPS_CODE_VERSION, config.model_dump())
-    if (kept := unchanged_result(context, lake, month.typed_path, inputs)) is not None:
-        return kept  # the same raw file, code and config: no Spark, the partition untouched
+    finished = lake.record(month.typed_path) if lake.is_finished(month.typed_path) else None
+    if (kept := kept_record(context, month.typed_path, finished, inputs)) is not None:
+        # The same raw file, code and config: no Spark, the partition untouched, no check evaluated again.
+        result = StageResult.from_dict(kept["result"])
+        return MaterializeResult(
+            metadata={**typed_metadata(month, lake, result, kept["quarantined_lines"]), **kept_metadata(kept)},
+            data_version=derived_version(inputs),
+        )
     context.log.info(f"Typing {raw} into {config.partitions} parquet files")
     # Write aside, audit, publish: a version that fails its audit never replaces the published one.
     with (
@@ -107,6 +122,8 @@ def typed_trips_month(
         require_passed(audits, month, str(raw))
     [quarantined] = [audit for audit in audits if audit.check == QUARANTINE_AUDIT]
     result = run.result
+    lines = quarantined.metadata["quarantined_lines"]
+    metadata = typed_metadata(month, lake, result, lines)
     unparsed = {name: count for name, count in result.observed["unparsed_values"].items() if count}
     if unparsed:
         context.log.warning(f"{raw}: numbers that are not of their column's type, kept as NULL: {unparsed}")
@@ -115,25 +132,12 @@ def typed_trips_month(
         context.log.warning(f"{raw}: columns the platform does not know, left out of the typed schema: {unknown}")
     if missing:
         context.log.info(f"{raw}: typed columns the file does not have, NULL in this month: {missing}")
-    lines = quarantined.metadata["quarantined_lines"]
     if lines:
         context.log.warning(f"{raw}: {lines} lines quarantined in {lake.path(month.quarantine_path)}")
-    result = MaterializeResult(
-        metadata={
-            **location(lake.path(month.typed_path)),
-            **run.placement,
-            "dagster/row_count": result.rows,
-            "dagster/column_schema": column_schema(result.columns),
-            "pickups_outside_month": result.observed["pickups_outside_month"],
-            "unparsed_values": sum(unparsed.values()),
-            "quarantined_lines": lines,
-            "source_format": result.observed["source_format"],
-            # csv_reader: Spark's CSV reader read every line; lines: read line by line (exact reasons and numbers)
-            "read_by": result.observed["read_by"],
-            "unknown_columns": ", ".join(unknown) or "none",
-            "missing_columns": ", ".join(missing) or "none",
-            "quarantine": MetadataValue.path(str(lake.path(month.quarantine_path))),
-        },
+    # Beside the version just published: what the next run compares its inputs with.
+    lake.keep_record(staging, stage_record(inputs, result, context.run_id, quarantined_lines=lines))
+    return MaterializeResult(
+        metadata={**metadata, **run.placement},
         check_results=[
             AssetCheckResult(
                 check_name="all_values_parsed",
@@ -156,5 +160,22 @@ def typed_trips_month(
         ],
         data_version=derived_version(inputs),
     )
-    lake.keep_record(staging, result_record(inputs, result))  # beside the version just published
-    return result
+
+
+def typed_metadata(month: TripMonth, lake: LocalLake, result: StageResult, quarantined_lines: int) -> dict[str, Any]:
+    """A typed partition's metadata from its stage's result: the same whether it was just written or kept."""
+    unparsed = sum(result.observed["unparsed_values"].values())
+    return {
+        **location(lake.path(month.typed_path)),
+        "dagster/row_count": result.rows,
+        "dagster/column_schema": column_schema(result.columns),
+        "pickups_outside_month": result.observed["pickups_outside_month"],
+        "unparsed_values": unparsed,
+        "quarantined_lines": quarantined_lines,
+        "source_format": result.observed["source_format"],
+        # csv_reader: Spark's CSV reader read every line; lines: read line by line (exact reasons and numbers)
+        "read_by": result.observed["read_by"],
+        "unknown_columns": ", ".join(result.observed["unknown_columns"]) or "none",
+        "missing_columns": ", ".join(result.observed["missing_columns"]) or "none",
+        "quarantine": MetadataValue.path(str(lake.path(month.quarantine_path))),
+    }

@@ -4,9 +4,10 @@ raw_trips keeps with its file (through the lake) a record of where it came from 
 source's version and the GET's ETag / Last-Modified), its sha256 and bytes, and the file's facts from
 `inspect_trip_file`: the one home of those facts, read by typed_trips and its checks instead of the
 gzip. typed_trips keeps with its version the inputs it was made from (the raw sha256, its code
-version, its config) and what its materialization said. A rerun that finds the same inputs returns
-the recorded materialization with `unchanged: True`, and the same data version, so Dagster shows the
-partition up to date.
+version, its config) and what its Spark stage observed; revenue_report keeps the same with its
+report (the fingerprints of the published trips and zones, its code version). A rerun that finds
+the same inputs runs no Spark job: it materializes the partition with the same data version and
+`unchanged: True`, its metadata rebuilt from the record, and evaluates no check again.
 """
 
 from __future__ import annotations
@@ -16,21 +17,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetExecutionContext,
-    DataVersion,
-    MaterializeResult,
-    MetadataValue,
-    deserialize_value,
-    serialize_value,
-)
-from dagster._core.definitions.metadata import normalize_metadata
+from dagster import AssetExecutionContext, DataVersion, MaterializeResult, MetadataValue
 
 from taxi_platform.assets.metadata import file_facts, location
 from taxi_platform.resources import LocalLake
 from taxi_platform.resources.trip_source import Downloaded, SourceFile
+from taxi_platform.spark.stages import StageResult
 from taxi_platform.tlc import TripMonth, inspect_trip_file
 from taxi_platform.tlc.validation import TripFileFacts
 
@@ -131,40 +123,25 @@ def derived_version(inputs: dict[str, Any] | None) -> DataVersion | None:
     return DataVersion(hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest())
 
 
-def result_record(inputs: dict[str, Any] | None, result: MaterializeResult) -> dict[str, Any]:
-    """A materialization (metadata, check results) as JSON, with the inputs it was made from."""
-    checks = [
-        {
-            "check_name": check.check_name,
-            "passed": check.passed,
-            "severity": check.severity.value,
-            "metadata": json.loads(serialize_value(normalize_metadata(dict(check.metadata or {})))),
-        }
-        for check in result.check_results or []
-    ]
-    metadata = json.loads(serialize_value(normalize_metadata(dict(result.metadata or {}))))
-    return {"inputs": inputs, "metadata": metadata, "checks": checks}
+def stage_record(inputs: dict[str, Any] | None, result: StageResult, run_id: str, **more: Any) -> dict[str, Any]:
+    """What a written partition was made from and what its stage observed (plain JSON, no Dagster events)."""
+    return {"inputs": inputs, "result": json.loads(result.to_json()), "run_id": run_id, **more}
 
 
-def unchanged_result(
-    context: AssetExecutionContext, lake: LocalLake, target: str, inputs: dict[str, Any] | None
-) -> MaterializeResult | None:
-    """The recorded materialization of the partition at `target` when it was made from `inputs`; else None."""
-    record = lake.record(target) if lake.is_finished(target) else None
-    if inputs is None or record is None or record.get("inputs") != inputs:
+def kept_record(
+    context: AssetExecutionContext, target: str, record: dict[str, Any] | None, inputs: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The record of the partition at `target` when it was made from `inputs` (nothing to redo); else None.
+
+    Its stage result gives the materialization's metadata again. Its check results are not given
+    again: the evaluations recorded when it was written, with their times, are the ones about it.
+    """
+    if inputs is None or record is None or record.get("inputs") != inputs or "result" not in record:
         return None
-    context.log.info(f"{target}: made from the same raw file ({inputs['raw_sha256'][:12]}), code and config: kept")
-    metadata = deserialize_value(json.dumps(record["metadata"]), dict)
-    return MaterializeResult(
-        metadata={**metadata, "unchanged": True},
-        data_version=derived_version(inputs),
-        check_results=[
-            AssetCheckResult(
-                check_name=check["check_name"],
-                passed=check["passed"],
-                severity=AssetCheckSeverity(check["severity"]),
-                metadata=deserialize_value(json.dumps(check["metadata"]), dict),
-            )
-            for check in record["checks"]
-        ],
-    )
+    context.log.info(f"{target}: made from the same inputs by run {record['run_id']}: kept, nothing redone")
+    return record
+
+
+def kept_metadata(record: dict[str, Any]) -> dict[str, Any]:
+    """What a materialization of a kept partition adds: that it is unchanged, and which run made it."""
+    return {"unchanged": True, "made_by_run": record["run_id"]}

@@ -7,12 +7,15 @@ use the same relative paths in every profile.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import shutil
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from dagster import ConfigurableResource, get_dagster_logger
 from pydantic import Field
@@ -61,6 +64,22 @@ class TripBucket(ConfigurableResource, ABC):
     def local_copy(self, prefix: str) -> AbstractContextManager[Path]:
         """A local folder holding the prefix's files, for loaders that read files."""
 
+    @abstractmethod
+    def fingerprint(self, prefix: str) -> str | None:
+        """What a published prefix holds, as one digest of its data files' names and MD5s; None when unpublished.
+
+        Equal digests mean equal data, whoever wrote it: what a stage reading the prefix compares
+        with the record of its last inputs to tell whether it has anything to do.
+        """
+
+    @abstractmethod
+    def keep_record(self, staging: str, record: Mapping[str, Any]) -> None:
+        """Keep `record` (plain JSON) with the write a `replace_prefix` block yielded, published with it."""
+
+    @abstractmethod
+    def record(self, prefix: str) -> dict[str, Any] | None:
+        """The record kept with what the prefix holds now; None when it has none."""
+
 
 class LocalBucket(TripBucket):
     """The local profile's bucket: the lake's publish zone, with the bucket's layout and atomic swaps.
@@ -80,6 +99,9 @@ class LocalBucket(TripBucket):
     def publish(self, source: Path, prefix: str) -> Published:
         target = self._path(prefix)
         files = sorted(p for p in source.resolve().iterdir() if p.is_file() and not p.name.startswith("."))
+        if self.is_published(prefix) and fingerprint_files(files) == self.fingerprint(prefix):
+            get_dagster_logger().info(f"{target} already holds these {len(files)} files; nothing to copy")
+            return replace(self.describe(prefix), changed=False)
         with self.lake.replace_directory(self._relative(prefix)) as staging:
             staging.mkdir(parents=True)
             # Data first, the `_SUCCESS` marker last, as a reader of the bucket expects.
@@ -109,3 +131,39 @@ class LocalBucket(TripBucket):
     @contextmanager
     def local_copy(self, prefix: str) -> Iterator[Path]:
         yield self._path(prefix).resolve()
+
+    def fingerprint(self, prefix: str) -> str | None:
+        if not self.is_published(prefix):
+            return None
+        return fingerprint_files(p for p in self._path(prefix).resolve().iterdir() if p.is_file())
+
+    def keep_record(self, staging: str, record: Mapping[str, Any]) -> None:
+        self.lake.keep_record(Path(staging), record)
+
+    def record(self, prefix: str) -> dict[str, Any] | None:
+        return self.lake.record(self._relative(prefix))
+
+
+def is_data_file(name: str) -> bool:
+    """A file a reader of the zone reads: not a marker or a record (`_x`), not a hidden file (`.x`)."""
+    return not name.startswith(("_", "."))
+
+
+def fingerprint(digests: Mapping[str, str]) -> str:
+    """One digest of a prefix's data files from their names and base64 MD5s (see `TripBucket.fingerprint`)."""
+    lines = sorted(f"{name} {digest}" for name, digest in digests.items() if is_data_file(name))
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def fingerprint_files(paths: Iterable[Path]) -> str:
+    """`fingerprint` of local files."""
+    return fingerprint({path.name: file_md5(path) for path in paths if is_data_file(path.name)})
+
+
+def file_md5(path: Path) -> str:
+    """Base64 MD5, the form GCS reports as an object's `md5Hash`."""
+    digest = hashlib.md5()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return base64.b64encode(digest.digest()).decode()

@@ -66,12 +66,11 @@ class StageResult:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> StageResult:
-        return cls(
-            rows=int(values["rows"]),
-            columns=[(name, kind) for name, kind in values["columns"]],
-            observed=values.get("observed", {}),
-            preview=values.get("preview", []),
-        )
+        columns = [(name, kind) for name, kind in values["columns"]]
+        # In the columns' order: a record kept as JSON with sorted keys has lost it.
+        order = [name for name, _ in columns]
+        preview = [{name: row[name] for name in order if name in row} for row in values.get("preview", [])]
+        return cls(rows=int(values["rows"]), columns=columns, observed=values.get("observed", {}), preview=preview)
 
 
 def _columns(schema: T.StructType) -> list[tuple[str, str]]:

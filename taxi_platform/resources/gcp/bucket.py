@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
+import json
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from dagster import get_dagster_logger
 from google.api_core.exceptions import NotFound
@@ -17,7 +17,7 @@ from google.cloud import storage
 from google.cloud.storage import transfer_manager
 from pydantic import Field
 
-from taxi_platform.resources.bucket import Published, TripBucket, VersionAudit
+from taxi_platform.resources.bucket import Published, TripBucket, VersionAudit, file_md5, fingerprint
 from taxi_platform.resources.gcp.clients import GcsClient
 from taxi_platform.resources.gcp.uri import GsUri
 from taxi_platform.resources.lake import STALE_SECONDS, SUCCESS
@@ -198,11 +198,25 @@ class GCSBucket(TripBucket):
                     blob.download_to_filename(str(Path(folder) / name))
             yield Path(folder)
 
+    def fingerprint(self, prefix: str) -> str | None:
+        """From the listing's MD5s: nothing is downloaded."""
+        objects = self._objects(prefix)
+        if SUCCESS not in objects:
+            return None
+        return fingerprint({name: blob.md5_hash for name, blob in objects.items() if "/" not in name})
 
-def file_md5(path: Path) -> str:
-    """Base64 MD5, the form GCS reports as an object's `md5Hash`."""
-    digest = hashlib.md5()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return base64.b64encode(digest.digest()).decode()
+    def keep_record(self, staging: str, record: Mapping[str, Any]) -> None:
+        """The record is the content of the write's `_SUCCESS` marker, which a replace puts up last."""
+        marker = GsUri.parse(staging).join(SUCCESS)
+        self._bucket().blob(marker.path).upload_from_string(json.dumps(record, sort_keys=True, default=str))
+
+    def record(self, prefix: str) -> dict[str, Any] | None:
+        try:
+            content = self._bucket().blob(f"{prefix}/{SUCCESS}").download_as_bytes()
+        except NotFound:
+            return None
+        try:
+            record = json.loads(content) if content else None
+        except ValueError:
+            return None  # a marker another writer filled
+        return record if isinstance(record, dict) else None
