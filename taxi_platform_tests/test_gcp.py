@@ -137,12 +137,12 @@ def test_concurrent_slice_replaces_never_duplicate(bigquery_emulator, tmp_path, 
         bigquery=BigQueryClient(project=bigquery_emulator.project, endpoint=bigquery_emulator.endpoint),
         dataset=dataset,
     )
-    warehouse.replace_revenue(tmp_path / "report", month)
+    warehouse.replace_revenue(tmp_path / "report", month, "{}", "test")
     errors: list[BaseException] = []
 
     def load() -> None:
         try:
-            warehouse.replace_revenue(tmp_path / "report", month)
+            warehouse.replace_revenue(tmp_path / "report", month, "{}", "test")
         except BaseException as error:  # surfaced below
             errors.append(error)
 

@@ -11,6 +11,7 @@ import hashlib
 import os
 from pathlib import Path
 
+import duckdb
 import pytest
 from dagster import AssetCheckKey, AssetKey, DagsterInstance, materialize
 from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
@@ -21,7 +22,7 @@ from dagster._core.definitions.data_version import (
 )
 from dagster._core.loader import LoadingContextForTest
 
-from taxi_platform.assets import gcs_trips, raw_trips, revenue_report, typed_trips
+from taxi_platform.assets import bigquery_revenue, gcs_trips, raw_trips, revenue_report, typed_trips
 from taxi_platform.checks.typed_trips import typed_trips_checks
 from taxi_platform.partitions import partition_key
 from taxi_platform.tlc import TripMonth
@@ -147,7 +148,7 @@ def test_rerun_of_an_unchanged_month_runs_no_spark_job_and_keeps_the_first_evalu
         resources = local_platform(data_dir, server.url)
         instance = DagsterInstance.ephemeral()
         materialize_zones(resources, instance=instance)
-        chain = [raw_trips, typed_trips, gcs_trips, revenue_report]
+        chain = [raw_trips, typed_trips, gcs_trips, revenue_report, bigquery_revenue]
         first = run(resources, instance, chain)
         report = f"bucket/{GREEN.report_path}"
         report_before, published_before = (
@@ -171,6 +172,12 @@ def test_rerun_of_an_unchanged_month_runs_no_spark_job_and_keeps_the_first_evalu
         assert kept["unchanged"] is True and kept["made_by_run"] == first.run_id and "unchanged" not in built
         assert kept["dagster/row_count"] == built["dagster/row_count"] and kept["preview"] == built["preview"]
         assert metadata(second, "gcs_trips")["changed"] is False
+        loaded = metadata(second, "bigquery_revenue")
+        assert loaded["unchanged"] is True and loaded["made_by_run"] == first.run_id
+        assert loaded["dagster/row_count"] == built["dagster/row_count"]
+        with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as db:
+            assert db.execute("SELECT run_id FROM revenue_loads").fetchall() == [(first.run_id,)], "loaded again"
+            assert db.execute("SELECT count(*) FROM revenue").fetchone()[0] == built["dagster/row_count"]
         assert second.get_asset_check_evaluations() == [], "an unchanged month's checks are not evaluated again"
         assert {
             check: latest_evaluation(instance, asset, check)

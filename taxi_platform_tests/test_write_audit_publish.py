@@ -4,6 +4,7 @@ never replaces what readers see, and the failure's first line names the partitio
 from __future__ import annotations
 
 import gzip
+import importlib
 import shutil
 from pathlib import Path
 
@@ -19,6 +20,9 @@ from taxi_platform_tests.support.keys import key
 from taxi_platform_tests.support.months import damaged_month
 from taxi_platform_tests.support.oracle import assert_same_report, duckdb_revenue, with_zone_names
 from taxi_platform_tests.support.zones import materialize_zones
+
+# The module (the package exports the asset under the same name).
+revenue_report_module = importlib.import_module("taxi_platform.assets.revenue_report")
 
 MONTH = TripMonth.parse("green", "2021-01")
 NOWHERE = "http://127.0.0.1:9"  # the TLC feed of a test whose own source has the month: never reached
@@ -75,10 +79,12 @@ class CraftedReportSpark(SparkResource):
         return run
 
 
-def test_a_report_whose_totals_disagree_with_its_trips_is_not_published(resources, data_dir):
+def test_a_report_whose_totals_disagree_with_its_trips_is_not_published(resources, data_dir, monkeypatch):
     materialize_zones(resources)
     assert materialize(trip_assets, resources=resources, partition_key=key("green", "2021-01")).success
     before = published(data_dir)
+    # New report code, as a bug arrives: with its code version bumped, so the unchanged month is built again.
+    monkeypatch.setattr(revenue_report_module, "REVENUE_REPORT_CODE_VERSION", "2-crafted")
 
     crafted = {**resources, "spark": CraftedReportSpark(spark_config=resources["spark"].spark_config)}
     result = materialize(

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     import duckdb
 
 REVENUE_TABLE = "revenue"
+# One row per (revenue_month, service_type) slice: what it was loaded from, so a rerun can tell it has nothing to do.
+LOADS_TABLE = "revenue_loads"
 
 _DUCKDB_TYPES = {"int": "INTEGER", "date": "DATE", "string": "VARCHAR", "double": "DOUBLE"}
 
@@ -32,10 +34,27 @@ class LoadedSlice:
     bytes: int
 
 
+@dataclass(frozen=True)
+class SliceLoad:
+    """What a slice was last loaded from (the loading stage's inputs, as JSON), by which run, with how many rows."""
+
+    inputs: str
+    run_id: str
+    rows: int
+
+
 class RevenueWarehouse(ConfigurableResource, ABC):
     @abstractmethod
-    def replace_revenue(self, report_dir: Path, trip_month: TripMonth) -> LoadedSlice:
-        """Make the table's (month, color) slice exactly the report's rows."""
+    def replace_revenue(self, report_dir: Path, trip_month: TripMonth, inputs: str, run_id: str) -> LoadedSlice:
+        """Make the (month, color) slice exactly the report's rows; record that `run_id` loaded it from `inputs`."""
+
+    @abstractmethod
+    def last_load(self, trip_month: TripMonth) -> SliceLoad | None:
+        """What the slice was last loaded from; None when it never was (or before loads were recorded)."""
+
+    @abstractmethod
+    def table_uri(self) -> tuple[str, str]:
+        """The revenue table's name and URI, as a load's metadata gives them."""
 
     @abstractmethod
     def slice_rows(self, trip_month: TripMonth) -> list[dict]:
@@ -70,10 +89,7 @@ class DuckDBWarehouse(RevenueWarehouse):
 
     def slice_rows(self, trip_month: TripMonth) -> list[dict]:
         with self._connect() as db:
-            exists = db.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [REVENUE_TABLE]
-            ).fetchone()[0]
-            if not exists:
+            if not self._exists(db, REVENUE_TABLE):
                 return []
             cursor = db.execute(
                 f"SELECT * FROM {REVENUE_TABLE} WHERE revenue_month = ? AND service_type = ? ORDER BY revenue_zone",
@@ -94,7 +110,25 @@ class DuckDBWarehouse(RevenueWarehouse):
             db.execute(f"ALTER TABLE {REVENUE_TABLE} ADD COLUMN {column.name} {_DUCKDB_TYPES[column.type]}")
             get_dagster_logger().info(f"{self.database_path}: added column {column.name} to {REVENUE_TABLE}")
 
-    def replace_revenue(self, report_dir: Path, trip_month: TripMonth) -> LoadedSlice:
+    def last_load(self, trip_month: TripMonth) -> SliceLoad | None:
+        with self._connect() as db:
+            if not self._exists(db, LOADS_TABLE):
+                return None
+            row = db.execute(
+                f"SELECT inputs, run_id, rows FROM {LOADS_TABLE} WHERE revenue_month = ? AND service_type = ?",
+                [trip_month.month, trip_month.color],
+            ).fetchone()
+        return SliceLoad(*row) if row else None
+
+    def table_uri(self) -> tuple[str, str]:
+        return REVENUE_TABLE, f"duckdb://{self.database_path}#{REVENUE_TABLE}"
+
+    @staticmethod
+    def _exists(db: duckdb.DuckDBPyConnection, table: str) -> bool:
+        query = "SELECT count(*) FROM information_schema.tables WHERE table_name = ?"
+        return bool(db.execute(query, [table]).fetchone()[0])
+
+    def replace_revenue(self, report_dir: Path, trip_month: TripMonth, inputs: str, run_id: str) -> LoadedSlice:
         reject_strays(sorted(report_dir.glob("*.parquet")), trip_month, report_dir)
         files = str(report_dir.resolve() / "*.parquet")
         columns = ", ".join(c.name for c in REVENUE_COLUMNS)
@@ -103,24 +137,27 @@ class DuckDBWarehouse(RevenueWarehouse):
         slice_key = [trip_month.month, trip_month.color]
         with self._connect() as db:
             db.execute(f"CREATE TABLE IF NOT EXISTS {REVENUE_TABLE} ({definition})")
+            db.execute(
+                f"CREATE TABLE IF NOT EXISTS {LOADS_TABLE} (revenue_month DATE, service_type VARCHAR, "
+                "inputs VARCHAR, run_id VARCHAR, rows BIGINT)"
+            )
             self._add_missing_columns(db)
             db.execute("BEGIN TRANSACTION")
             try:
                 db.execute(f"DELETE FROM {REVENUE_TABLE} WHERE {where}", slice_key)
                 db.execute(f"INSERT INTO {REVENUE_TABLE} ({columns}) SELECT {columns} FROM read_parquet(?)", [files])
+                rows = db.execute(f"SELECT count(*) FROM {REVENUE_TABLE} WHERE {where}", slice_key).fetchone()[0]
+                # In the same transaction: the record never names a load that did not happen.
+                db.execute(f"DELETE FROM {LOADS_TABLE} WHERE {where}", slice_key)
+                db.execute(f"INSERT INTO {LOADS_TABLE} VALUES (?, ?, ?, ?, ?)", [*slice_key, inputs, run_id, rows])
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-            rows = db.execute(f"SELECT count(*) FROM {REVENUE_TABLE} WHERE {where}", slice_key).fetchone()[0]
             table_rows = db.execute(f"SELECT count(*) FROM {REVENUE_TABLE}").fetchone()[0]
-        database = self.database_path
+        table, uri = self.table_uri()
         return LoadedSlice(
-            table=REVENUE_TABLE,
-            uri=f"duckdb://{database}#{REVENUE_TABLE}",
-            rows=rows,
-            table_rows=table_rows,
-            bytes=database.stat().st_size,
+            table=table, uri=uri, rows=rows, table_rows=table_rows, bytes=self.database_path.stat().st_size
         )
 
 

@@ -13,9 +13,11 @@ from pydantic import Field
 
 from taxi_platform.resources.gcp.clients import BigQueryClient
 from taxi_platform.resources.warehouse import (
+    LOADS_TABLE,
     REVENUE_TABLE,
     LoadedSlice,
     RevenueWarehouse,
+    SliceLoad,
     missing_columns,
     reject_strays,
 )
@@ -39,7 +41,7 @@ class BigQueryWarehouse(RevenueWarehouse):
     dataset: str = Field(description="Dataset holding the `revenue` table (created if missing).")
     merge_attempts: int = Field(default=5, ge=1, description="Tries when a concurrent MERGE wins the table.")
 
-    def replace_revenue(self, report_dir: Path, trip_month: TripMonth) -> LoadedSlice:
+    def replace_revenue(self, report_dir: Path, trip_month: TripMonth, inputs: str, run_id: str) -> LoadedSlice:
         files = sorted(report_dir.glob("*.parquet"))
         reject_strays(files, trip_month, report_dir)
         schema = [bigquery.SchemaField(c.name, _BIGQUERY_TYPES[c.type]) for c in REVENUE_COLUMNS]
@@ -61,6 +63,7 @@ class BigQueryWarehouse(RevenueWarehouse):
             finally:
                 client.delete_table(staging, not_found_ok=True)
             rows = self._count(client, table_id, trip_month)
+            self._record_load(client, trip_month, SliceLoad(inputs, run_id, rows))
             table = client.get_table(table_id)
         return LoadedSlice(
             table=table_id,
@@ -68,6 +71,46 @@ class BigQueryWarehouse(RevenueWarehouse):
             rows=rows,
             table_rows=int(table.num_rows or 0),
             bytes=int(table.num_bytes or 0),
+        )
+
+    def last_load(self, trip_month: TripMonth) -> SliceLoad | None:
+        with self.bigquery.get_client() as client:
+            loads = f"{client.project}.{self.dataset}.{LOADS_TABLE}"
+            try:
+                client.get_table(loads)
+            except NotFound:
+                return None
+            rows = list(_query_slice(client, f"SELECT inputs, run_id, rows FROM `{loads}`", trip_month))
+        return SliceLoad(rows[0]["inputs"], rows[0]["run_id"], int(rows[0]["rows"])) if rows else None
+
+    def table_uri(self) -> tuple[str, str]:
+        with self.bigquery.get_client() as client:
+            table_id = f"{client.project}.{self.dataset}.{REVENUE_TABLE}"
+        return table_id, f"bigquery://{table_id}"
+
+    def _record_load(self, client: bigquery.Client, trip_month: TripMonth, load: SliceLoad) -> None:
+        """After the MERGE, not with it: a crash between them leaves the old record, so the next run loads again."""
+        loads = bigquery.Table(
+            f"{client.project}.{self.dataset}.{LOADS_TABLE}",
+            schema=[
+                bigquery.SchemaField("revenue_month", "DATE"),
+                bigquery.SchemaField("service_type", "STRING"),
+                bigquery.SchemaField("inputs", "STRING"),
+                bigquery.SchemaField("run_id", "STRING"),
+                bigquery.SchemaField("rows", "INT64"),
+            ],
+        )
+        table_id = client.create_table(loads, exists_ok=True).full_table_id.replace(":", ".")
+        parameters = [
+            *_slice_parameters(trip_month),
+            bigquery.ScalarQueryParameter("inputs", "STRING", load.inputs),
+            bigquery.ScalarQueryParameter("run_id", "STRING", load.run_id),
+            bigquery.ScalarQueryParameter("rows", "INT64", load.rows),
+        ]
+        where = "revenue_month = @month AND service_type = @color"
+        self._dml(client, table_id, f"DELETE FROM `{table_id}` WHERE {where}", parameters)
+        self._dml(
+            client, table_id, f"INSERT INTO `{table_id}` VALUES (@month, @color, @inputs, @run_id, @rows)", parameters
         )
 
     def slice_rows(self, trip_month: TripMonth) -> list[dict]:
@@ -115,7 +158,13 @@ class BigQueryWarehouse(RevenueWarehouse):
             "WHEN NOT MATCHED BY SOURCE AND t.revenue_month = @month AND t.service_type = @color THEN DELETE "
             f"WHEN NOT MATCHED THEN INSERT ({columns}) VALUES ({columns})"
         )
-        job_config = bigquery.QueryJobConfig(query_parameters=_slice_parameters(trip_month))
+        self._dml(client, table_id, statement, _slice_parameters(trip_month))
+
+    def _dml(
+        self, client: bigquery.Client, table_id: str, statement: str, parameters: list[bigquery.ScalarQueryParameter]
+    ) -> None:
+        """Run a DML statement, again when a concurrent one on the same table won."""
+        job_config = bigquery.QueryJobConfig(query_parameters=parameters)
         for attempt in range(1, self.merge_attempts + 1):
             try:
                 client.query(statement, job_config=job_config).result()
@@ -123,7 +172,7 @@ class BigQueryWarehouse(RevenueWarehouse):
             except Exception as error:  # BigQuery serialises DML per table; a loser may retry
                 if _CONCURRENT_UPDATE not in str(error).lower() or attempt == self.merge_attempts:
                     raise
-                get_dagster_logger().info(f"{table_id} was being updated concurrently; retrying the MERGE")
+                get_dagster_logger().info(f"{table_id} was being updated concurrently; trying again")
                 time.sleep(attempt)
 
     def _count(self, client: bigquery.Client, table_id: str, trip_month: TripMonth) -> int:
