@@ -50,7 +50,6 @@ BIG = "yellow:2019-03"  # a generated month of a 2019 yellow month's size (10 mi
 TRIP_ASSETS = ["raw_trips", "typed_trips", "gcs_trips", "revenue_report", "bigquery_revenue"]
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "taxi_platform-bench"
 FEED = "green:2024-01"  # the TLC feed's real parquet month (the release lacks it)
-WORKERS = "dagster, python -m taxi_platform.backfill --workers 2"  # the generated month's place in the release
 
 
 def log(message: str) -> None:
@@ -197,9 +196,6 @@ class Bench:
         for _ in range(self.heavy):
             self.run_dagster_backfill()
             self.run_plain("backfill", BACKFILL)
-            env = self.with_zones(self.dagster_env(self.fresh("dagster-backfill-workers")))
-            command = [PY, "-m", "taxi_platform.backfill", *BACKFILL, "--workers", "2"]
-            self.record("backfill", WORKERS, timed(command, env))
         folder = self.fresh("plain-batched")
         command = [PY, str(PLAIN), "--base", self.url, "--lake", str(folder), "--batched", *BACKFILL]
         self.record("backfill", "plain, batched (1 prepare + 1 spark-sql.py)", timed(command))

@@ -1,7 +1,7 @@
 """The one partitioning every asset shares, month (from 2019-01) x color, and its one key codec.
 
 Keys are built and read only here: `partition_key(TripMonth)` and `trip_month_of(key)`. Everything
-else (assets, checks, sensors, the backfill CLI, tests) speaks `TripMonth`.
+else (assets, checks, sensors, tests) speaks `TripMonth`.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 The course's notebooks (`spark.read.parquet('data/pq/green/2021/*/')`), DuckDB and pyarrow glob the
 zones and know nothing of the platform's bookkeeping. These tests read the lake the way they do after
 a normal run, a rerun and a run killed with `kill -9` mid-write, and compare with counts taken
-independently (gzip over the raw file, DuckDB's course SQL over the CSV); a lake laid out the old way
-(hidden versions beside each partition's link) is migrated on its next write; crash leftovers are
-invisible and cleaned up later. The gcp profile's bucket zone is read with Spark's `gs://` connector.
+independently (gzip over the raw file, DuckDB's course SQL over the CSV); crash leftovers are
+invisible and cleaned up later, and a lake moved elsewhere reads the same. The gcp profile's bucket
+zone is read with Spark's `gs://` connector.
 """
 
 from __future__ import annotations
@@ -159,81 +159,6 @@ def _age(path: Path, hours: float) -> None:
     os.utime(path, (then, then), follow_symlinks=False)
 
 
-# --- A lake laid out by the previous code, built by hand --------------------------------------------
-
-TRIPS = pa.table({"PULocationID": pa.array(range(1000), pa.int32()), "total_amount": pa.array([1.5] * 1000)})
-REPORT = pa.table({"revenue_zone": pa.array(range(50), pa.int32()), "revenue_monthly_total_amount": [30.0] * 50})
-
-
-def _old_partition(folder: Path, name: str, table: pa.Table, stamp: str, ident: str) -> Path:
-    """`name -> .name.v-<stamp>-<id>`: the previous layout, the version folder beside its link."""
-    version = folder / f".{name}.v-{stamp}-{ident}"
-    version.mkdir(parents=True)
-    pq.write_table(table, version / f"part-00000-{ident}-c000.snappy.parquet")
-    (version / "_SUCCESS").touch()
-    (folder / name).symlink_to(version.name, target_is_directory=True)
-    return version
-
-
-def _old_layout_lake(root: Path) -> dict[str, Path]:
-    """Three zones as the previous code left them after a rerun and a crash: each row is globbed twice."""
-    parquet = {}
-    zones = {"pq/green/2021": TRIPS, "bucket/pq/green/2021": TRIPS, "bucket/report/revenue/green/2021": REPORT}
-    for zone, table in zones.items():
-        folder = root / zone
-        linked = _old_partition(folder, "01", table, "20240105T101500", "0a1b2c3d")
-        parquet[zone] = next(linked.glob("*.parquet"))
-        crashed = folder / ".01.v-20240105T120000-deadbeef"  # a crashed writer's version
-        crashed.mkdir()
-        pq.write_table(table, crashed / "part-00000-deadbeef-c000.snappy.parquet")
-        (folder / ".01.link-5e6f7a8b").symlink_to(crashed.name, target_is_directory=True)
-        (folder / ".02.old-1a2b3c4d").mkdir()  # a hand-copied folder moved aside
-    raw = root / GREEN.raw_path
-    raw.parent.mkdir(parents=True)
-    raw.write_bytes(GREEN_CSV.read_bytes())
-    raw.with_name(f".{raw.name}.9f8e7d6c.part").write_bytes(b"half a download")
-    parquet["raw"] = raw
-    return parquet
-
-
-def test_an_old_layout_lake_is_migrated_on_its_next_write(tmp_path, spark):
-    """Versions move into the store as hard links (no data rewritten, nothing downloaded), links become relative."""
-    root = tmp_path / "data"
-    files = _old_layout_lake(root)
-    inodes = {zone: path.stat().st_ino for zone, path in files.items()}
-    raw_stat = files["raw"].stat()
-    with duckdb.connect() as db:
-        before = db.execute("SELECT count(*) FROM read_parquet(?)", [f"{root}/pq/green/*/*/*.parquet"]).fetchone()[0]
-    # The link, the version it points at, the crashed version and the link a writer never swapped in.
-    assert before == 4 * TRIPS.num_rows, "the old layout: DuckDB's glob matches the hidden folders"
-
-    # The next write, of any partition, sweeps the whole lake once.
-    lake = LocalLake(root=str(root))
-    with lake.replace_directory("pq/green/2021/02") as version:
-        version.mkdir()
-        pq.write_table(TRIPS, version / "part-00000.parquet")
-        (version / "_SUCCESS").touch()
-
-    assert hidden_in_zones(root) == []
-    counts = reader_counts(spark, root)
-    assert counts["spark pq/green/2021/*/"] == counts["duckdb pq/green/*/*/*.parquet"] == 2 * TRIPS.num_rows
-    assert counts["spark bucket/pq/green/*/*"] == TRIPS.num_rows
-    assert len(report_zone(root)) == REPORT.num_rows
-    for zone in ("pq/green/2021", "bucket/pq/green/2021", "bucket/report/revenue/green/2021"):
-        partition = root / zone / "01"
-        assert not os.path.isabs(os.readlink(partition)), "a relative link: the lake can be moved"
-        assert (partition / "_SUCCESS").is_file()
-        [part] = partition.glob("*.parquet")
-        assert part.stat().st_ino == inodes[zone], "the data files were moved, not rewritten"
-    assert files["raw"].stat().st_ino == raw_stat.st_ino and files["raw"].stat().st_mtime == raw_stat.st_mtime
-
-    # Relative links: the moved lake reads the same.
-    moved = tmp_path / "moved"
-    root.rename(moved)
-    assert reader_counts(spark, moved) == counts
-    assert len(report_zone(moved)) == REPORT.num_rows
-
-
 # --- Crash leftovers, without Spark: a writer that dies (os._exit) inside its write -----------------
 
 _CRASH = """
@@ -249,6 +174,8 @@ with lake.replace_directory("pq/green/2021/01") as version:
         download.write_bytes(b"half a download")
         os._exit(9)
 """
+
+TRIPS = pa.table({"PULocationID": pa.array(range(1000), pa.int32()), "total_amount": pa.array([1.5] * 1000)})
 
 
 def _write_partition(lake: LocalLake, table: pa.Table) -> None:
@@ -301,6 +228,19 @@ def test_crash_leftovers_are_invisible_and_cleaned_up_later(tmp_path):
     remaining = _store_entries(root)
     assert not remaining & {p for p in leftovers if p.name.endswith(".part") or p.parent.name == "01"}, remaining
     assert len([p for p in remaining if p.parent.name == "01"]) == 1, "only the published version is kept"
+
+
+def test_a_moved_lake_reads_the_same(tmp_path):
+    """A partition links to its version relatively, so the lake can be moved or mounted elsewhere."""
+    root = tmp_path / "data"
+    _write_partition(LocalLake(root=str(root)), TRIPS)
+    assert not os.path.isabs(os.readlink(root / "pq/green/2021/01"))
+
+    moved = tmp_path / "moved"
+    root.rename(moved)
+    with duckdb.connect() as db:
+        rows = db.execute("SELECT count(*) FROM read_parquet(?)", [f"{moved}/pq/green/*/*/*.parquet"]).fetchone()[0]
+    assert rows == TRIPS.num_rows
 
 
 # --- The gcp profile's bucket zone on the GCS emulator ---------------------------------------------

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
+import duckdb
 from dagster import DagsterInstance
 
 from taxi_platform_tests.support.cli import dagster_home
@@ -29,6 +31,7 @@ COMMANDS = {
     "source .venv/bin/activate": FIRST,
     "export DAGSTER_HOME=$PWD/.dagster": FIRST,
     "dagster asset materialize -m taxi_platform.definitions --select '*' --partition 'green|2021-01-01'": FIRST,
+    "dg launch --assets 'raw_trips*' --partition-range 'green|2021-02-01...green|2021-03-01'": FIRST,
     "python -c \"import duckdb; print(duckdb.connect('data/warehouse.duckdb', read_only=True)"
     ".sql('FROM revenue LIMIT 5'))\"": FIRST,
 }
@@ -68,9 +71,11 @@ def test_scripts_dev_serves_the_ui(tmp_path: Path):
 
 
 def test_first_materialization_writes_under_the_current_directory(tmp_path: Path, mirror: MirrorServer):
-    """The README's terminal steps in a folder laid out like the clone: `.venv`, `.dagster/dagster.yaml`."""
+    """The README's terminal steps in a folder laid out like the clone: `.venv`, `.dagster/dagster.yaml`, and
+    pyproject.toml, where `dg` finds the project."""
     (tmp_path / ".venv").symlink_to(REPO / ".venv")
     dagster_home(tmp_path / ".dagster")
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
     script = "\n".join(c for c in readme_commands() if COMMANDS[c] == FIRST)
     done = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
@@ -84,6 +89,12 @@ def test_first_materialization_writes_under_the_current_directory(tmp_path: Path
     assert "revenue_zone" in done.stdout and "green" in done.stdout, done.stdout
     assert "service_zone" in done.stdout, "the report's rows name their pickup zone"
     with DagsterInstance.from_config(str(tmp_path / ".dagster")) as instance:  # where scripts/dev's UI looks
-        [run] = instance.get_runs()
+        ranged, run = instance.get_runs()  # newest first
     # The partition as the README's command types it after --partition.
     assert run.is_success and run.tags["dagster/partition"] == "green|2021-01-01"
+    # The backfill: one run over both months, each month in the warehouse.
+    assert ranged.is_success and ranged.tags["dagster/asset_partition_range_start"] == "green|2021-02-01"
+    assert ranged.tags["dagster/asset_partition_range_end"] == "green|2021-03-01"
+    with duckdb.connect(str(tmp_path / "data/warehouse.duckdb"), read_only=True) as db:
+        months = db.execute("SELECT DISTINCT strftime(revenue_month, '%Y-%m') FROM revenue ORDER BY 1").fetchall()
+    assert months == [("2021-01",), ("2021-02",), ("2021-03",)]

@@ -21,9 +21,6 @@ can tell that nothing changed. A directory's record sits beside its version and 
 same rename as the version; a file's record names the file's size and modification time, so a record
 that a crash left behind never describes another file. `LocalLake.record` returns only a record that
 matches what is published.
-
-A lake written by the previous layout (versions, links and downloads hidden beside their targets)
-is migrated by the first write through the lake in each process: see `Store.migrate`.
 """
 
 from __future__ import annotations
@@ -33,7 +30,6 @@ import errno
 import fcntl
 import json
 import os
-import re
 import shutil
 import threading
 import time
@@ -44,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dagster import ConfigurableResource, get_dagster_logger
+from dagster import ConfigurableResource
 from pydantic import Field
 
 STORE = ".taxi_platform"
@@ -54,13 +50,7 @@ _FILE_KEY = "_file"  # in a file's record: the size and mtime of the file it des
 SUCCESS = "_SUCCESS"
 # Leftovers younger than this may belong to a writer still at work; older ones are a crash's.
 STALE_SECONDS = 3600
-# What the previous layout left beside a target `name`: versions, links being swapped, folders moved
-# aside, downloads. The link `name -> .name.v-...` itself is migrated; everything else is removed.
-_OLD_LAYOUT = re.compile(
-    r"\.(?P<name>.+)\.(?:(?P<version>v-\d{8}T\d{6}-[0-9a-f]{8})|link-[0-9a-f]{8}|old-[0-9a-f]{8}|[0-9a-f]{8}\.part)"
-)
-
-# Lake roots this process has swept (migration and stale leftovers): once per process each.
+# Lake roots this process has swept of stale versions: once per process each.
 _swept: set[Path] = set()
 _sweeping = threading.Lock()
 
@@ -116,14 +106,6 @@ def _write_json(path: Path, record: Mapping[str, Any], staging: Path | None = No
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
-
-
-def _link_or_copy(source: str, target: str) -> None:
-    """A hard link (the data is not rewritten); a copy where the filesystem has none."""
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
 
 
 @dataclass(frozen=True)
@@ -263,11 +245,8 @@ class Store:
             Path(f"{previous}{RECORD}").unlink(missing_ok=True)
 
     def _owns(self, target: Path, version: Path) -> bool:
-        """True for a version of `target` kept by this store or by the previous layout, not a user's folder."""
-        if version.parent == self.versions_of(target).resolve():
-            return True
-        old = _OLD_LAYOUT.fullmatch(version.name)
-        return version.parent == target.parent.resolve() and old is not None and old["name"] == target.name
+        """True for a version of `target` kept by this store, not a user's folder."""
+        return version.parent == self.versions_of(target).resolve()
 
     def _remove_stale_versions(self, target: Path) -> None:
         """Versions no link points at (a crashed writer's), old enough that no writer is still filling them."""
@@ -281,7 +260,7 @@ class Store:
                 _remove(candidate)
 
     def sweep(self) -> None:
-        """Migrate what the previous layout left in the zones; remove the store's stale versions.
+        """Remove the store's stale versions (a crashed writer's), in every zone.
 
         Holds a lock file so that processes writing at the same time sweep one after another.
         """
@@ -291,7 +270,6 @@ class Store:
         with (self.home / "sweep.lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                self.migrate()
                 versions = self.home / "versions"
                 for folder, dirs, _ in os.walk(versions):
                     if any(name.startswith(("v-", "plain-")) for name in dirs):
@@ -299,52 +277,6 @@ class Store:
                         self._remove_stale_versions(self.root / Path(folder).relative_to(versions))
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
-
-    def migrate(self) -> None:
-        """Move the previous layout's bookkeeping out of the zones, without rewriting any data.
-
-        Each partition linked to a hidden sibling version (`01 -> .01.v-<stamp>-<id>`) gets a copy of
-        it in the store made of hard links, and its link is swapped onto that copy in one rename,
-        so readers never find it missing. Then the zones' other leftovers (crashed versions, links
-        never swapped in, folders moved aside, half downloads) are removed.
-        """
-        log = get_dagster_logger()
-        for folder, dirs, files in os.walk(self.root):  # symlinked partitions are listed, not entered
-            here = Path(folder)
-            if here == self.root:
-                dirs[:] = [name for name in dirs if name != STORE]
-            leftovers = [name for name in dirs + files if _OLD_LAYOUT.fullmatch(name)]
-            dirs[:] = [name for name in dirs if not name.startswith(".") and not (here / name).is_symlink()]
-            if not leftovers:
-                continue
-            partitions = [here / name for name in os.listdir(here) if not name.startswith(".")]
-            for link in partitions:
-                if link.is_symlink():
-                    self._migrate_partition(link)
-            # A version a partition still links to (one this could not migrate) stays; the rest goes.
-            published = {link.resolve() for link in partitions if link.is_symlink()}
-            for name in leftovers:
-                leftover = here / name
-                if leftover.is_symlink() or leftover.resolve() not in published:
-                    _remove(leftover)
-            log.info(f"{here}: moved the previous layout's versions into {self.home}")
-
-    def _migrate_partition(self, target: Path) -> None:
-        old = target.resolve()
-        match = _OLD_LAYOUT.fullmatch(old.name)
-        if old.parent != target.parent.resolve() or not match or not match["version"] or not old.is_dir():
-            return
-        moved = self.versions_of(target) / match["version"]
-        if not moved.is_dir():
-            moved.parent.mkdir(parents=True, exist_ok=True)
-            building = self.staging / f"{_new_id()}.migrating"
-            shutil.copytree(old, building, symlinks=True, copy_function=_link_or_copy)
-            try:
-                building.rename(moved)
-            except OSError:
-                _remove(building)  # another process moved it first
-        if target.resolve() == old:
-            self._publish(target, moved)
 
 
 class LocalLake(ConfigurableResource):

@@ -383,8 +383,8 @@ def visible_paths(spark: SparkSession, pattern: str) -> list[str]:
 
     The lake keeps its versions and staging out of the zones (`resources/lake.py`), so a plain
     `spark.read.parquet(pattern)` is right on its own; this is protection against hidden folders
-    others leave in a zone (Hadoop's glob matches them), e.g. a lake not yet migrated from the
-    previous layout, whose `.MM.v-*` versions sat beside each partition's link.
+    others leave in a zone (Hadoop's glob matches them), e.g. a folder copied in by hand with its
+    hidden files.
     """
     jvm = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(pattern)

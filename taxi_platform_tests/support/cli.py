@@ -56,13 +56,14 @@ def gcp_env(
 
 
 def run_materialize(
-    env: dict[str, str], select: str, partition: str | None, timeout: float = 600
+    env: dict[str, str], select: str, partition: str | None, timeout: float = 600, partition_range: str | None = None
 ) -> subprocess.CompletedProcess:
-    """One partition's materialization (no partition: an unpartitioned asset's), whatever its outcome (Dagster logs
-    to stderr)."""
+    """One partition's materialization, or a range's in one run (`first...last`); neither: an unpartitioned asset's.
+    Whatever its outcome (Dagster logs to stderr)."""
     return subprocess.run(
         [str(DAGSTER), "asset", "materialize", "-m", "taxi_platform.definitions", "--select", select,
-         *(["--partition", partition] if partition else [])],
+         *(["--partition", partition] if partition else []),
+         *(["--partition-range", partition_range] if partition_range else [])],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
 
@@ -72,9 +73,11 @@ def materialize_zones_cli(env: dict[str, str]) -> str:
     return materialize_cli(env, "taxi_zones", None)
 
 
-def materialize_cli(env: dict[str, str], select: str, partition: str | None, timeout: float = 600) -> str:
-    """Run one partition's materialization; fail the test with Dagster's own words if it fails."""
-    done = run_materialize(env, select, partition, timeout)
+def materialize_cli(
+    env: dict[str, str], select: str, partition: str | None, timeout: float = 600, partition_range: str | None = None
+) -> str:
+    """Run one partition's (or a range's) materialization; fail the test with Dagster's own words if it fails."""
+    done = run_materialize(env, select, partition, timeout, partition_range)
     assert done.returncode == 0 and "RUN_SUCCESS" in done.stderr, done.stderr[-5000:]
     return done.stderr
 
