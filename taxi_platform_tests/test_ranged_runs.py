@@ -33,6 +33,7 @@ from taxi_platform.tlc.sources import ZONES_FILE
 from taxi_platform_tests.support.data import GREEN_CSV, ZONE_LOOKUP
 from taxi_platform_tests.support.mirror import MirrorServer
 from taxi_platform_tests.support.months import moved_months
+from taxi_platform_tests.support.oracle import assert_same_report, duckdb_revenue, with_zone_names
 from taxi_platform_tests.support.resources import local_platform
 from taxi_platform_tests.support.zones import materialize_zones
 
@@ -232,3 +233,40 @@ def test_a_failed_month_mid_chain_leaves_its_check_history_and_downstream_alone(
             str(partition_key(MONTHS[0])): (True, "ERROR", True),
             str(partition_key(MONTHS[2])): (False, "ERROR", True),
         }
+
+
+def spark_jobs(spark) -> set[int]:
+    """The ids of every Spark job this session has run (none of ours sets a job group)."""
+    return set(spark.sparkContext.statusTracker().getJobIdsForGroup())
+
+
+def test_a_range_builds_all_its_reports_in_as_many_spark_jobs_for_six_months_as_for_three(tmp_path: Path, spark):
+    jobs = {}
+    for count in (3, 6):
+        months = [TripMonth.parse("green", f"2021-{number:02d}") for number in range(1, count + 1)]
+        root = tmp_path / f"mirror-{count}"
+        sources = {
+            month: moved_months(GREEN_CSV, i, root / "green" / month.published_name(), rows=1000 + 100 * i)
+            for i, month in enumerate(months)
+        }
+        (root / ZONES_FILE).parent.mkdir(parents=True)
+        shutil.copyfile(ZONE_LOOKUP, root / ZONES_FILE)
+        server = MirrorServer(root).start()
+        try:
+            data_dir = tmp_path / f"data-{count}"
+            resources, instance = local_platform(data_dir, server.url), DagsterInstance.ephemeral()
+            materialize_zones(resources, instance=instance)
+            upstream = run_range(resources, instance, months[0], months[-1], ASSETS[:3])
+            assert upstream.success
+            before = spark_jobs(spark)
+            reports = run_range(resources, instance, months[0], months[-1], ["revenue_report"])
+            assert reports.success
+            jobs[count] = len(spark_jobs(spark) - before)
+        finally:
+            server.stop()
+        for month, source in sources.items():
+            ours = pq.read_table(str((data_dir / "bucket" / month.report_path).resolve())).to_pylist()
+            assert_same_report(ours, with_zone_names(duckdb_revenue(source, "green", month.yyyy_mm)))
+            [report] = materializations(instance, "revenue_report", month)
+            assert report.metadata["dagster/row_count"].value == len(ours)
+    assert 0 < jobs[3] == jobs[6], f"Spark jobs of the report step by months in the range: {jobs}"

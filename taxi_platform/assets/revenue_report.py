@@ -1,5 +1,7 @@
 import math
 from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +20,11 @@ from taxi_platform.assets.ranges import RangeEvent, each_month
 from taxi_platform.assets.taxi_zones import taxi_zones
 from taxi_platform.assets.unchanged import derived_version, kept_metadata, kept_record, stage_record
 from taxi_platform.audits import parquet_files, report_total_audit, require_passed
-from taxi_platform.failures import named_failures, require_upstream
-from taxi_platform.partitions import trip_partitions
+from taxi_platform.failures import first_line, named_failures, require_upstream
+from taxi_platform.partitions import partition_key, trip_month_of, trip_partitions
 from taxi_platform.resources import SparkResource, TripBucket
-from taxi_platform.spark.stages import StageResult
+from taxi_platform.resources.spark import RangeRun
+from taxi_platform.spark.stages import StageResult, report_folder
 from taxi_platform.tlc import TripMonth
 from taxi_platform.tlc.zones import ZONES_PREFIX
 
@@ -57,50 +60,116 @@ REVENUE_REPORT_CODE_VERSION = "1"
     ),
 )
 def revenue_report(context: AssetExecutionContext, spark: SparkResource, bucket: TripBucket) -> Iterator[RangeEvent]:
-    yield from each_month(context, lambda month: revenue_report_month(month, context, spark, bucket))
+    plans = {str(key): report_plan(trip_month_of(key), context, bucket) for key in context.partition_keys}
+    to_build = [plan for plan in plans.values() if isinstance(plan, ReportInputs)]
+    together = len(to_build) > 1
+    with bucket.staging_area("revenue_reports") if together else nullcontext() as staging:
+        built = build_together(to_build, context, spark, staging) if together else None
+
+        def one_month(month: TripMonth) -> MaterializeResult:
+            return revenue_report_month(month, plans[str(partition_key(month))], context, spark, bucket, built)
+
+        yield from each_month(context, one_month)
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """A month whose report is to be built: where its trips and zones are read, and what it is made from."""
+
+    month: TripMonth
+    source: str
+    zones: str
+    inputs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class KeptReport:
+    """A month whose report was made from the same inputs: kept, with its record."""
+
+    plan: ReportInputs
+    record: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BuiltTogether:
+    """What one job over many months wrote (each month's folder under `staging`) and observed."""
+
+    staging: str
+    run: RangeRun
+
+
+def report_plan(
+    month: TripMonth, context: AssetExecutionContext, bucket: TripBucket
+) -> ReportInputs | KeptReport | Exception:
+    """What a month's report needs: its inputs to build it, its record to keep it, or the error that stops it."""
+    try:
+        require_upstream(bucket.is_published(month.typed_path), f"published {month.typed_path}", "gcs_trips", month)
+        zones = bucket.spark_path(ZONES_PREFIX)
+        require_upstream(bucket.is_published(ZONES_PREFIX), f"the zone lookup in {zones}", "taxi_zones", month, False)
+        inputs = {
+            "trips": bucket.fingerprint(month.typed_path),
+            "zones": bucket.fingerprint(ZONES_PREFIX),
+            "code_version": REVENUE_REPORT_CODE_VERSION,
+        }
+        plan = ReportInputs(month, bucket.spark_path(month.typed_path), zones, inputs)
+        finished = bucket.record(month.report_path) if bucket.is_published(month.report_path) else None
+        kept = kept_record(context, month.report_path, finished, inputs)
+        return plan if kept is None else KeptReport(plan, kept)
+    except Exception as error:  # raised again as that month's own failure, its neighbours going on
+        return error
+
+
+def build_together(
+    plans: list[ReportInputs], context: AssetExecutionContext, spark: SparkResource, staging: str
+) -> BuiltTogether | None:
+    """Every month's report in one job; None when that job fails, so each month is then built (and fails) alone."""
+    first, last = plans[0].month, plans[-1].month
+    context.log.info(f"Building {len(plans)} revenue reports, {first.label} to {last.yyyy_mm}, in one Spark job")
+    try:
+        run = spark.run_revenue_reports([(plan.month, plan.source) for plan in plans], plans[0].zones, staging)
+    except Exception as error:
+        context.log.warning(f"The job over {len(plans)} months failed ({first_line(error)}); building each alone")
+        return None
+    return BuiltTogether(staging, run)
 
 
 def revenue_report_month(
-    month: TripMonth, context: AssetExecutionContext, spark: SparkResource, bucket: TripBucket
+    month: TripMonth,
+    plan: ReportInputs | KeptReport | Exception,
+    context: AssetExecutionContext,
+    spark: SparkResource,
+    bucket: TripBucket,
+    built: BuiltTogether | None,
 ) -> MaterializeResult:
     """One month of revenue_report: its metadata and its check, as a run of that one partition records them."""
-    require_upstream(bucket.is_published(month.typed_path), f"published {month.typed_path}", "gcs_trips", month)
-    source = bucket.spark_path(month.typed_path)
-    zones = bucket.spark_path(ZONES_PREFIX)
-    require_upstream(bucket.is_published(ZONES_PREFIX), f"the zone lookup in {zones}", "taxi_zones", month, False)
-    inputs = {
-        "trips": bucket.fingerprint(month.typed_path),
-        "zones": bucket.fingerprint(ZONES_PREFIX),
-        "code_version": REVENUE_REPORT_CODE_VERSION,
-    }
-    finished = bucket.record(month.report_path) if bucket.is_published(month.report_path) else None
-    if (kept := kept_record(context, month.report_path, finished, inputs)) is not None:
+    if isinstance(plan, Exception):
+        raise plan
+    if isinstance(plan, KeptReport):
         # The same trips, zones and code: no Spark job, the report untouched, its check not evaluated again.
-        result = StageResult.from_dict(kept["result"])
+        result = StageResult.from_dict(plan.record["result"])
         return MaterializeResult(
-            metadata={**report_metadata(month, bucket, result, source, zones), **kept_metadata(kept)},
-            data_version=derived_version(inputs),
+            metadata={**report_metadata(month, bucket, result, plan.plan), **kept_metadata(plan.record)},
+            data_version=derived_version(plan.plan.inputs),
         )
-    context.log.info(f"Building the {month.label} revenue report from {source}, zone names from {zones}")
-
-    def audit(written: Path) -> None:
-        """Runs after the block below, before publishing: the written report against its trips' observed total."""
-        require_passed(
-            [report_total_audit(parquet_files(written), run.result.observed["in_month_total_amount"] or 0.0)],
-            month,
-            source,
-        )
-
-    with named_failures(month, source), bucket.replace_prefix(month.report_path, audit=audit) as staging:
-        run = spark.run_revenue_report(source, zones, staging, month)
-        bucket.keep_record(staging, stage_record(inputs, run.result, context.run_id))  # published with the report
-    observed = run.result.observed
+    folder = report_folder(month)
+    if built is not None and folder in built.run.results:
+        result, placement = built.run.results[folder], built.run.placement
+        with named_failures(month, plan.source):
+            bucket.publish_written(
+                month.report_path,
+                f"{built.staging}/{folder}",
+                stage_record(plan.inputs, result, context.run_id),
+                audit=lambda written: audit_report(written, result, plan),
+            )
+    else:
+        result, placement = build_alone(plan, context, spark, bucket)
+    observed = result.observed
     outside = observed["pickups_outside_month"]
     if outside:
         context.log.info(f"{outside} of {observed['trips']} trips have a pickup outside {month.label}: excluded")
     expected, reported = observed["in_month_total_amount"] or 0.0, observed["report_total_amount"] or 0.0
     return MaterializeResult(
-        metadata={**report_metadata(month, bucket, run.result, source, zones), **run.placement},
+        metadata={**report_metadata(month, bucket, result, plan), **placement},
         check_results=[
             AssetCheckResult(
                 check_name="totals_reconcile",
@@ -108,23 +177,44 @@ def revenue_report_month(
                 metadata={"trips_total_amount": expected, "report_total_amount": reported},
             )
         ],
-        data_version=derived_version(inputs),
+        data_version=derived_version(plan.inputs),
     )
 
 
-def report_metadata(
-    month: TripMonth, bucket: TripBucket, result: StageResult, source: str, zones: str
-) -> dict[str, Any]:
+def build_alone(
+    plan: ReportInputs, context: AssetExecutionContext, spark: SparkResource, bucket: TripBucket
+) -> tuple[StageResult, dict[str, str]]:
+    """One month's report in its own job, written aside, audited and published."""
+    month = plan.month
+    context.log.info(f"Building the {month.label} revenue report from {plan.source}, zone names from {plan.zones}")
+    with (
+        named_failures(month, plan.source),
+        bucket.replace_prefix(
+            month.report_path, audit=lambda written: audit_report(written, run.result, plan)
+        ) as staging,
+    ):
+        run = spark.run_revenue_report(plan.source, plan.zones, staging, month)
+        bucket.keep_record(staging, stage_record(plan.inputs, run.result, context.run_id))  # published with it
+    return run.result, run.placement
+
+
+def audit_report(written: Path, result: StageResult, plan: ReportInputs) -> None:
+    """Before publishing: the written report's total against its trips' in-month total, observed as they were read."""
+    expected = result.observed["in_month_total_amount"] or 0.0
+    require_passed([report_total_audit(parquet_files(written), expected)], plan.month, plan.source)
+
+
+def report_metadata(month: TripMonth, bucket: TripBucket, result: StageResult, plan: ReportInputs) -> dict[str, Any]:
     """A report partition's metadata from its stage's result: the same whether it was just built or kept."""
     observed = result.observed
     return {
         **bucket_location(bucket.describe(month.report_path)),
-        "source": source,
+        "source": plan.source,
         "dagster/row_count": result.rows,
         "dagster/column_schema": column_schema(result.columns),
         "trips_in_month": observed["trips"] - observed["pickups_outside_month"],
         "pickups_outside_month": observed["pickups_outside_month"],
-        "zones": zones,
+        "zones": plan.zones,
         "zones_without_names": observed["zones_without_names"],
         "preview": markdown_table(result.preview),
     }

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import shutil
+import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
@@ -58,6 +60,19 @@ class TripBucket(ConfigurableResource, ABC):
 
         `audit` is called with a local folder of what was written, before it is published: if it
         raises, the prefix keeps its previous content (write, audit, publish).
+        """
+
+    @abstractmethod
+    def staging_area(self, name: str) -> AbstractContextManager[str]:
+        """A location, outside every zone, for one job to write many partitions' outputs; removed afterwards."""
+
+    @abstractmethod
+    def publish_written(
+        self, prefix: str, written: str, record: Mapping[str, Any], audit: VersionAudit | None = None
+    ) -> None:
+        """Make a folder a job wrote in a `staging_area` the prefix's content, with `record`, as `replace_prefix` does.
+
+        `audit` is called with a local folder of it first: if it raises, the prefix keeps its previous content.
         """
 
     @abstractmethod
@@ -127,6 +142,32 @@ class LocalBucket(TripBucket):
             yield str(staging)
             if audit is not None:
                 audit(staging)
+
+    @contextmanager
+    def staging_area(self, name: str) -> Iterator[str]:
+        """In the lake's store, on the lake's disk: publishing a partition from it is a rename per file."""
+        staging = self.lake.store().staging
+        staging.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=staging))
+        try:
+            yield str(folder / "output")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def publish_written(
+        self, prefix: str, written: str, record: Mapping[str, Any], audit: VersionAudit | None = None
+    ) -> None:
+        source = Path(written)
+        if not any(source.glob("*.parquet")):
+            raise FileNotFoundError(f"{source}: the job wrote no parquet for {prefix}")
+        with self.lake.replace_directory(self._relative(prefix)) as version:
+            version.mkdir(parents=True)
+            for path in sorted(source.iterdir()):
+                os.replace(path, version / path.name)
+            (version / SUCCESS).touch()  # a partition folder of a `partitionBy` write has no marker of its own
+            self.lake.keep_record(version, record)
+            if audit is not None:
+                audit(version)
 
     @contextmanager
     def local_copy(self, prefix: str) -> Iterator[Path]:

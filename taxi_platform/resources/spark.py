@@ -32,7 +32,13 @@ from pyspark.sql import SparkSession
 from taxi_platform.resources.validated import EnvValidated, is_unresolved
 from taxi_platform.spark.gcs import gcs_connector_settings
 from taxi_platform.spark.settings import SESSION_SETTINGS
-from taxi_platform.spark.stages import StageResult, write_revenue_report, write_taxi_zones, write_typed_trips
+from taxi_platform.spark.stages import (
+    StageResult,
+    write_revenue_report,
+    write_revenue_reports,
+    write_taxi_zones,
+    write_typed_trips,
+)
 from taxi_platform.tlc.months import TripMonth
 
 # Settings a user's `spark_config` may override; SESSION_SETTINGS may not be overridden.
@@ -53,6 +59,14 @@ class StageRun:
     """A stage's result and where it ran (Spark application or Dataproc job), for metadata."""
 
     result: StageResult
+    placement: dict[str, str]
+
+
+@dataclass(frozen=True)
+class RangeRun:
+    """A stage's results for many months from one job, by the folder each month was written to, and where it ran."""
+
+    results: dict[str, StageResult]
     placement: dict[str, str]
 
 
@@ -264,6 +278,10 @@ class SparkResource(EnvValidated, LazyPySparkResource):
         """Build one month's revenue report, with its zones' names, in this run's Spark session."""
         result = write_revenue_report(self.spark_session, trips_path, zones_path, output, month)
         return StageRun(result, self.application)
+
+    def run_revenue_reports(self, inputs: list[tuple[TripMonth, str]], zones_path: str, output: str) -> RangeRun:
+        """Many months' reports in one Spark job (`write_revenue_reports`), in this run's session."""
+        return RangeRun(write_revenue_reports(self.spark_session, inputs, zones_path, output), self.application)
 
     def run_taxi_zones(self, csv_path: str, output: str) -> StageRun:
         """Type the zone lookup into parquet in this run's Spark session (its input is on the run's disk)."""

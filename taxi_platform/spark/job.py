@@ -14,15 +14,24 @@ One partition's stage, as the assets run it (this is what Dataproc mode submits)
         revenue --color green --month 2021-01 --input data/bucket/pq/green/2021/01 \
         --zones data/bucket/zones --output /tmp/report
 
+Many months' reports in one job (what a ranged run submits), each month's under
+`--output/partition={color}-{YYYY-MM}/`:
+
+    spark-submit taxi_platform/spark/job.py reports --zones data/bucket/zones --output /tmp/reports \
+        --months '[{"color": "green", "month": "2021-01", "input": "data/bucket/pq/green/2021/01"}, ...]'
+
 The zone lookup's stage (`taxi_zones`): `job.py zones --input data/raw/zones/taxi_zone_lookup.csv --output ...`.
 
-Paths may be local or `gs://` URIs. The last line printed is the stage's result as JSON.
+Paths may be local or `gs://` URIs. The last line printed is the stage's result as JSON (for `reports`,
+the results by folder name).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from dataclasses import asdict
 
 from pyspark.sql import SparkSession
 
@@ -31,12 +40,13 @@ from taxi_platform.spark.stages import (
     StageResult,
     write_course_report,
     write_revenue_report,
+    write_revenue_reports,
     write_taxi_zones,
     write_typed_trips,
 )
 from taxi_platform.tlc.months import COLORS, TripMonth
 
-STAGES = ("course", "typed", "revenue", "zones")
+STAGES = ("course", "typed", "revenue", "reports", "zones")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -44,7 +54,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "stage", nargs="?", default="course", choices=STAGES,
         help="course (default): report over --input_green/--input_yellow; typed: one raw file -> parquet; "
-        "revenue: one partition's report; zones: the zone lookup CSV -> parquet",
+        "revenue: one partition's report; reports: many partitions' reports (--months); "
+        "zones: the zone lookup CSV -> parquet",
     )  # fmt: skip
     parser.add_argument("--input_green", help="course: typed green parquet (glob allowed)")
     parser.add_argument("--input_yellow", help="course: typed yellow parquet (glob allowed)")
@@ -53,7 +64,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--input", help="typed: the raw .csv.gz or .parquet; revenue: the typed parquet folder; zones: the lookup CSV"
     )
-    parser.add_argument("--zones", help="revenue (required), course (optional): the typed zones' parquet folder")
+    parser.add_argument(
+        "--zones", help="revenue and reports (required), course (optional): the typed zones' parquet folder"
+    )
+    parser.add_argument("--months", help='reports: JSON list of {"color", "month", "input"}, one per partition')
     parser.add_argument("--output", required=True, help="folder to write; must not exist")
     parser.add_argument(
         "--partitions", type=int, default=4,
@@ -65,14 +79,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error("the course report needs --input_green and/or --input_yellow")
     if args.stage in ("typed", "revenue") and not (args.color and args.month and args.input):
         parser.error(f"the {args.stage} stage needs --color, --month and --input")
-    if args.stage == "revenue" and not args.zones:
-        parser.error("the revenue stage needs --zones (the typed zone lookup, published by taxi_zones)")
+    if args.stage in ("revenue", "reports") and not args.zones:
+        parser.error(f"the {args.stage} stage needs --zones (the typed zone lookup, published by taxi_zones)")
+    if args.stage == "reports" and not args.months:
+        parser.error("the reports stage needs --months")
     if args.stage == "zones" and not args.input:
         parser.error("the zones stage needs --input")
     return args
 
 
-def run(spark: SparkSession, args: argparse.Namespace) -> StageResult:
+def run(spark: SparkSession, args: argparse.Namespace) -> StageResult | dict[str, StageResult]:
+    if args.stage == "reports":
+        months = [(TripMonth.parse(m["color"], m["month"]), m["input"]) for m in json.loads(args.months)]
+        return write_revenue_reports(spark, months, args.zones, args.output)
     if args.stage == "course":
         inputs = {color: path for color, path in (("green", args.input_green), ("yellow", args.input_yellow)) if path}
         return write_course_report(spark, inputs, args.output, args.zones)
@@ -84,7 +103,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> StageResult:
     return write_revenue_report(spark, args.input, args.zones, args.output, month)
 
 
-def main(argv: list[str] | None = None) -> StageResult:
+def main(argv: list[str] | None = None) -> StageResult | dict[str, StageResult]:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     builder = SparkSession.builder.appName(f"taxi_platform {args.stage}")
     for key, value in SESSION_SETTINGS.items():
@@ -94,7 +113,10 @@ def main(argv: list[str] | None = None) -> StageResult:
         result = run(spark, args)
     finally:
         spark.stop()
-    print(result.to_json(), flush=True)
+    if isinstance(result, dict):
+        print(json.dumps({folder: asdict(one) for folder, one in result.items()}, default=str), flush=True)
+    else:
+        print(result.to_json(), flush=True)
     return result
 
 

@@ -10,19 +10,19 @@ import json
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from taxi_platform.spark.lines import LineParts, split_lines
-from taxi_platform.spark.revenue import MONTH_IN_PATH, course_revenue_report, revenue_report
+from taxi_platform.spark.revenue import MONTH_IN_PATH, course_revenue_report, revenue_report, source_month
 from taxi_platform.spark.trips import (
     QUARANTINE_SCHEMA,
     REASON,
@@ -316,35 +316,153 @@ def write_revenue_report(
     spark: SparkSession, trips_path: str, zones_path: str, output: str, trip_month: TripMonth
 ) -> StageResult:
     """Build the month's revenue report from typed trips and the typed zones; count the pickups it leaves out."""
-    color = trip_month.color
     observation = Observation(f"revenue_report {trip_month.label}")
-    outside = pickup_outside_month(color, trip_month.start, trip_month.end)
-    trips = spark.read.parquet(trips_path).observe(
+    trips = _observed_trips(spark.read.parquet(trips_path), trip_month, observation)
+    zones = spark.read.parquet(zones_path)
+    # A few hundred rows: keep them cached so counts and the preview do not recompute the month.
+    report = revenue_report(trips, trip_month.color, trip_month.start, trip_month.end, zones)
+    report = report.orderBy("revenue_zone").cache()
+    try:
+        report.coalesce(1).write.parquet(output)
+        stats = report.agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.sum("revenue_monthly_total_amount").alias("report_total_amount"),
+            F.sum(F.col("zone").isNull().cast("int")).alias("zones_without_names"),
+        ).first()
+        preview = _top_rows(report, "revenue_monthly_total_amount")
+        return _report_result(observation.get, stats, _columns(report.schema), preview)
+    finally:
+        report.unpersist()
+
+
+# The column, and so the folder (`partition=green-2021-01/`), each month's report is written under by
+# `write_revenue_reports`.
+REPORT_PARTITION = "partition"
+FILE_MONTH = "_file_month"
+
+
+def report_folder(trip_month: TripMonth) -> str:
+    """The folder, under a ranged report job's output, that holds one month's report."""
+    return f"{REPORT_PARTITION}={trip_month.color}-{trip_month.yyyy_mm}"
+
+
+def write_revenue_reports(
+    spark: SparkSession, inputs: list[tuple[TripMonth, str]], zones_path: str, output: str
+) -> dict[str, StageResult]:
+    """Many months' revenue reports in one Spark job: each month's in `output/report_folder(month)/`, one file.
+
+    A color's months are read in one scan, each trip in the month of the `{YYYY}/{MM}/` folder its
+    file sits in (as the course's report over many months, `course_revenue_report`), aggregated
+    once, and written with one `partitionBy`, so the count of Spark jobs does not grow with the
+    months. Each month's counts are observed on the way. The result, by folder name, is what
+    `write_revenue_report` gives for one month; a month with no report row has no folder and no
+    result (its caller builds it alone).
+    """
+    zones = spark.read.parquet(zones_path)
+    observed: dict[str, Callable[[], dict[str, Any]]] = {}
+    trips_by_color = {}
+    for color in sorted({month.color for month, _ in inputs}):
+        months = [(month, path) for month, path in inputs if month.color == color]
+        for month, path in months:
+            found = re.search(r"(\d{4})/(\d{2})/*$", path)
+            if found is None or found.groups() != (month.yyyy_mm[:4], month.yyyy_mm[5:]):
+                raise ValueError(f"{path}: not the `{{YYYY}}/{{MM}}/` folder of {month.label}")
+        # The file's month as a column: an observed metric may not hold `input_file_name()` (non-deterministic).
+        trips = spark.read.parquet(*(path for _, path in months))
+        trips = trips.withColumn(FILE_MONTH, source_month(F.input_file_name()))
+        observation = Observation(f"revenue_reports {color}")
+        trips_by_color[color] = trips.observe(observation, *_month_counts(months))
+        for month, _ in months:
+            observed[report_folder(month)] = _month_values(observation, month)
+    report = course_revenue_report(trips_by_color, zones).withColumn(
+        REPORT_PARTITION, F.concat_ws("-", "service_type", F.date_format("revenue_month", "yyyy-MM"))
+    )
+    # A few hundred rows a month: cached, so the statistics and the previews do not recompute the months.
+    report = report.repartition(REPORT_PARTITION).sortWithinPartitions(REPORT_PARTITION, "revenue_zone").cache()
+    try:
+        report.write.partitionBy(REPORT_PARTITION).parquet(output)
+        stats = report.groupBy(REPORT_PARTITION).agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.sum("revenue_monthly_total_amount").alias("report_total_amount"),
+            F.sum(F.col("zone").isNull().cast("int")).alias("zones_without_names"),
+        )
+        by_folder = {f"{REPORT_PARTITION}={row[REPORT_PARTITION]}": row for row in stats.collect()}
+        rank = F.row_number().over(
+            Window.partitionBy(REPORT_PARTITION).orderBy(F.col("revenue_monthly_total_amount").desc_nulls_last())
+        )
+        previews: dict[str, list[dict[str, Any]]] = {}
+        for row in report.withColumn("_rank", rank).where(F.col("_rank") <= PREVIEW_ROWS).orderBy("_rank").collect():
+            values = row.asDict()
+            folder = f"{REPORT_PARTITION}={values.pop(REPORT_PARTITION)}"
+            values.pop("_rank")
+            previews.setdefault(folder, []).append(values)
+        columns = _columns(report.drop(REPORT_PARTITION).schema)
+        return {
+            folder: _report_result(values(), by_folder[folder], columns, previews[folder])
+            for folder, values in observed.items()
+            if folder in by_folder
+        }
+    finally:
+        report.unpersist()
+
+
+def _month_counts(months: list[tuple[TripMonth, str]]) -> list[Column]:
+    """Per month of one scan: its trips, their pickups outside the month, the in-month total (`_month_values`)."""
+    file_month = F.col(FILE_MONTH)
+    counts = []
+    for month, _ in months:
+        mine = file_month == F.lit(month.month)
+        outside = pickup_outside_month(month.color, month.start, month.end)
+        key = month.yyyy_mm.replace("-", "_")
+        counts += [
+            F.sum(mine.cast("int")).alias(f"trips_{key}"),
+            F.sum((mine & outside).cast("int")).alias(f"outside_{key}"),
+            F.sum(F.when(mine & ~outside, F.col("total_amount"))).alias(f"total_{key}"),
+        ]
+    return counts
+
+
+def _month_values(observation: Observation, month: TripMonth) -> Callable[[], dict[str, Any]]:
+    """One month's counts from a scan's observation, as `_observed_trips` names them (read once the job ran)."""
+    key = month.yyyy_mm.replace("-", "_")
+
+    def values() -> dict[str, Any]:
+        got = observation.get
+        return {
+            "trips": got[f"trips_{key}"] or 0,
+            "pickups_outside_month": got[f"outside_{key}"],
+            "in_month_total_amount": got[f"total_{key}"],
+        }
+
+    return values
+
+
+def _observed_trips(trips: DataFrame, trip_month: TripMonth, observation: Observation) -> DataFrame:
+    """A month's typed trips, counting on the way what its report's metadata and audit need."""
+    outside = pickup_outside_month(trip_month.color, trip_month.start, trip_month.end)
+    return trips.observe(
         observation,
         F.count(F.lit(1)).alias("trips"),
         F.sum(outside.cast("int")).alias("pickups_outside_month"),
         F.sum(F.when(~outside, F.col("total_amount"))).alias("in_month_total_amount"),
     )
-    zones = spark.read.parquet(zones_path)
-    # A few hundred rows: keep them cached so counts and the preview do not recompute the month.
-    report = revenue_report(trips, color, trip_month.start, trip_month.end, zones).orderBy("revenue_zone").cache()
-    try:
-        report.coalesce(1).write.parquet(output)
-        observed = observation.get
-        return StageResult(
-            rows=report.count(),
-            columns=_columns(report.schema),
-            observed={
-                "trips": int(observed["trips"]),
-                "pickups_outside_month": int(observed["pickups_outside_month"] or 0),
-                "in_month_total_amount": observed["in_month_total_amount"],
-                "report_total_amount": report.agg(F.sum("revenue_monthly_total_amount")).first()[0],
-                "zones_without_names": report.where(F.col("zone").isNull()).count(),
-            },
-            preview=_top_rows(report, "revenue_monthly_total_amount"),
-        )
-    finally:
-        report.unpersist()
+
+
+def _report_result(
+    observed: dict[str, Any], stats: Any, columns: list[tuple[str, str]], preview: list[dict[str, Any]]
+) -> StageResult:
+    return StageResult(
+        rows=int(stats["rows"]),
+        columns=columns,
+        observed={
+            "trips": int(observed["trips"]),
+            "pickups_outside_month": int(observed["pickups_outside_month"] or 0),
+            "in_month_total_amount": observed["in_month_total_amount"],
+            "report_total_amount": stats["report_total_amount"],
+            "zones_without_names": int(stats["zones_without_names"] or 0),
+        },
+        preview=preview,
+    )
 
 
 def write_course_report(

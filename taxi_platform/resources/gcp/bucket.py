@@ -164,24 +164,48 @@ class GCSBucket(TripBucket):
         staging = f"{STAGING}/{prefix}/{uuid.uuid4().hex}"
         try:
             yield self._uri(staging)
-            written = self._objects(staging)
-            if SUCCESS not in written:
-                raise RuntimeError(f"nothing complete was written to {self._uri(staging)}")
-            if audit is not None:
-                with self.local_copy(staging) as folder:
-                    audit(folder)
-            bucket = self._bucket()
-
-            def put(names: list[str]) -> None:
-                for name in names:
-                    bucket.copy_blob(written[name], bucket, f"{prefix}/{name}")
-
-            existing = self._objects(prefix)
-            self._replace(prefix, existing, [n for n in written if n != SUCCESS], put, keep=set(written))
-            get_dagster_logger().info(f"Replaced {self._uri(prefix)} with {len(written)} objects")
+            self._publish_staged(prefix, staging, audit)
         finally:
             for blob in self._objects(staging, markers=True).values():
                 blob.delete()
+
+    def _publish_staged(self, prefix: str, staging: str, audit: VersionAudit | None) -> None:
+        """Audit what Spark wrote at `staging` (with its `_SUCCESS`), then copy it over the prefix, in the bucket."""
+        written = self._objects(staging)
+        if SUCCESS not in written:
+            raise RuntimeError(f"nothing complete was written to {self._uri(staging)}")
+        if audit is not None:
+            with self.local_copy(staging) as folder:
+                audit(folder)
+        bucket = self._bucket()
+
+        def put(names: list[str]) -> None:
+            for name in names:
+                bucket.copy_blob(written[name], bucket, f"{prefix}/{name}")
+
+        existing = self._objects(prefix)
+        self._replace(prefix, existing, [n for n in written if n != SUCCESS], put, keep=set(written))
+        get_dagster_logger().info(f"Replaced {self._uri(prefix)} with {len(written)} objects")
+
+    @contextmanager
+    def staging_area(self, name: str) -> Iterator[str]:
+        self._remove_stale_staging(name)
+        root = f"{STAGING}/{name}/{uuid.uuid4().hex}"
+        try:
+            yield self._uri(f"{root}/output")
+        finally:
+            for blob in self._objects(root, markers=True).values():
+                blob.delete()
+
+    def publish_written(
+        self, prefix: str, written: str, record: Mapping[str, Any], audit: VersionAudit | None = None
+    ) -> None:
+        """Server-side copies from the staging area: no byte passes through this machine but the audit's."""
+        staging = GsUri.parse(written).path
+        if not any(name.endswith(".parquet") for name in self._objects(staging)):
+            raise FileNotFoundError(f"{written}: the job wrote no parquet for {prefix}")
+        self.keep_record(written, record)  # the marker a partition folder of a `partitionBy` write lacks
+        self._publish_staged(prefix, staging, audit)
 
     def _remove_stale_staging(self, prefix: str) -> None:
         """Staged output a killed run left behind, old enough that no writer is still filling it."""

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # the client libraries take ~0.3 s to import: only a Dataproc
 import taxi_platform
 from taxi_platform.resources.gcp.clients import client_options, storage_client
 from taxi_platform.resources.gcp.uri import GsUri, is_gs_uri
-from taxi_platform.resources.spark import SparkResource, StageRun
+from taxi_platform.resources.spark import RangeRun, SparkResource, StageRun
 from taxi_platform.spark.stages import StageResult
 from taxi_platform.tlc.months import TripMonth
 
@@ -284,16 +284,31 @@ class DataprocSparkResource(SparkResource):
 
     dataproc: DataprocJobs = Field(description="The cluster the report's job is submitted to.")
 
-    def run_revenue_report(self, trips_path: str, zones_path: str, output: str, month: TripMonth) -> StageRun:
-        local = [path for path in (trips_path, zones_path, output) if not is_gs_uri(path)]
+    @staticmethod
+    def _require_gs(paths: list[str], month: TripMonth) -> None:
+        local = [path for path in paths if not is_gs_uri(path)]
         if local:
             raise Failure(
                 f"{month.label}: the revenue report runs on Dataproc, which cannot read or write the local "
                 f"path {local[0]}; the gcp profile keeps the bucket on GCS (TAXI_GCS_BUCKET)"
             )
+
+    def run_revenue_report(self, trips_path: str, zones_path: str, output: str, month: TripMonth) -> StageRun:
+        self._require_gs([trips_path, zones_path, output], month)
         args = ["revenue", "--color", month.color, "--month", month.yyyy_mm, "--input", trips_path,
                 "--output", output, "--zones", zones_path]  # fmt: skip
         submitted = self.dataproc.run_job(args, f"revenue_report {month.label}", get_dagster_logger())
         return StageRun(
             StageResult.from_dict(submitted.summary), {"spark_placement": "dataproc", **submitted.placement}
         )
+
+    def run_revenue_reports(self, inputs: list[tuple[TripMonth, str]], zones_path: str, output: str) -> RangeRun:
+        """The months' reports as one Dataproc job (`job.py reports`)."""
+        months = [month for month, _ in inputs]
+        self._require_gs([path for _, path in inputs] + [zones_path, output], months[0])
+        spec = [{"color": month.color, "month": month.yyyy_mm, "input": path} for month, path in inputs]
+        args = ["reports", "--months", json.dumps(spec), "--zones", zones_path, "--output", output]
+        label = f"revenue_report {months[0].label}..{months[-1].yyyy_mm}"
+        submitted = self.dataproc.run_job(args, label, get_dagster_logger())
+        results = {folder: StageResult.from_dict(values) for folder, values in submitted.summary.items()}
+        return RangeRun(results, {"spark_placement": "dataproc", **submitted.placement})
