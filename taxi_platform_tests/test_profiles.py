@@ -4,6 +4,7 @@ taxi_platform.definitions` in a fresh process. Nothing is built in Python here; 
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -12,6 +13,7 @@ from dagster import DagsterEventType, DagsterInstance
 
 from taxi_platform.partitions import partition_key
 from taxi_platform.tlc import TripMonth
+from taxi_platform.tlc.sources import ZONES_FILE
 from taxi_platform_tests.support.cli import (
     dagster_home,
     failure_shown,
@@ -21,9 +23,11 @@ from taxi_platform_tests.support.cli import (
     run_materialize,
     user_env,
 )
-from taxi_platform_tests.support.data import GREEN_CSV
+from taxi_platform_tests.support.data import GREEN_CSV, ZONE_LOOKUP
 from taxi_platform_tests.support.dataproc_standin import DataprocStandIn
 from taxi_platform_tests.support.emulators import unique_name
+from taxi_platform_tests.support.mirror import MirrorServer
+from taxi_platform_tests.support.months import moved_months
 from taxi_platform_tests.support.oracle import assert_same_report, duckdb_revenue, with_zone_names
 
 GREEN = TripMonth.parse("green", "2021-01")
@@ -163,3 +167,46 @@ def test_gcp_profile_with_dataproc_from_the_environment(tmp_path, mirror, gcs_em
     assert report["dataproc_job_id"].value == submitted["body"]["job"]["reference"]["jobId"]
     assert report["dataproc_cluster"].value == cluster
     assert_same_report(bigquery_slice(bigquery_emulator, env), course_report())
+
+
+def test_a_range_on_the_gcp_profile_submits_one_report_job_for_all_its_months(
+    tmp_path, gcs_emulator, bigquery_emulator
+):
+    """`--partition-range` over three green months with a Dataproc cluster named: one report job, three slices."""
+    months = [TripMonth.parse("green", f"2021-0{number}") for number in (1, 2, 3)]
+    root = tmp_path / "mirror"
+    sources = {
+        month: moved_months(GREEN_CSV, i, root / "green" / month.published_name(), rows=2000 + 200 * i)
+        for i, month in enumerate(months)
+    }
+    (root / ZONES_FILE).parent.mkdir(parents=True)
+    shutil.copyfile(ZONE_LOOKUP, root / ZONES_FILE)
+    server = MirrorServer(root).start()
+    cluster, staging = "taxi-cluster", gcs_emulator.create_bucket(unique_name("dataproc"))
+    try:
+        with DataprocStandIn(
+            gcs_emulator.endpoint, staging, cluster=cluster, project=bigquery_emulator.project
+        ) as standin:
+            env = gcp_env(
+                tmp_path, server.url, gcs_emulator, bigquery_emulator,
+                TAXI_DATAPROC_CLUSTER=cluster, TAXI_DATAPROC_REGION="europe-west1",
+                TAXI_DATAPROC_CODE_URI=f"gs://{staging}/code", TAXI_DATAPROC_ENDPOINT=standin.url,
+            )  # fmt: skip
+            materialize_cli(env, "taxi_zones", None)
+            ranged = f"{partition_key(months[0])}...{partition_key(months[-1])}"
+            materialize_cli(env, "raw_trips*", None, partition_range=ranged)
+    finally:
+        server.stop()
+
+    [submitted] = [s["body"]["job"] for s in standin.submissions]
+    assert submitted["pysparkJob"]["args"][0] == "reports", "the three reports are one Dataproc job"
+    home = env["DAGSTER_HOME"]
+    table = bigquery_slice(bigquery_emulator, env)
+    for month, source in sources.items():
+        key = str(partition_key(month))
+        report = latest_metadata(home, "revenue_report", key)
+        assert report["spark_placement"].value == "dataproc"
+        assert report["dataproc_job_id"].value == submitted["reference"]["jobId"]
+        ours = [row for row in table if row["revenue_month"] == month.month]
+        assert_same_report(ours, with_zone_names(duckdb_revenue(source, "green", month.yyyy_mm)))
+        assert report["dagster/row_count"].value == len(ours)
