@@ -77,7 +77,7 @@ def test_all_five_assets_for_both_colors_rerun_is_idempotent(resources, data_dir
     before = lake_snapshot(data_dir)
     again = run_all(resources, GREEN)
     assert again.success
-    assert warehouse_rows(data_dir) == rows, "a rerun replaces its slice: same rows, no duplicates"
+    assert warehouse_rows(data_dir) == rows, "a rerun keeps its slice: same rows, no duplicates"
     assert lake_snapshot(data_dir) == before, "a rerun leaves the same files and rows"
     loaded = again.asset_materializations_for_node("bigquery_revenue")[0].metadata
     assert loaded["dagster/row_count"].value == report_rows["green"]

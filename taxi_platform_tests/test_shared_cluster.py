@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import gzip
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
-from taxi_platform_tests.support.data import REPO
+import duckdb
+
+from taxi_platform.tlc import TripMonth
+from taxi_platform.tlc.sources import ZONES_FILE
+from taxi_platform_tests.support.cli import dagster_home, materialize_command, user_env
+from taxi_platform_tests.support.data import GREEN_CSV, REPO, YELLOW_CSV, ZONE_LOOKUP
+from taxi_platform_tests.support.mirror import MirrorServer
+from taxi_platform_tests.support.months import moved_months
+from taxi_platform_tests.support.oracle import assert_same_report, duckdb_revenue, with_zone_names
 
 # One process per run (one SparkContext each, as two Dagster runs have): a session, then work that
 # outlasts the other's executor_wait_seconds, so the second only succeeds if the first left it a core.
@@ -35,3 +46,69 @@ def test_two_applications_each_take_one_of_two_cores(standalone_cluster):
     apps = standalone_cluster.master_state()["completedapps"]
     assert len(apps) == 2
     assert [app["cores"] for app in apps] == [1, 1]
+
+
+def served_months(root: Path) -> dict[TripMonth, Path]:
+    """Two small months of each color (the committed Januaries' first lines, moved), and the zone lookup."""
+    yellow_gz = root / "yellow-2021-01.csv.gz"
+    root.mkdir(parents=True)
+    yellow_gz.write_bytes(gzip.compress(YELLOW_CSV.read_bytes(), mtime=0))
+    served = {}
+    for color, source in (("green", GREEN_CSV), ("yellow", yellow_gz)):
+        for moved in (0, 1):
+            month = TripMonth.parse(color, f"2021-0{moved + 1}")
+            served[month] = moved_months(source, moved, root / color / month.published_name(), rows=20_000)
+    (root / ZONES_FILE).parent.mkdir(parents=True)
+    shutil.copyfile(ZONE_LOOKUP, root / ZONES_FILE)
+    return served
+
+
+def test_a_green_and_a_yellow_ranged_run_at_once_share_a_two_core_worker(standalone_cluster, tmp_path):
+    """What a backfill of both colors is: two ranged runs at once, each outlasting `executor_wait_seconds`."""
+    served = served_months(tmp_path / "mirror")
+    server = MirrorServer(tmp_path / "mirror").start()
+    config = tmp_path / "run_config.yaml"
+    # The test master's UI is on a free port, not 8080; 5 s of waiting fails a run left without cores.
+    ui = f"http://127.0.0.1:{standalone_cluster.master_ui}"
+    config.write_text(f"resources:\n  spark:\n    config:\n      master_ui_url: {ui}\n      executor_wait_seconds: 5\n")
+    env = user_env(
+        TAXI_PROFILE="standalone", TAXI_SPARK_MASTER=standalone_cluster.master_url, TAXI_SOURCE_URL=server.url,
+        TAXI_TLC_URL=server.url, TAXI_DATA_DIR=tmp_path / "data", DAGSTER_HOME=dagster_home(tmp_path / "home"),
+    )  # fmt: skip
+    try:
+        zones = subprocess.run(materialize_command("taxi_zones", config=config), cwd=REPO, env=env,
+                               capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert zones.returncode == 0, zones.stderr[-3000:]
+        ranged = {color: f"{color}|2021-01-01...{color}|2021-02-01" for color in ("green", "yellow")}
+        runs = {
+            color: subprocess.Popen(
+                materialize_command("raw_trips*", partition_range=months, config=config),
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for color, months in ranged.items()
+        }
+        for color, run in runs.items():
+            _, err = run.communicate(timeout=900)
+            assert run.returncode == 0 and "RUN_SUCCESS" in err, (color, err[-5000:])
+    finally:
+        server.stop()
+
+    apps = [app for app in standalone_cluster.master_state()["completedapps"]][-2:]
+    assert [app["cores"] for app in apps] == [1, 1], "each run took its share of the two cores"
+    (first, second) = sorted(apps, key=lambda app: app["starttime"])
+    assert second["starttime"] < first["starttime"] + first["duration"], "the two runs ran at once"
+    assert min(app["duration"] for app in apps) > 5000, "each outlasted executor_wait_seconds"
+    with duckdb.connect(str(tmp_path / "data/warehouse.duckdb"), read_only=True) as db:
+        for month, source in served.items():
+            ours = (
+                db.execute(
+                    "SELECT * FROM revenue WHERE service_type = ? AND revenue_month = ?", [month.color, month.month]
+                )
+                .fetchdf()
+                .to_dict("records")
+            )
+            assert_same_report(ours, with_zone_names(duckdb_revenue(source, month.color, month.yyyy_mm)))

@@ -47,11 +47,15 @@ def bigquery_revenue_month(
     )
     last = warehouse.last_load(month)
     if last is not None and last.inputs == inputs:
-        table, uri = warehouse.table_uri()
-        context.log.info(f"{table}: the {month.label} slice was loaded from this report by run {last.run_id}: kept")
+        table = warehouse.describe_table()
+        context.log.info(
+            f"{table.table}: the {month.label} slice was loaded from this report by run {last.run_id}: kept"
+        )
         return MaterializeResult(
             metadata={
-                **slice_metadata(table, uri, report, last.rows),
+                **slice_metadata(table.table, table.uri, report, last.rows),
+                "bytes": table.bytes,
+                "table_rows": table.rows,
                 "unchanged": True,
                 "made_by_run": last.run_id,
             },

@@ -35,6 +35,14 @@ class LoadedSlice:
 
 
 @dataclass(frozen=True)
+class TableFacts:
+    table: str
+    uri: str
+    rows: int
+    bytes: int
+
+
+@dataclass(frozen=True)
 class SliceLoad:
     """What a slice was last loaded from (the loading stage's inputs, as JSON), by which run, with how many rows."""
 
@@ -53,8 +61,8 @@ class RevenueWarehouse(ConfigurableResource, ABC):
         """What the slice was last loaded from; None when it never was (or before loads were recorded)."""
 
     @abstractmethod
-    def table_uri(self) -> tuple[str, str]:
-        """The revenue table's name and URI, as a load's metadata gives them."""
+    def describe_table(self) -> TableFacts:
+        """The revenue table's name, URI, rows and bytes now, as a load's metadata gives them."""
 
     @abstractmethod
     def slice_rows(self, trip_month: TripMonth) -> list[dict]:
@@ -120,8 +128,15 @@ class DuckDBWarehouse(RevenueWarehouse):
             ).fetchone()
         return SliceLoad(*row) if row else None
 
-    def table_uri(self) -> tuple[str, str]:
-        return REVENUE_TABLE, f"duckdb://{self.database_path}#{REVENUE_TABLE}"
+    def describe_table(self) -> TableFacts:
+        with self._connect() as db:
+            rows = (
+                db.execute(f"SELECT count(*) FROM {REVENUE_TABLE}").fetchone()[0]
+                if self._exists(db, REVENUE_TABLE)
+                else 0
+            )
+        uri = f"duckdb://{self.database_path}#{REVENUE_TABLE}"
+        return TableFacts(REVENUE_TABLE, uri, rows, self.database_path.stat().st_size)
 
     @staticmethod
     def _exists(db: duckdb.DuckDBPyConnection, table: str) -> bool:
@@ -155,10 +170,8 @@ class DuckDBWarehouse(RevenueWarehouse):
                 db.execute("ROLLBACK")
                 raise
             table_rows = db.execute(f"SELECT count(*) FROM {REVENUE_TABLE}").fetchone()[0]
-        table, uri = self.table_uri()
-        return LoadedSlice(
-            table=table, uri=uri, rows=rows, table_rows=table_rows, bytes=self.database_path.stat().st_size
-        )
+        table = self.describe_table()
+        return LoadedSlice(table=table.table, uri=table.uri, rows=rows, table_rows=table_rows, bytes=table.bytes)
 
 
 def missing_columns(existing: list[str]) -> list[TripColumn]:

@@ -55,15 +55,24 @@ def gcp_env(
     )
 
 
+def materialize_command(
+    select: str, partition: str | None = None, partition_range: str | None = None, config: Path | None = None
+) -> list[str]:
+    """`dagster asset materialize` of `select`: one partition, a range in one run (`first...last`), or neither
+    (an unpartitioned asset); `config` is a run config file (e.g. resource settings)."""
+    return [str(DAGSTER), "asset", "materialize", "-m", "taxi_platform.definitions", "--select", select,
+            *(["--partition", partition] if partition else []),
+            *(["--partition-range", partition_range] if partition_range else []),
+            *(["--config", str(config)] if config else [])]  # fmt: skip
+
+
 def run_materialize(
     env: dict[str, str], select: str, partition: str | None, timeout: float = 600, partition_range: str | None = None
 ) -> subprocess.CompletedProcess:
     """One partition's materialization, or a range's in one run (`first...last`); neither: an unpartitioned asset's.
     Whatever its outcome (Dagster logs to stderr)."""
     return subprocess.run(
-        [str(DAGSTER), "asset", "materialize", "-m", "taxi_platform.definitions", "--select", select,
-         *(["--partition", partition] if partition else []),
-         *(["--partition-range", partition_range] if partition_range else [])],
+        materialize_command(select, partition, partition_range),
         cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
 

@@ -18,6 +18,7 @@ from taxi_platform.resources.warehouse import (
     LoadedSlice,
     RevenueWarehouse,
     SliceLoad,
+    TableFacts,
     missing_columns,
     reject_strays,
 )
@@ -83,10 +84,11 @@ class BigQueryWarehouse(RevenueWarehouse):
             rows = list(_query_slice(client, f"SELECT inputs, run_id, rows FROM `{loads}`", trip_month))
         return SliceLoad(rows[0]["inputs"], rows[0]["run_id"], int(rows[0]["rows"])) if rows else None
 
-    def table_uri(self) -> tuple[str, str]:
+    def describe_table(self) -> TableFacts:
         with self.bigquery.get_client() as client:
             table_id = f"{client.project}.{self.dataset}.{REVENUE_TABLE}"
-        return table_id, f"bigquery://{table_id}"
+            table = client.get_table(table_id)
+        return TableFacts(table_id, f"bigquery://{table_id}", int(table.num_rows or 0), int(table.num_bytes or 0))
 
     def _record_load(self, client: bigquery.Client, trip_month: TripMonth, load: SliceLoad) -> None:
         """After the MERGE, not with it: a crash between them leaves the old record, so the next run loads again."""
