@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 import subprocess
 import sys
@@ -48,6 +49,10 @@ def test_two_applications_each_take_one_of_two_cores(standalone_cluster):
     assert [app["cores"] for app in apps] == [1, 1]
 
 
+# Long enough for an executor's JVM to start on a busy 2-core machine; shorter than each run's application.
+WAIT_SECONDS = 15
+
+
 def served_months(root: Path) -> dict[TripMonth, Path]:
     """Two small months of each color (the committed Januaries' first lines, moved), and the zone lookup."""
     yellow_gz = root / "yellow-2021-01.csv.gz"
@@ -68,9 +73,15 @@ def test_a_green_and_a_yellow_ranged_run_at_once_share_a_two_core_worker(standal
     served = served_months(tmp_path / "mirror")
     server = MirrorServer(tmp_path / "mirror").start()
     config = tmp_path / "run_config.yaml"
-    # The test master's UI is on a free port, not 8080; 5 s of waiting fails a run left without cores.
-    ui = f"http://127.0.0.1:{standalone_cluster.master_ui}"
-    config.write_text(f"resources:\n  spark:\n    config:\n      master_ui_url: {ui}\n      executor_wait_seconds: 5\n")
+    # The test master's UI is on a free port, not 8080; WAIT_SECONDS of waiting fail a run left without cores. Run
+    # config replaces the resource's settings, so it names the master again.
+    settings = {
+        "master": standalone_cluster.master_url,
+        "master_ui_url": f"http://127.0.0.1:{standalone_cluster.master_ui}",
+        "executor_wait_seconds": WAIT_SECONDS,
+        "spark_config": {"spark.ui.enabled": "false"},
+    }
+    config.write_text(json.dumps({"resources": {"spark": {"config": settings}}}))
     env = user_env(
         TAXI_PROFILE="standalone", TAXI_SPARK_MASTER=standalone_cluster.master_url, TAXI_SOURCE_URL=server.url,
         TAXI_TLC_URL=server.url, TAXI_DATA_DIR=tmp_path / "data", DAGSTER_HOME=dagster_home(tmp_path / "home"),
@@ -97,18 +108,16 @@ def test_a_green_and_a_yellow_ranged_run_at_once_share_a_two_core_worker(standal
     finally:
         server.stop()
 
-    apps = [app for app in standalone_cluster.master_state()["completedapps"]][-2:]
+    apps = standalone_cluster.master_state()["completedapps"][-2:]
     assert [app["cores"] for app in apps] == [1, 1], "each run took its share of the two cores"
     (first, second) = sorted(apps, key=lambda app: app["starttime"])
     assert second["starttime"] < first["starttime"] + first["duration"], "the two runs ran at once"
-    assert min(app["duration"] for app in apps) > 5000, "each outlasted executor_wait_seconds"
+    assert min(app["duration"] for app in apps) > WAIT_SECONDS * 1000, "each outlasted executor_wait_seconds"
     with duckdb.connect(str(tmp_path / "data/warehouse.duckdb"), read_only=True) as db:
         for month, source in served.items():
-            ours = (
-                db.execute(
-                    "SELECT * FROM revenue WHERE service_type = ? AND revenue_month = ?", [month.color, month.month]
-                )
-                .fetchdf()
-                .to_dict("records")
+            cursor = db.execute(
+                "SELECT * FROM revenue WHERE service_type = ? AND revenue_month = ?", [month.color, month.month]
             )
+            names = [column[0] for column in cursor.description]
+            ours = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
             assert_same_report(ours, with_zone_names(duckdb_revenue(source, month.color, month.yyyy_mm)))
