@@ -273,6 +273,13 @@ def test_a_failed_batch_raises_naming_the_batch_and_the_drivers_error(serverless
     assert "Traceback" in str(failed.value), "the tail of the driver output"
 
 
+def test_a_failure_whose_status_does_not_quote_the_driver_names_its_error_line_first():
+    """Dataproc's state message may be generic ("Batch failed"): the first line still names the driver's error."""
+    tail = ["Traceback (most recent call last):", '  File "job.py", line 1, in <module>', "ValueError: no such month"]
+    first = str(DataprocFailed("batch", "taxi-b-1", "FAILED", "Batch failed", tail)).splitlines()[0]
+    assert first == "Dataproc batch taxi-b-1 ended in FAILED: Batch failed (driver: ValueError: no such month)"
+
+
 @pytest.mark.parametrize("kind", ["job", "batch"])
 def test_timeout_cancels_the_job(kind, standin, gcs_emulator):
     """Past its timeout a job is cancelled (`jobs.cancel`), a batch too (its operation's `cancel`)."""
