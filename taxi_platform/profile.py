@@ -27,7 +27,7 @@ from taxi_platform.tlc.months import DEFAULT_SOURCE_URL
 from taxi_platform.tlc.sources import DEFAULT_SOURCES, DEFAULT_TLC_URL
 
 if TYPE_CHECKING:
-    from taxi_platform.resources.gcp.dataproc import DataprocJobs
+    from taxi_platform.resources.gcp.dataproc import DataprocRunner
 
 PROFILES = ("local", "standalone", "gcp")
 
@@ -75,7 +75,7 @@ def gcp_resources(
     gcs_endpoint: str | EnvVar | None = None,
     bigquery_endpoint: str | EnvVar | None = None,
     master: str | EnvVar = "local[*]",
-    dataproc: DataprocJobs | None = None,
+    dataproc: DataprocRunner | None = None,
     spark_config: dict[str, Any] | None = None,
     landing_dir: str | Path | EnvVar | None = None,
     landing_uri: str | EnvVar | None = None,
@@ -85,7 +85,7 @@ def gcp_resources(
     """Raw and typed files in a local lake; the bucket on GCS, the table in BigQuery.
 
     Spark runs in the run's process (`local[*]` or standalone) with the GCS connector; with
-    `dataproc` the report runs on that cluster instead. With `landing_uri` (`gs://bucket/prefix`)
+    `dataproc` the report runs there instead (a cluster's job, or a serverless batch). With `landing_uri` (`gs://bucket/prefix`)
     the landing zone is that prefix instead of the `landing_dir` folder.
     """
     from taxi_platform.resources.gcp.bucket import GCSBucket
@@ -142,6 +142,38 @@ def _setting(name: str) -> EnvVar | str:
     return _optional(name) or DEFAULTS[name]
 
 
+def _flag(name: str) -> bool:
+    """A yes/no variable: `1`, `true` or `yes` is on; unset, empty, `0`, `false` or `no` is off."""
+    value = os.environ.get(name, "").strip().lower()
+    if value in ("", "0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    raise ValueError(f"{name}={os.environ[name]!r} is not a yes/no value; use 1 (on) or 0 (off)")
+
+
+def _dataproc(project: EnvVar) -> DataprocRunner | None:
+    """Where the gcp profile's report runs: a named cluster's jobs, serverless batches, or neither (in process)."""
+    cluster, serverless = bool(os.environ.get("TAXI_DATAPROC_CLUSTER")), _flag("TAXI_DATAPROC_SERVERLESS")
+    if cluster and serverless:
+        raise ValueError(
+            "TAXI_DATAPROC_CLUSTER and TAXI_DATAPROC_SERVERLESS are both set: set TAXI_DATAPROC_CLUSTER to submit "
+            "jobs to that cluster, or TAXI_DATAPROC_SERVERLESS=1 to run Dataproc Serverless batches, not both"
+        )
+    if not (cluster or serverless):
+        return None
+    from taxi_platform.resources.gcp.dataproc import DataprocBatches, DataprocJobs
+
+    settings = {
+        "project": project,
+        "region": EnvVar("TAXI_DATAPROC_REGION"),
+        "code_uri": EnvVar("TAXI_DATAPROC_CODE_URI"),
+        "api_endpoint": _optional("TAXI_DATAPROC_ENDPOINT"),
+        "storage_endpoint": _optional("TAXI_GCS_ENDPOINT"),
+    }
+    return DataprocJobs(**settings, cluster=EnvVar("TAXI_DATAPROC_CLUSTER")) if cluster else DataprocBatches(**settings)
+
+
 def resources_for(profile: str) -> dict[str, Any]:
     if profile not in PROFILES:
         raise ValueError(f"TAXI_PROFILE={profile!r} is not available; choose one of: {', '.join(PROFILES)}")
@@ -155,18 +187,6 @@ def resources_for(profile: str) -> dict[str, Any]:
             raise ValueError("TAXI_PROFILE=standalone needs TAXI_SPARK_MASTER=spark://host:port (the cluster's master)")
         return local_resources(data_dir, source_url, master=master, landing_dir=landing, **feed)
     project = EnvVar("TAXI_GCP_PROJECT")
-    dataproc = None
-    if _optional("TAXI_DATAPROC_CLUSTER"):
-        from taxi_platform.resources.gcp.dataproc import DataprocJobs
-
-        dataproc = DataprocJobs(
-            project=project,
-            region=EnvVar("TAXI_DATAPROC_REGION"),
-            cluster=EnvVar("TAXI_DATAPROC_CLUSTER"),
-            code_uri=EnvVar("TAXI_DATAPROC_CODE_URI"),
-            api_endpoint=_optional("TAXI_DATAPROC_ENDPOINT"),
-            storage_endpoint=_optional("TAXI_GCS_ENDPOINT"),
-        )
     return gcp_resources(
         data_dir,
         source_url,
@@ -176,7 +196,7 @@ def resources_for(profile: str) -> dict[str, Any]:
         gcs_endpoint=_optional("TAXI_GCS_ENDPOINT"),
         bigquery_endpoint=_optional("TAXI_BIGQUERY_ENDPOINT"),
         master=master,
-        dataproc=dataproc,
+        dataproc=_dataproc(project),
         landing_dir=landing,
         landing_uri=_optional("TAXI_LANDING_URI"),
         **feed,

@@ -1,8 +1,8 @@
 """Dataproc mode end to end: the real google-cloud-dataproc client against a stand-in that runs the job.
 
-The stand-in (`support/dataproc_standin.py`) answers the Dataproc Jobs REST API and executes each submitted
-job with `spark-submit`, reading its code and data from the GCS emulator and writing driver output
-there as Dataproc does; the resource under test only sees the API and the bucket.
+The stand-in (`support/dataproc_standin.py`) answers the Dataproc Jobs and Batches REST APIs and executes
+each submitted job or created batch with `spark-submit`, reading its code and data from the GCS emulator
+and writing driver output there as Dataproc does; the resources under test only see the API and the bucket.
 """
 
 from __future__ import annotations
@@ -14,14 +14,23 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from google.api_core.exceptions import GoogleAPICallError
 from google.cloud import dataproc_v1, storage
 
-from taxi_platform.resources.gcp.dataproc import DataprocJobFailed, DataprocJobs, DriverOutput
+from taxi_platform.resources.gcp.dataproc import (
+    DataprocBatches,
+    DataprocFailed,
+    DataprocJobFailed,
+    DataprocJobs,
+    DataprocRunner,
+    DriverOutput,
+)
 from taxi_platform_tests.support.data import GREEN_CSV, ZONE_LOOKUP
 from taxi_platform_tests.support.dataproc_standin import DataprocStandIn
 from taxi_platform_tests.support.emulators import GcsEmulator
 from taxi_platform_tests.support.oracle import duckdb_revenue, with_zone_names
 
+REGION = "europe-west1"
 BUCKET = "taxi-lake"
 STAGING = "dataproc-staging"
 PROJECT = "taxi-platform-test"
@@ -73,11 +82,13 @@ def standin(gcs_emulator: GcsEmulator, gcs: storage.Client):
         yield server
 
 
-def dataproc_jobs(standin: DataprocStandIn, gcs_emulator: GcsEmulator, timeout_seconds: float = 300) -> DataprocJobs:
-    return DataprocJobs(
+def dataproc_runner(
+    kind: str, standin: DataprocStandIn, gcs_emulator: GcsEmulator, timeout_seconds: float = 300
+) -> DataprocRunner:
+    """A cluster's jobs (`kind="job"`) or serverless batches (`"batch"`), both against the stand-in."""
+    settings = dict(
         project=PROJECT,
-        region="europe-west1",
-        cluster=CLUSTER,
+        region=REGION,
         code_uri=CODE_URI,
         api_endpoint=standin.url,
         storage_endpoint=gcs_emulator.endpoint,
@@ -86,11 +97,17 @@ def dataproc_jobs(standin: DataprocStandIn, gcs_emulator: GcsEmulator, timeout_s
         poll_seconds=0.5,
         timeout_seconds=timeout_seconds,
     )
+    return DataprocJobs(**settings, cluster=CLUSTER) if kind == "job" else DataprocBatches(**settings)
 
 
 @pytest.fixture
 def dataproc(standin: DataprocStandIn, gcs_emulator: GcsEmulator) -> DataprocJobs:
-    return dataproc_jobs(standin, gcs_emulator)
+    return dataproc_runner("job", standin, gcs_emulator)
+
+
+@pytest.fixture
+def serverless(standin: DataprocStandIn, gcs_emulator: GcsEmulator) -> DataprocBatches:
+    return dataproc_runner("batch", standin, gcs_emulator)
 
 
 def blob_names(gcs: storage.Client, prefix: str) -> list[str]:
@@ -177,7 +194,7 @@ def test_typed_then_revenue_run_on_dataproc(dataproc, standin, gcs, tmp_path):
     assert run.placement["dataproc_cluster"] == CLUSTER
     assert f"Dataproc job {job_id}: DONE" in log.text
     assert '"rows": 76518' in log.text
-    job = dataproc.job_client().get_job(project_id=PROJECT, region="europe-west1", job_id=job_id)
+    job = dataproc.job_client().get_job(project_id=PROJECT, region=REGION, job_id=job_id)
     assert job.status.state == dataproc_v1.JobStatus.State.DONE and job.done
     assert [s.state.name for s in job.status_history] == ["PENDING", "SETUP_DONE", "RUNNING"]
     output = job.driver_output_resource_uri
@@ -187,38 +204,106 @@ def test_typed_then_revenue_run_on_dataproc(dataproc, standin, gcs, tmp_path):
     assert len(chunks) > 1 and chunks[0].name.endswith("driveroutput.000000000")
 
 
+MISSING = f"gs://{BUCKET}/pq/green/1999/01"
+MISSING_ARGS = ["revenue", "--color", "green", "--month", "1999-01", "--input", MISSING,
+                "--output", f"gs://{BUCKET}/x", "--zones", f"gs://{BUCKET}/zones"]  # fmt: skip
+
+
 def test_failed_job_raises_with_the_drivers_error(dataproc, standin):
-    missing = f"gs://{BUCKET}/pq/green/1999/01"
-    args = ["revenue", "--color", "green", "--month", "1999-01", "--input", missing, "--output", f"gs://{BUCKET}/x",
-            "--zones", f"gs://{BUCKET}/zones"]  # fmt: skip
     with pytest.raises(DataprocJobFailed) as failed:
-        dataproc.run_job(args, "revenue green 1999-01", ListLog())
+        dataproc.run_job(MISSING_ARGS, "revenue green 1999-01", ListLog())
     job_id = standin.submissions[-1]["body"]["job"]["reference"]["jobId"]
     message = str(failed.value)
     assert failed.value.job_id == job_id and job_id in message
     assert "ERROR" in message and "Job failed with message [" in message
-    assert f"Path does not exist: {missing}" in failed.value.details, "Dataproc's status.details"
+    assert f"Path does not exist: {MISSING}" in failed.value.details, "Dataproc's status.details"
     assert "Traceback" in message, "the tail of the driver output"
 
 
-def test_timeout_cancels_the_job(standin, gcs_emulator):
-    impatient = dataproc_jobs(standin, gcs_emulator, timeout_seconds=1.0)
+def test_a_batch_runs_the_job_serverless(serverless, standin, gcs):
+    """The same job.py as a Dataproc Serverless batch: created through the batches API, followed to SUCCEEDED."""
+    args = ["zones", "--input", f"gs://{BUCKET}/raw/zones/taxi_zone_lookup.csv",
+            "--output", f"gs://{BUCKET}/serverless/zones"]  # fmt: skip
+    log = ListLog()
+    before = len(standin.submissions)
+    run = serverless.run_job(args, "taxi zones", log)
+
+    assert run.summary["rows"] == 265
+    assert "serverless/zones/_SUCCESS" in blob_names(gcs, "serverless/zones/")
+    assert len(standin.submissions) == before, "no cluster job"
+    # What reached the batches API, as the client put it on the wire.
+    created = standin.batch_submissions[-1]
+    batch_id = created["query"]["batchId"][0]
+    assert run.job_id == batch_id and batch_id.startswith("taxi-taxi-zones-") and len(batch_id) <= 63
+    assert len(created["query"]["requestId"][0]) <= 40
+    body = created["body"]
+    assert body["pysparkBatch"]["args"] == args
+    main = body["pysparkBatch"]["mainPythonFileUri"]
+    assert main.startswith(CODE_URI + "/") and main.endswith("/job.py")
+    assert body["pysparkBatch"]["pythonFileUris"] == [main.removesuffix("job.py") + "taxi_platform.zip"]
+    assert body["pysparkBatch"]["jarFileUris"] == [JAR]
+    assert body["runtimeConfig"]["properties"]["spark.ui.enabled"] == "false"
+    assert body["labels"] == {"app": "taxi-platform", "stage": "taxi-zones"}
+
+    client = serverless.batch_client()
+    name = f"projects/{PROJECT}/locations/{REGION}/batches/{batch_id}"
+    batch = client.get_batch(name=name)
+    assert batch.state == dataproc_v1.Batch.State.SUCCEEDED
+    assert [h.state.name for h in batch.state_history] == ["PENDING", "RUNNING"]
+    assert run.placement == {
+        "spark_placement": "dataproc_serverless",
+        "dataproc_batch_id": batch_id,
+        "dataproc_region": REGION,
+        "dataproc_driver_output": batch.runtime_info.output_uri,
+    }
+    assert batch.runtime_info.output_uri.startswith(f"gs://{STAGING}/google-cloud-dataproc-metainfo/{batch.uuid}/")
+    assert f"Dataproc batch {batch_id}: SUCCEEDED" in log.text
+    assert '"rows": 265' in log.text, "the driver's output, read from runtime_info.output_uri"
+    assert name in [b.name for b in client.list_batches(parent=f"projects/{PROJECT}/locations/{REGION}")]
+
+
+def test_a_failed_batch_raises_naming_the_batch_and_the_drivers_error(serverless, standin):
+    with pytest.raises(DataprocFailed) as failed:
+        serverless.run_job(MISSING_ARGS, "revenue green 1999-01", ListLog())
+    batch_id = standin.batch_submissions[-1]["query"]["batchId"][0]
+    first_line = str(failed.value).splitlines()[0]
+    assert failed.value.run_id == batch_id
+    assert first_line.startswith(f"Dataproc batch {batch_id} ended in FAILED: ")
+    assert f"Path does not exist: {MISSING}" in first_line, "the driver's error line"
+    assert "Traceback" in str(failed.value), "the tail of the driver output"
+
+
+def test_a_failure_whose_status_does_not_quote_the_driver_names_its_error_line_first():
+    """Dataproc's state message may be generic ("Batch failed"): the first line still names the driver's error."""
+    tail = ["Traceback (most recent call last):", '  File "job.py", line 1, in <module>', "ValueError: no such month"]
+    first = str(DataprocFailed("batch", "taxi-b-1", "FAILED", "Batch failed", tail)).splitlines()[0]
+    assert first == "Dataproc batch taxi-b-1 ended in FAILED: Batch failed (driver: ValueError: no such month)"
+
+
+@pytest.mark.parametrize("kind", ["job", "batch"])
+def test_timeout_cancels_the_job(kind, standin, gcs_emulator):
+    """Past its timeout a job is cancelled (`jobs.cancel`), a batch too (its operation's `cancel`)."""
+    impatient = dataproc_runner(kind, standin, gcs_emulator, timeout_seconds=1.0)
     args = ["typed", *GREEN, "--input", f"gs://{BUCKET}/raw/green/2021/01/green_tripdata_2021_01.csv.gz",
             "--output", f"gs://{BUCKET}/never"]  # fmt: skip
     log = ListLog()
     with pytest.raises(TimeoutError, match="still"):
         impatient.run_job(args, "typed green 2021-01", log)
-    job_id = standin.submissions[-1]["body"]["job"]["reference"]["jobId"]
-    assert f"Cancelled Dataproc job {job_id}" in log.text
     standin.wait()
-    assert standin.jobs[job_id].job.status.state == dataproc_v1.JobStatus.State.CANCELLED
+    if kind == "job":
+        run_id = standin.submissions[-1]["body"]["job"]["reference"]["jobId"]
+        assert standin.jobs[run_id].job.status.state == dataproc_v1.JobStatus.State.CANCELLED
+    else:
+        run_id = standin.batch_submissions[-1]["query"]["batchId"][0]
+        assert standin.batches[run_id].batch.state == dataproc_v1.Batch.State.CANCELLED
+    assert f"Cancelled Dataproc {kind} {run_id}" in log.text
 
 
 def test_a_retried_submit_returns_the_first_job(dataproc, standin):
     """Same request id twice (what the client's retry does): one job, as on Dataproc."""
     request = dataproc_v1.SubmitJobRequest(
         project_id=PROJECT,
-        region="europe-west1",
+        region=REGION,
         request_id="retried-request",
         job=dataproc_v1.Job(
             placement=dataproc_v1.JobPlacement(cluster_name=CLUSTER),
@@ -230,9 +315,32 @@ def test_a_retried_submit_returns_the_first_job(dataproc, standin):
     assert first.reference.job_id == again.reference.job_id
     assert sum(1 for entry in standin.jobs.values() if entry.request_id == "retried-request") == 1
     standin.wait()
-    failed = client.get_job(project_id=PROJECT, region="europe-west1", job_id=first.reference.job_id)
+    failed = client.get_job(project_id=PROJECT, region=REGION, job_id=first.reference.job_id)
     assert failed.status.state == dataproc_v1.JobStatus.State.ERROR
     assert "missing.py" in failed.status.details
+
+
+def test_a_retried_create_returns_the_first_batchs_operation(serverless, standin):
+    """Same request id twice: one batch and one operation, which ends with the batch's failure."""
+    request = dataproc_v1.CreateBatchRequest(
+        parent=f"projects/{PROJECT}/locations/{REGION}",
+        batch_id="retried-batch",
+        request_id="retried-batch-request",
+        batch=dataproc_v1.Batch(
+            pyspark_batch=dataproc_v1.PySparkBatch(main_python_file_uri=f"gs://{BUCKET}/code/missing.py")
+        ),
+    )
+    client = serverless.batch_client()
+    first, again = client.create_batch(request=request), client.create_batch(request=request)
+    assert first.operation.name == again.operation.name
+    assert first.metadata.batch == f"projects/{PROJECT}/locations/{REGION}/batches/retried-batch"
+    assert sum(1 for entry in standin.batches.values() if entry.request_id == "retried-batch-request") == 1
+    with pytest.raises(GoogleAPICallError, match=r"missing\.py"):
+        first.result(timeout=60)  # the operation, polled through the operations API
+    failed = client.get_batch(name=first.metadata.batch)
+    assert failed.state == dataproc_v1.Batch.State.FAILED and "missing.py" in failed.state_message
+    client.delete_batch(name=failed.name)
+    assert "retried-batch" not in standin.batches
 
 
 def test_driver_output_is_read_as_it_grows_across_objects(gcs):

@@ -169,10 +169,12 @@ def test_gcp_profile_with_dataproc_from_the_environment(tmp_path, mirror, gcs_em
     assert_same_report(bigquery_slice(bigquery_emulator, env), course_report())
 
 
+@pytest.mark.parametrize("serverless", [False, True], ids=["cluster", "serverless"])
 def test_a_range_on_the_gcp_profile_submits_one_report_job_for_all_its_months(
-    tmp_path, gcs_emulator, bigquery_emulator
+    serverless, tmp_path, gcs_emulator, bigquery_emulator
 ):
-    """`--partition-range` over three green months with a Dataproc cluster named: one report job, three slices."""
+    """`--partition-range` over three green months on Dataproc: one report job on the named cluster, or with
+    TAXI_DATAPROC_SERVERLESS=1 and no cluster one serverless batch (and no job); three slices either way."""
     months = [TripMonth.parse("green", f"2021-0{number}") for number in (1, 2, 3)]
     root = tmp_path / "mirror"
     sources = {
@@ -183,14 +185,15 @@ def test_a_range_on_the_gcp_profile_submits_one_report_job_for_all_its_months(
     shutil.copyfile(ZONE_LOOKUP, root / ZONES_FILE)
     server = MirrorServer(root).start()
     cluster, staging = "taxi-cluster", gcs_emulator.create_bucket(unique_name("dataproc"))
+    placement = {"TAXI_DATAPROC_SERVERLESS": "1"} if serverless else {"TAXI_DATAPROC_CLUSTER": cluster}
     try:
         with DataprocStandIn(
             gcs_emulator.endpoint, staging, cluster=cluster, project=bigquery_emulator.project
         ) as standin:
             env = gcp_env(
                 tmp_path, server.url, gcs_emulator, bigquery_emulator,
-                TAXI_DATAPROC_CLUSTER=cluster, TAXI_DATAPROC_REGION="europe-west1",
-                TAXI_DATAPROC_CODE_URI=f"gs://{staging}/code", TAXI_DATAPROC_ENDPOINT=standin.url,
+                TAXI_DATAPROC_REGION="europe-west1", TAXI_DATAPROC_CODE_URI=f"gs://{staging}/code",
+                TAXI_DATAPROC_ENDPOINT=standin.url, **placement,
             )  # fmt: skip
             materialize_cli(env, "taxi_zones", None)
             ranged = f"{partition_key(months[0])}...{partition_key(months[-1])}"
@@ -198,15 +201,36 @@ def test_a_range_on_the_gcp_profile_submits_one_report_job_for_all_its_months(
     finally:
         server.stop()
 
-    [submitted] = [s["body"]["job"] for s in standin.submissions]
-    assert submitted["pysparkJob"]["args"][0] == "reports", "the three reports are one Dataproc job"
+    if serverless:
+        assert standin.submissions == [], "no cluster job"
+        [created] = standin.batch_submissions
+        args, run_id = created["body"]["pysparkBatch"]["args"], created["query"]["batchId"][0]
+        where, id_key = "dataproc_serverless", "dataproc_batch_id"
+    else:
+        assert standin.batch_submissions == [], "no batch"
+        [submitted] = [s["body"]["job"] for s in standin.submissions]
+        args, run_id = submitted["pysparkJob"]["args"], submitted["reference"]["jobId"]
+        where, id_key = "dataproc", "dataproc_job_id"
+    assert args[0] == "reports", "the three reports are one Dataproc job"
     home = env["DAGSTER_HOME"]
     table = bigquery_slice(bigquery_emulator, env)
     for month, source in sources.items():
         key = str(partition_key(month))
         report = latest_metadata(home, "revenue_report", key)
-        assert report["spark_placement"].value == "dataproc"
-        assert report["dataproc_job_id"].value == submitted["reference"]["jobId"]
+        assert report["spark_placement"].value == where
+        assert report[id_key].value == run_id
         ours = [row for row in table if row["revenue_month"] == month.month]
         assert_same_report(ours, with_zone_names(duckdb_revenue(source, "green", month.yyyy_mm)))
         assert report["dagster/row_count"].value == len(ours)
+
+
+def test_a_gcp_profile_with_both_a_cluster_and_serverless_fails_at_load_naming_both(tmp_path):
+    """A cluster's jobs or serverless batches, not both: the code location does not load, and says why."""
+    env = user_env(
+        TAXI_PROFILE="gcp", TAXI_DATAPROC_CLUSTER="taxi-cluster", TAXI_DATAPROC_SERVERLESS="1",
+        TAXI_DATA_DIR=tmp_path / "data", DAGSTER_HOME=dagster_home(tmp_path / "dagster_home"),
+    )  # fmt: skip
+    done = run_materialize(env, "taxi_zones", None)
+    assert done.returncode != 0
+    assert "TAXI_DATAPROC_CLUSTER and TAXI_DATAPROC_SERVERLESS are both set" in done.stderr, done.stderr[-2000:]
+    assert not (tmp_path / "data").exists(), "nothing ran"

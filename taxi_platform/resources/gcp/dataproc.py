@@ -1,8 +1,10 @@
-"""The gcp profile's Spark: the project's job module submitted to a Dataproc cluster.
+"""The gcp profile's Spark: the project's job module run on Dataproc, on a cluster or as a serverless batch.
 
 The job is `taxi_platform/spark/job.py` (the course's `spark-sql.py`) with the package it imports
-zipped beside it, uploaded once per content hash so reruns reuse it and versions never clash. The
-driver's output is copied into the run's log while the job runs; its last JSON line is the result.
+zipped beside it, uploaded once per content hash so reruns reuse it and versions never clash. It is
+submitted as a job to a named cluster (`DataprocJobs`) or created as a Dataproc Serverless batch
+(`DataprocBatches`); either way the driver's output is copied into the run's log while it runs, and
+its last JSON line is the result.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import time
 import uuid
 import zipfile
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from dagster import ConfigurableResource, Failure, get_dagster_logger
 from pydantic import Field
@@ -36,10 +39,13 @@ PACKAGE_ROOT = Path(taxi_platform.__file__).resolve().parent
 MAIN_FILE = PACKAGE_ROOT / "spark" / "job.py"
 # What the job imports: the pure layers, never the Dagster code.
 JOB_PACKAGE_PARTS = ("__init__.py", "spark", "tlc")
-TERMINAL_STATES = {"DONE", "ERROR", "CANCELLED"}
+JOB_TERMINAL_STATES = {"DONE", "ERROR", "CANCELLED"}
+BATCH_TERMINAL_STATES = {"SUCCEEDED", "FAILED", "CANCELLED"}
 ERROR_TAIL_LINES = 40
 # Left out of an error's tail (they stay in the log): Spark's INFO chatter and Java stack frames.
 TAIL_NOISE = re.compile(r"\d{2}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} INFO |\s+at |\s+\.\.\. \d+ more")
+EXCEPTION_LINE = re.compile(r"[A-Za-z_][\w.]*(Error|Exception|Exit)\b")
+_Client = TypeVar("_Client")
 
 
 class Log(Protocol):
@@ -48,20 +54,39 @@ class Log(Protocol):
 
 @dataclass(frozen=True)
 class DataprocRun:
-    """A finished job: the JSON summary its driver printed last, and where it ran (materialization metadata)."""
+    """A finished job or batch: the JSON summary its driver printed last, and where it ran (metadata)."""
 
-    job_id: str
+    job_id: str  # the job's id, or the batch's
     summary: dict[str, Any]
     placement: dict[str, str]
 
 
-class DataprocJobFailed(RuntimeError):
-    """A submitted job ended in ERROR or CANCELLED; the message carries Dataproc's and the driver's words."""
+class DataprocFailed(RuntimeError):
+    """A job or batch that did not succeed; the first line names it and the driver's error, then the tail."""
 
-    def __init__(self, job_id: str, state: str, details: str, driver_tail: list[str]) -> None:
-        self.job_id, self.state, self.details, self.driver_tail = job_id, state, details, driver_tail
+    def __init__(self, kind: str, run_id: str, state: str, details: str, driver_tail: list[str]) -> None:
+        self.kind, self.run_id, self.state, self.details, self.driver_tail = kind, run_id, state, details, driver_tail
+        error = driver_error(driver_tail)
+        # Dataproc's words usually quote the driver's error; when they do not, the first line still names it.
+        said = details if error is None or error in details else f"{details} (driver: {error})"
         tail = "\n".join(driver_tail) or "(no driver output)"
-        super().__init__(f"Dataproc job {job_id} ended in {state}: {details}\n--- driver output (tail) ---\n{tail}")
+        super().__init__(f"Dataproc {kind} {run_id} ended in {state}: {said}\n--- driver output (tail) ---\n{tail}")
+
+    @property
+    def job_id(self) -> str:
+        return self.run_id
+
+
+DataprocJobFailed = DataprocFailed  # the name it had when only cluster jobs failed
+
+
+def driver_error(lines: list[str]) -> str | None:
+    """The exception line of the driver's last Python traceback."""
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")]
+    if not starts:
+        return None
+    found = [line for line in lines[starts[-1] + 1 :] if EXCEPTION_LINE.match(line)]
+    return found[-1] if found else None
 
 
 def package_zip() -> bytes:
@@ -147,12 +172,26 @@ def _json_object(line: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-class DataprocJobs(ConfigurableResource):
-    """Runs `taxi_platform.spark.job` as a Dataproc PySpark job and returns its JSON summary."""
+@dataclass(frozen=True)
+class Progress:
+    """One poll of a job or batch, in words common to both APIs."""
 
-    project: str = Field(description="Google Cloud project of the cluster.")
+    state: str
+    finished: bool
+    succeeded: bool
+    details: str
+    output_uri: str
+
+
+class DataprocRunner(ConfigurableResource):
+    """What submitting `job.py` to Dataproc takes, whether as a cluster's job or a serverless batch.
+
+    Both upload the code the same way, follow the driver's output the same way and fail the same way;
+    the subclasses only say how to create, poll and cancel their kind of workload.
+    """
+
+    project: str = Field(description="Google Cloud project of the cluster or batches.")
     region: str = Field(description="Dataproc region, e.g. `europe-west1`.")
-    cluster: str = Field(description="Name of the running Dataproc cluster.")
     code_uri: str = Field(description="`gs://bucket/prefix` where the job's code is uploaded (by content hash).")
     api_endpoint: str | None = Field(
         default=None, description="Dataproc endpoint override; default `{region}-dataproc.googleapis.com`."
@@ -160,18 +199,20 @@ class DataprocJobs(ConfigurableResource):
     storage_endpoint: str | None = Field(default=None, description="GCS emulator URL; unset = real GCS with ADC.")
     jar_uris: list[str] = Field(default_factory=list, description="Extra jars for the driver and executors.")
     properties: dict[str, str] = Field(default_factory=dict, description="Spark properties of the job.")
-    poll_seconds: float = Field(default=5.0, description="Seconds between job status polls.")
-    timeout_seconds: float = Field(default=3600.0, description="Cancel the job and fail after this long.")
+    poll_seconds: float = Field(default=5.0, description="Seconds between status polls.")
+    timeout_seconds: float = Field(default=3600.0, description="Cancel the job or batch and fail after this long.")
 
-    def job_client(self) -> dataproc_v1.JobControllerClient:
+    def run_job(self, args: list[str], label: str, log: Log) -> DataprocRun:
+        """Runs job.py with `args`, follows it to the end and returns its JSON summary."""
+        raise NotImplementedError
+
+    def _client(self, client_class: type[_Client]) -> _Client:
         """Regional gRPC client with ADC; REST for a URL endpoint, without credentials for a `http://` stand-in."""
-        from google.cloud import dataproc_v1
-
         endpoint = self.api_endpoint or f"{self.region}-dataproc.googleapis.com"
         if endpoint.startswith("http://"):  # a stand-in or emulator
-            return dataproc_v1.JobControllerClient(transport="rest", **client_options(endpoint))
+            return client_class(transport="rest", **client_options(endpoint))
         transport = "rest" if endpoint.startswith("https://") else None
-        return dataproc_v1.JobControllerClient(transport=transport, client_options={"api_endpoint": endpoint})
+        return client_class(transport=transport, client_options={"api_endpoint": endpoint})
 
     def storage_client(self) -> storage.Client:
         return storage_client(self.project, self.storage_endpoint)
@@ -194,16 +235,72 @@ class DataprocJobs(ConfigurableResource):
             uris.append(str(target))
         return uris[0], uris[1]
 
+    def _follow(
+        self,
+        kind: str,
+        run_id: str,
+        poll: Callable[[], Progress],
+        cancel: Callable[[], None],
+        gcs: storage.Client,
+        log: Log,
+    ) -> tuple[dict[str, Any], str]:
+        """Polls until the workload ends, copying the driver's output into the log; its summary and output URI."""
+        output: DriverOutput | None = None
+        deadline = time.monotonic() + self.timeout_seconds
+        progress = Progress(state="", finished=False, succeeded=False, details="", output_uri="")
+        try:
+            while True:
+                state = progress.state
+                progress = poll()
+                if progress.state != state:
+                    log.info(f"Dataproc {kind} {run_id}: {progress.state}")
+                if output is None and progress.output_uri:  # known once the driver is placed
+                    output = DriverOutput(gcs, progress.output_uri)
+                if progress.finished:
+                    break
+                _log_lines(log, output.read_new_lines() if output else [])
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"Dataproc {kind} {run_id} still {progress.state} after {self.timeout_seconds:.0f} s"
+                    )
+                time.sleep(self.poll_seconds)
+        except BaseException:
+            # Interrupted, timed out or lost: do not leave the workload running (and billing).
+            if not progress.finished:
+                try:
+                    cancel()
+                    log.info(f"Cancelled Dataproc {kind} {run_id}")
+                except Exception as error:
+                    log.info(f"Could not cancel Dataproc {kind} {run_id}: {error}")
+            raise
+        _log_lines(log, output.finish() if output else [])
+        tail = list(output.tail) if output else []
+        if not progress.succeeded:
+            raise DataprocFailed(kind, run_id, progress.state, progress.details, tail)
+        if output is None or output.summary is None:
+            raise DataprocFailed(kind, run_id, progress.state, "the driver printed no JSON summary", tail)
+        return output.summary, progress.output_uri
+
+
+class DataprocJobs(DataprocRunner):
+    """Runs `taxi_platform.spark.job` as a PySpark job on a running Dataproc cluster."""
+
+    cluster: str = Field(description="Name of the running Dataproc cluster.")
+
+    def job_client(self) -> dataproc_v1.JobControllerClient:
+        from google.cloud import dataproc_v1
+
+        return self._client(dataproc_v1.JobControllerClient)
+
     def run_job(self, args: list[str], label: str, log: Log) -> DataprocRun:
-        """Submits job.py with `args`, follows it to the end and returns its JSON summary."""
+        """Submits job.py with `args` to the cluster, follows it to the end and returns its JSON summary."""
         from google.cloud import dataproc_v1
 
         gcs = self.storage_client()
         main_uri, package_uri = self.upload_code(gcs)
-        slug = re.sub(r"[^a-z0-9-]+", "-", label.lower()).strip("-")[:50] or "job"
         request_id = uuid.uuid4().hex  # one per call: a retried submit returns the job already created
         job = dataproc_v1.Job(
-            reference=dataproc_v1.JobReference(project_id=self.project, job_id=f"taxi-{slug}-{request_id[:8]}"),
+            reference=dataproc_v1.JobReference(project_id=self.project, job_id=_workload_id(label, request_id)),
             placement=dataproc_v1.JobPlacement(cluster_name=self.cluster),
             pyspark_job=dataproc_v1.PySparkJob(
                 main_python_file_uri=main_uri,
@@ -212,7 +309,7 @@ class DataprocJobs(ConfigurableResource):
                 jar_file_uris=self.jar_uris,
                 properties=self.properties,
             ),
-            labels={"app": "taxi-platform", "stage": slug[:63]},
+            labels=_labels(label),
         )
         client = self.job_client()
         submitted = client.submit_job(
@@ -222,8 +319,24 @@ class DataprocJobs(ConfigurableResource):
         )
         job_id = submitted.reference.job_id
         log.info(f"Submitted Dataproc job {job_id} to cluster {self.cluster} ({self.region}): {label}")
-        summary, output_uri = self._follow(client, gcs, job_id, submitted.driver_output_resource_uri, log)
+
+        def poll() -> Progress:
+            current = client.get_job(project_id=self.project, region=self.region, job_id=job_id)
+            state = current.status.state.name
+            return Progress(
+                state=state,
+                finished=state in JOB_TERMINAL_STATES,
+                succeeded=state == "DONE",
+                details=current.status.details,
+                output_uri=current.driver_output_resource_uri,
+            )
+
+        def cancel() -> None:
+            client.cancel_job(project_id=self.project, region=self.region, job_id=job_id)
+
+        summary, output_uri = self._follow("job", job_id, poll, cancel, gcs, log)
         placement = {
+            "spark_placement": "dataproc",
             "dataproc_job_id": job_id,
             "dataproc_cluster": self.cluster,
             "dataproc_region": self.region,
@@ -231,42 +344,82 @@ class DataprocJobs(ConfigurableResource):
         }
         return DataprocRun(job_id=job_id, summary=summary, placement=placement)
 
-    def _follow(
-        self, client: dataproc_v1.JobControllerClient, gcs: storage.Client, job_id: str, output_uri: str, log: Log
-    ) -> tuple[dict[str, Any], str]:
-        output = DriverOutput(gcs, output_uri) if output_uri else None
-        deadline = time.monotonic() + self.timeout_seconds
-        state = ""
-        try:
-            while True:
-                job = client.get_job(project_id=self.project, region=self.region, job_id=job_id)
-                if job.status.state.name != state:
-                    state = job.status.state.name
-                    log.info(f"Dataproc job {job_id}: {state}")
-                if output is None and job.driver_output_resource_uri:
-                    output = DriverOutput(gcs, job.driver_output_resource_uri)
-                if state in TERMINAL_STATES:
-                    break
-                _log_lines(log, output.read_new_lines() if output else [])
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"Dataproc job {job_id} still {state} after {self.timeout_seconds:.0f} s")
-                time.sleep(self.poll_seconds)
-        except BaseException:
-            # Interrupted, timed out or lost: do not leave the job running on the cluster.
-            if state not in TERMINAL_STATES:
-                try:
-                    client.cancel_job(project_id=self.project, region=self.region, job_id=job_id)
-                    log.info(f"Cancelled Dataproc job {job_id}")
-                except Exception as error:
-                    log.info(f"Could not cancel Dataproc job {job_id}: {error}")
-            raise
-        _log_lines(log, output.finish() if output else [])
-        tail = list(output.tail) if output else []
-        if state != "DONE":
-            raise DataprocJobFailed(job_id, state, job.status.details, tail)
-        if output is None or output.summary is None:
-            raise DataprocJobFailed(job_id, state, "the driver printed no JSON summary", tail)
-        return output.summary, job.driver_output_resource_uri
+
+class DataprocBatches(DataprocRunner):
+    """Runs `taxi_platform.spark.job` as a Dataproc Serverless batch: no cluster to keep, billed per batch."""
+
+    runtime_version: str | None = Field(
+        default=None, description="Serverless runtime version, e.g. `2.2`; unset = the service's default."
+    )
+
+    def batch_client(self) -> dataproc_v1.BatchControllerClient:
+        from google.cloud import dataproc_v1
+
+        return self._client(dataproc_v1.BatchControllerClient)
+
+    def run_job(self, args: list[str], label: str, log: Log) -> DataprocRun:
+        """Creates a batch of job.py with `args`, follows it to the end and returns its JSON summary."""
+        from google.cloud import dataproc_v1
+
+        gcs = self.storage_client()
+        main_uri, package_uri = self.upload_code(gcs)
+        request_id = uuid.uuid4().hex  # one per call: a retried create returns the batch's operation again
+        batch_id = _workload_id(label, request_id)
+        parent = f"projects/{self.project}/locations/{self.region}"
+        batch = dataproc_v1.Batch(
+            pyspark_batch=dataproc_v1.PySparkBatch(
+                main_python_file_uri=main_uri,
+                args=args,
+                python_file_uris=[package_uri],
+                jar_file_uris=self.jar_uris,
+            ),
+            runtime_config=dataproc_v1.RuntimeConfig(version=self.runtime_version or "", properties=self.properties),
+            labels=_labels(label),
+        )
+        client = self.batch_client()
+        created = client.create_batch(
+            request=dataproc_v1.CreateBatchRequest(parent=parent, batch=batch, batch_id=batch_id, request_id=request_id)
+        )
+        name = created.metadata.batch or f"{parent}/batches/{batch_id}"
+        operation = created.operation.name
+        log.info(f"Created Dataproc Serverless batch {batch_id} ({self.region}): {label}")
+
+        def poll() -> Progress:
+            current = client.get_batch(name=name)
+            state = current.state.name
+            return Progress(
+                state=state,
+                finished=state in BATCH_TERMINAL_STATES,
+                succeeded=state == "SUCCEEDED",
+                details=current.state_message,
+                output_uri=current.runtime_info.output_uri,
+            )
+
+        def cancel() -> None:
+            # A batch is cancelled through its long-running operation (what `gcloud dataproc batches cancel` does).
+            client.cancel_operation(request={"name": operation})
+
+        summary, output_uri = self._follow("batch", batch_id, poll, cancel, gcs, log)
+        placement = {
+            "spark_placement": "dataproc_serverless",
+            "dataproc_batch_id": batch_id,
+            "dataproc_region": self.region,
+            "dataproc_driver_output": output_uri,
+        }
+        return DataprocRun(job_id=batch_id, summary=summary, placement=placement)
+
+
+def _workload_id(label: str, request_id: str) -> str:
+    """`taxi-{label}-{8 hex}`: readable in the console, unique per call, and a valid job and batch id (<= 63)."""
+    return f"taxi-{_slug(label)[:49].rstrip('-')}-{request_id[:8]}"
+
+
+def _slug(label: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", label.lower()).strip("-")[:50] or "job"
+
+
+def _labels(label: str) -> dict[str, str]:
+    return {"app": "taxi-platform", "stage": _slug(label)[:63]}
 
 
 def _log_lines(log: Log, lines: list[str]) -> None:
@@ -275,14 +428,16 @@ def _log_lines(log: Log, lines: list[str]) -> None:
 
 
 class DataprocSparkResource(SparkResource):
-    """Spark for the gcp profile with a Dataproc cluster: the revenue report is a Dataproc job.
+    """Spark for the gcp profile with Dataproc: the revenue report is a cluster's job or a serverless batch.
 
-    The report reads and writes the bucket (`gs://`), so it runs on the cluster. `typed_trips` and
+    The report reads and writes the bucket (`gs://`), so it runs on Dataproc. `typed_trips` and
     `taxi_zones` parse in the run's own session, since their input, the raw file, is on the run's
     local disk; each says where it ran in its metadata (`spark_placement`).
     """
 
-    dataproc: DataprocJobs = Field(description="The cluster the report's job is submitted to.")
+    dataproc: DataprocRunner = Field(
+        description="Where the report runs: `DataprocJobs` (a named cluster) or `DataprocBatches` (serverless)."
+    )
 
     @staticmethod
     def _require_gs(paths: list[str], month: TripMonth) -> None:
@@ -298,12 +453,10 @@ class DataprocSparkResource(SparkResource):
         args = ["revenue", "--color", month.color, "--month", month.yyyy_mm, "--input", trips_path,
                 "--output", output, "--zones", zones_path]  # fmt: skip
         submitted = self.dataproc.run_job(args, f"revenue_report {month.label}", get_dagster_logger())
-        return StageRun(
-            StageResult.from_dict(submitted.summary), {"spark_placement": "dataproc", **submitted.placement}
-        )
+        return StageRun(StageResult.from_dict(submitted.summary), submitted.placement)
 
     def run_revenue_reports(self, inputs: list[tuple[TripMonth, str]], zones_path: str, output: str) -> RangeRun:
-        """The months' reports as one Dataproc job (`job.py reports`)."""
+        """The months' reports as one Dataproc job or batch (`job.py reports`)."""
         months = [month for month, _ in inputs]
         self._require_gs([path for _, path in inputs] + [zones_path, output], months[0])
         spec = [{"color": month.color, "month": month.yyyy_mm, "input": path} for month, path in inputs]
@@ -311,4 +464,4 @@ class DataprocSparkResource(SparkResource):
         label = f"revenue_report {months[0].label}..{months[-1].yyyy_mm}"
         submitted = self.dataproc.run_job(args, label, get_dagster_logger())
         results = {folder: StageResult.from_dict(values) for folder, values in submitted.summary.items()}
-        return RangeRun(results, {"spark_placement": "dataproc", **submitted.placement})
+        return RangeRun(results, submitted.placement)
