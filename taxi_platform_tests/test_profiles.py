@@ -4,7 +4,6 @@ taxi_platform.definitions` in a fresh process. Nothing is built in Python here; 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -13,7 +12,6 @@ from dagster import DagsterEventType, DagsterInstance
 
 from taxi_platform.partitions import partition_key
 from taxi_platform.tlc import TripMonth
-from taxi_platform.tlc.sources import ZONES_FILE
 from taxi_platform_tests.support.cli import (
     dagster_home,
     failure_shown,
@@ -23,11 +21,11 @@ from taxi_platform_tests.support.cli import (
     run_materialize,
     user_env,
 )
-from taxi_platform_tests.support.data import GREEN_CSV, ZONE_LOOKUP
+from taxi_platform_tests.support.data import GREEN_CSV
 from taxi_platform_tests.support.dataproc_standin import DataprocStandIn
 from taxi_platform_tests.support.emulators import unique_name
 from taxi_platform_tests.support.mirror import MirrorServer
-from taxi_platform_tests.support.months import moved_months
+from taxi_platform_tests.support.months import mirror_folder
 from taxi_platform_tests.support.oracle import assert_same_report, duckdb_revenue, with_zone_names
 
 GREEN = TripMonth.parse("green", "2021-01")
@@ -177,12 +175,7 @@ def test_a_range_on_the_gcp_profile_submits_one_report_job_for_all_its_months(
     TAXI_DATAPROC_SERVERLESS=1 and no cluster one serverless batch (and no job); three slices either way."""
     months = [TripMonth.parse("green", f"2021-0{number}") for number in (1, 2, 3)]
     root = tmp_path / "mirror"
-    sources = {
-        month: moved_months(GREEN_CSV, i, root / "green" / month.published_name(), rows=2000 + 200 * i)
-        for i, month in enumerate(months)
-    }
-    (root / ZONES_FILE).parent.mkdir(parents=True)
-    shutil.copyfile(ZONE_LOOKUP, root / ZONES_FILE)
+    sources = mirror_folder(root, {month: 2000 + 200 * i for i, month in enumerate(months)})
     server = MirrorServer(root).start()
     cluster, staging = "taxi-cluster", gcs_emulator.create_bucket(unique_name("dataproc"))
     placement = {"TAXI_DATAPROC_SERVERLESS": "1"} if serverless else {"TAXI_DATAPROC_CLUSTER": cluster}

@@ -7,7 +7,6 @@ a loopback mirror of this test's own; what the instance recorded is read back fr
 from __future__ import annotations
 
 import gzip
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -29,10 +28,8 @@ from taxi_platform.assets import trip_assets
 from taxi_platform.checks import trip_checks
 from taxi_platform.partitions import partition_key, trip_partitions
 from taxi_platform.tlc import TripMonth
-from taxi_platform.tlc.sources import ZONES_FILE
-from taxi_platform_tests.support.data import GREEN_CSV, ZONE_LOOKUP
 from taxi_platform_tests.support.mirror import MirrorServer
-from taxi_platform_tests.support.months import moved_months
+from taxi_platform_tests.support.months import mirror_folder
 from taxi_platform_tests.support.oracle import assert_same_report, duckdb_revenue, with_zone_names
 from taxi_platform_tests.support.resources import local_platform
 from taxi_platform_tests.support.zones import materialize_zones
@@ -46,10 +43,7 @@ ASSETS = [asset.key.path[-1] for asset in trip_assets]
 def small_mirror(tmp_path: Path):
     """A mirror serving the zone lookup and three small green months (1500, 1800, 2100 trips)."""
     root = tmp_path / "small-mirror"
-    for i, month in enumerate(MONTHS):
-        moved_months(GREEN_CSV, i, root / "green" / month.published_name(), rows=ROWS[month])
-    (root / ZONES_FILE).parent.mkdir(parents=True)
-    shutil.copyfile(ZONE_LOOKUP, root / ZONES_FILE)
+    mirror_folder(root, ROWS)
     server = MirrorServer(root).start()
     yield server
     server.stop()
@@ -245,12 +239,7 @@ def test_a_range_builds_all_its_reports_in_as_many_spark_jobs_for_six_months_as_
     for count in (3, 6):
         months = [TripMonth.parse("green", f"2021-{number:02d}") for number in range(1, count + 1)]
         root = tmp_path / f"mirror-{count}"
-        sources = {
-            month: moved_months(GREEN_CSV, i, root / "green" / month.published_name(), rows=1000 + 100 * i)
-            for i, month in enumerate(months)
-        }
-        (root / ZONES_FILE).parent.mkdir(parents=True)
-        shutil.copyfile(ZONE_LOOKUP, root / ZONES_FILE)
+        sources = mirror_folder(root, {month: 1000 + 100 * i for i, month in enumerate(months)})
         server = MirrorServer(root).start()
         try:
             data_dir = tmp_path / f"data-{count}"

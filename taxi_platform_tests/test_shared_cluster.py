@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import gzip
 import json
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import duckdb
 
 from taxi_platform.tlc import TripMonth
-from taxi_platform.tlc.sources import ZONES_FILE
 from taxi_platform_tests.support.cli import dagster_home, materialize_command, user_env
-from taxi_platform_tests.support.data import GREEN_CSV, REPO, YELLOW_CSV, ZONE_LOOKUP
+from taxi_platform_tests.support.data import REPO
 from taxi_platform_tests.support.mirror import MirrorServer
-from taxi_platform_tests.support.months import moved_months
+from taxi_platform_tests.support.months import mirror_folder
 from taxi_platform_tests.support.oracle import assert_same_report, duckdb_revenue, with_zone_names
 
 # One process per run (one SparkContext each, as two Dagster runs have): a session, then work that
@@ -53,24 +49,10 @@ def test_two_applications_each_take_one_of_two_cores(standalone_cluster):
 WAIT_SECONDS = 15
 
 
-def served_months(root: Path) -> dict[TripMonth, Path]:
-    """Two small months of each color (the committed Januaries' first lines, moved), and the zone lookup."""
-    yellow_gz = root / "yellow-2021-01.csv.gz"
-    root.mkdir(parents=True)
-    yellow_gz.write_bytes(gzip.compress(YELLOW_CSV.read_bytes(), mtime=0))
-    served = {}
-    for color, source in (("green", GREEN_CSV), ("yellow", yellow_gz)):
-        for moved in (0, 1):
-            month = TripMonth.parse(color, f"2021-0{moved + 1}")
-            served[month] = moved_months(source, moved, root / color / month.published_name(), rows=20_000)
-    (root / ZONES_FILE).parent.mkdir(parents=True)
-    shutil.copyfile(ZONE_LOOKUP, root / ZONES_FILE)
-    return served
-
-
 def test_a_green_and_a_yellow_ranged_run_at_once_share_a_two_core_worker(standalone_cluster, tmp_path):
     """What a backfill of both colors is: two ranged runs at once, each outlasting `executor_wait_seconds`."""
-    served = served_months(tmp_path / "mirror")
+    months = [TripMonth.parse(color, f"2021-0{number}") for color in ("green", "yellow") for number in (1, 2)]
+    served = mirror_folder(tmp_path / "mirror", dict.fromkeys(months, 20_000))
     server = MirrorServer(tmp_path / "mirror").start()
     config = tmp_path / "run_config.yaml"
     # The test master's UI is on a free port, not 8080; WAIT_SECONDS of waiting fail a run left without cores. Run

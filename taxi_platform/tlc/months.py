@@ -90,10 +90,6 @@ class TripMonth:
     def local_name(self) -> str:
         return self.raw_name("csv.gz")
 
-    def source_url(self, base_url: str) -> str:
-        """The month's file in the course's release under `base_url`."""
-        return f"{base_url.rstrip('/')}/{self.color}/{self.remote_name}"
-
     @property
     def month_path(self) -> str:
         """`{color}/{YYYY}/{MM}`: the tail every lake zone shares."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from taxi_platform.tlc.months import DEFAULT_SOURCE_URL, TripMonth
+from taxi_platform.tlc.months import TripMonth
 
 DEFAULT_TLC_URL = "https://d37ci6vzurychx.cloudfront.net"
 DEFAULT_SOURCES = "release,tlc"
@@ -28,7 +28,6 @@ class Layout:
     name: str
     trip_folder: str  # `{color}` for the release, `trip-data` for the feed
     format: str  # the extension of its trip files: `csv.gz` or `parquet`
-    default_base: str
 
     def trip_file(self, trip_month: TripMonth) -> str:
         folder = self.trip_folder.format(color=trip_month.color)
@@ -36,8 +35,8 @@ class Layout:
 
 
 LAYOUTS: dict[str, Layout] = {
-    "release": Layout("release", "{color}", "csv.gz", DEFAULT_SOURCE_URL),
-    "tlc": Layout("tlc", "trip-data", "parquet", DEFAULT_TLC_URL),
+    "release": Layout("release", "{color}", "csv.gz"),
+    "tlc": Layout("tlc", "trip-data", "parquet"),
 }
 
 

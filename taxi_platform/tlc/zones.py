@@ -27,7 +27,6 @@ ZONE_ID = "LocationID"
 # Where the zones live: the raw file in the lake, the typed parquet in the bucket (`zones/`, no partitions).
 RAW_ZONES_PATH = "raw/zones/taxi_zone_lookup.csv"
 ZONES_PREFIX = "zones"
-PREVIEW_ZONES = 10
 
 
 __all__ = [
@@ -49,7 +48,6 @@ class BadZoneFile(BadTripFile):
 @dataclass(frozen=True)
 class ZoneFileFacts:
     rows: int
-    preview: list[dict[str, str]]  # the first rows, as written
 
 
 def inspect_zone_file(path: Path, name: str | None = None) -> ZoneFileFacts:
@@ -86,4 +84,4 @@ def inspect_zone_file(path: Path, name: str | None = None) -> ZoneFileFacts:
         rows.append(dict(zip(expected, row, strict=True)))
     if not rows:
         raise BadZoneFile(shown, "holds no zones (a header and no rows)")
-    return ZoneFileFacts(rows=len(rows), preview=rows[:PREVIEW_ZONES])
+    return ZoneFileFacts(rows=len(rows))

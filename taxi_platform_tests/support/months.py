@@ -12,7 +12,12 @@ from __future__ import annotations
 import calendar
 import gzip
 import re
+import shutil
 from pathlib import Path
+
+from taxi_platform.tlc import TripMonth
+from taxi_platform.tlc.sources import ZONES_FILE
+from taxi_platform_tests.support.data import GREEN_CSV, YELLOW_CSV, ZONE_LOOKUP
 
 _TIMESTAMP_DATE = re.compile(rb"(\d{4})-(\d{2})-(\d{2}) ")
 
@@ -48,3 +53,20 @@ def damaged_month(source: Path, target: Path, every: int, first: int = 2) -> lis
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(gzip.compress(b"\n".join(lines), compresslevel=6, mtime=0))
     return damaged
+
+
+def mirror_folder(root: Path, rows: dict[TripMonth, int]) -> dict[TripMonth, Path]:
+    """A folder laid out like the release, for a `MirrorServer`: each month of `rows` (green or yellow, from 2021-01)
+    made from its color's committed January with `rows[month]` lines, and the zone lookup; returns each month's file."""
+    yellow = root.parent / f"{root.name}-yellow-2021-01.csv.gz"  # beside the mirror, not served by it
+    sources = {"green": GREEN_CSV, "yellow": yellow}
+    if any(month.color == "yellow" for month in rows) and not yellow.exists():
+        yellow.parent.mkdir(parents=True, exist_ok=True)
+        yellow.write_bytes(gzip.compress(YELLOW_CSV.read_bytes(), mtime=0))
+    served = {}
+    for month, count in rows.items():
+        moved = (month.month.year - 2021) * 12 + month.month.month - 1
+        served[month] = moved_months(sources[month.color], moved, root / month.color / month.published_name(), count)
+    (root / ZONES_FILE).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ZONE_LOOKUP, root / ZONES_FILE)
+    return served
