@@ -234,8 +234,8 @@ def spark_jobs(spark) -> set[int]:
     return set(spark.sparkContext.statusTracker().getJobIdsForGroup())
 
 
-def test_a_range_builds_all_its_reports_in_as_many_spark_jobs_for_six_months_as_for_three(tmp_path: Path, spark):
-    jobs = {}
+def test_a_range_types_and_reports_in_as_many_spark_jobs_for_six_months_as_for_three(tmp_path: Path, spark):
+    jobs: dict[str, dict[int, int]] = {"typed_trips": {}, "revenue_report": {}}
     for count in (3, 6):
         months = [TripMonth.parse("green", f"2021-{number:02d}") for number in range(1, count + 1)]
         root = tmp_path / f"mirror-{count}"
@@ -245,12 +245,11 @@ def test_a_range_builds_all_its_reports_in_as_many_spark_jobs_for_six_months_as_
             data_dir = tmp_path / f"data-{count}"
             resources, instance = local_platform(data_dir, server.url), DagsterInstance.ephemeral()
             materialize_zones(resources, instance=instance)
-            upstream = run_range(resources, instance, months[0], months[-1], ASSETS[:3])
-            assert upstream.success
-            before = spark_jobs(spark)
-            reports = run_range(resources, instance, months[0], months[-1], ["revenue_report"])
-            assert reports.success
-            jobs[count] = len(spark_jobs(spark) - before)
+            for stage in ASSETS[:4]:  # raw_trips and gcs_trips run no Spark job
+                before = spark_jobs(spark)
+                assert run_range(resources, instance, months[0], months[-1], [stage]).success, stage
+                if stage in jobs:
+                    jobs[stage][count] = len(spark_jobs(spark) - before)
         finally:
             server.stop()
         for month, source in sources.items():
@@ -258,4 +257,8 @@ def test_a_range_builds_all_its_reports_in_as_many_spark_jobs_for_six_months_as_
             assert_same_report(ours, with_zone_names(duckdb_revenue(source, "green", month.yyyy_mm)))
             [report] = materializations(instance, "revenue_report", month)
             assert report.metadata["dagster/row_count"].value == len(ours)
-    assert 0 < jobs[3] == jobs[6], f"Spark jobs of the report step by months in the range: {jobs}"
+            [typed] = materializations(instance, "typed_trips", month)
+            typed_rows = pq.ParquetDataset(str((data_dir / month.typed_path).resolve())).read().num_rows
+            assert typed.metadata["dagster/row_count"].value == typed_rows == data_lines(source)
+    for stage, by_count in jobs.items():
+        assert 0 < by_count[3] == by_count[6], f"Spark jobs of {stage} by months in the range: {jobs}"

@@ -24,7 +24,7 @@ from taxi_platform.failures import first_line, named_failures, require_upstream
 from taxi_platform.partitions import partition_key, trip_month_of, trip_partitions
 from taxi_platform.resources import SparkResource, TripBucket
 from taxi_platform.resources.spark import RangeRun
-from taxi_platform.spark.stages import StageResult, report_folder
+from taxi_platform.spark.stages import StageResult, partition_folder
 from taxi_platform.tlc import TripMonth
 from taxi_platform.tlc.zones import ZONES_PREFIX
 
@@ -151,7 +151,7 @@ def revenue_report_month(
             metadata={**report_metadata(month, bucket, result, plan.plan), **kept_metadata(plan.record)},
             data_version=derived_version(plan.plan.inputs),
         )
-    folder = report_folder(month)
+    folder = partition_folder(month)
     if built is not None and folder in built.run.results:
         result, placement = built.run.results[folder], built.run.placement
         with named_failures(month, plan.source):

@@ -1,4 +1,7 @@
 from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from dagster import (
@@ -26,10 +29,11 @@ from taxi_platform.assets.unchanged import (
     typed_inputs,
 )
 from taxi_platform.audits import QUARANTINE_AUDIT, parquet_files, require_passed, typed_trips_audits
-from taxi_platform.failures import named_failures, require_upstream
-from taxi_platform.partitions import trip_partitions
+from taxi_platform.failures import first_line, named_failures, require_upstream
+from taxi_platform.partitions import partition_key, trip_month_of, trip_partitions
 from taxi_platform.resources import LocalLake, SparkResource
-from taxi_platform.spark.stages import StageResult
+from taxi_platform.resources.spark import RangeRun
+from taxi_platform.spark.stages import EMPTY_QUARANTINE, StageResult, partition_folder
 from taxi_platform.tlc import TripMonth
 
 # Bump when the typed output changes for the same raw file (the schema, the parsing, the quarantine, the
@@ -89,25 +93,107 @@ class TypedTripsConfig(Config):
 def typed_trips(
     context: AssetExecutionContext, config: TypedTripsConfig, spark: SparkResource, lake: LocalLake
 ) -> Iterator[RangeEvent]:
-    yield from each_month(context, lambda month: typed_trips_month(month, context, config, spark, lake))
+    plans = {str(key): typed_plan(trip_month_of(key), context, config, lake) for key in context.partition_keys}
+    # A range's CSV months are typed together; a parquet month (read with its own types) is typed alone.
+    together = [plan for plan in plans.values() if isinstance(plan, TypedInputs) and plan.raw.suffix != ".parquet"]
+    with lake.staging_area("typed_trips") if len(together) > 1 else nullcontext() as area:
+        built = type_together(together, context, config, spark, area) if area is not None else None
+
+        def one_month(month: TripMonth) -> MaterializeResult:
+            return typed_trips_month(month, plans[str(partition_key(month))], context, config, spark, lake, built)
+
+        yield from each_month(context, one_month)
+
+
+@dataclass(frozen=True)
+class TypedInputs:
+    """A month to type: its raw file and what its typed partition is made from."""
+
+    month: TripMonth
+    raw: Path
+    inputs: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class KeptTyped:
+    """A month typed before from the same inputs: kept, with its record."""
+
+    plan: TypedInputs
+    record: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TypedTogether:
+    """What one job over many months wrote (each month's folder under `output`) and observed."""
+
+    output: Path
+    run: RangeRun
+
+
+def typed_plan(
+    month: TripMonth, context: AssetExecutionContext, config: TypedTripsConfig, lake: LocalLake
+) -> TypedInputs | KeptTyped | Exception:
+    """What a month needs: its raw file to type, its record to keep it, or the error that stops it."""
+    try:
+        raw = lake.first_file(month.raw_paths)
+        missing = " or ".join(str(lake.path(p)) for p in month.raw_paths)
+        require_upstream(raw is not None, missing, "raw_trips", month)
+        plan = TypedInputs(month, raw, typed_inputs(lake, month, TYPED_TRIPS_CODE_VERSION, config.model_dump()))
+        finished = lake.record(month.typed_path) if lake.is_finished(month.typed_path) else None
+        kept = kept_record(context, month.typed_path, finished, plan.inputs)
+        return plan if kept is None else KeptTyped(plan, kept)
+    except Exception as error:  # raised again as that month's own failure, its neighbours going on
+        return error
+
+
+def type_together(
+    plans: list[TypedInputs],
+    context: AssetExecutionContext,
+    config: TypedTripsConfig,
+    spark: SparkResource,
+    area: Path,
+) -> TypedTogether | None:
+    """Every month's CSV typed in one job; None when that job fails, so each month is then typed (and fails) alone."""
+    first, last = plans[0].month, plans[-1].month
+    context.log.info(f"Typing {len(plans)} months, {first.label} to {last.yyyy_mm}, in one Spark job")
+    output = area / "output"
+    try:
+        run = spark.run_typed_trips_range(
+            [(plan.month, str(plan.raw)) for plan in plans], str(output), config.partitions
+        )
+    except Exception as error:
+        context.log.warning(f"The job over {len(plans)} months failed ({first_line(error)}); typing each alone")
+        return None
+    return TypedTogether(output, run)
 
 
 def typed_trips_month(
-    month: TripMonth, context: AssetExecutionContext, config: TypedTripsConfig, spark: SparkResource, lake: LocalLake
+    month: TripMonth,
+    plan: TypedInputs | KeptTyped | Exception,
+    context: AssetExecutionContext,
+    config: TypedTripsConfig,
+    spark: SparkResource,
+    lake: LocalLake,
+    built: TypedTogether | None,
 ) -> MaterializeResult:
     """One month of typed_trips: its metadata and its three checks, as a run of that one partition records them."""
-    raw = lake.first_file(month.raw_paths)
-    require_upstream(raw is not None, " or ".join(str(lake.path(p)) for p in month.raw_paths), "raw_trips", month)
-    inputs = typed_inputs(lake, month, TYPED_TRIPS_CODE_VERSION, config.model_dump())
-    finished = lake.record(month.typed_path) if lake.is_finished(month.typed_path) else None
-    if (kept := kept_record(context, month.typed_path, finished, inputs)) is not None:
+    if isinstance(plan, Exception):
+        raise plan
+    if isinstance(plan, KeptTyped):
         # The same raw file, code and config: no Spark, the partition untouched, no check evaluated again.
-        result = StageResult.from_dict(kept["result"])
+        result = StageResult.from_dict(plan.record["result"])
         return MaterializeResult(
-            metadata={**typed_metadata(month, lake, result, kept["quarantined_lines"]), **kept_metadata(kept)},
-            data_version=derived_version(inputs),
+            metadata={
+                **typed_metadata(month, lake, result, plan.record["quarantined_lines"]),
+                **kept_metadata(plan.record),
+            },
+            data_version=derived_version(plan.plan.inputs),
         )
-    context.log.info(f"Typing {raw} into {config.partitions} parquet files")
+    raw, inputs = plan.raw, plan.inputs
+    folder = partition_folder(month)
+    together = built is not None and folder in built.run.results
+    if built is not None and not together:
+        context.log.info(f"{raw}: not read whole by the CSV reader, or has lines to quarantine: typed alone")
     # Write aside, audit, publish: a version that fails its audit never replaces the published one.
     with (
         named_failures(month, str(raw)),
@@ -115,13 +201,19 @@ def typed_trips_month(
         lake.replace_directory(month.quarantine_path) as quarantine,
     ):
         rows = raw_rows(lake, month, raw)  # raw_trips' record; an older lake's file is read (and checked) here
-        run = spark.run_typed_trips(str(raw), str(staging), month, config.partitions, str(quarantine))
+        if together:
+            result, placement = built.run.results[folder], built.run.placement
+            lake.move_into(built.output / folder, staging)
+            lake.move_into(built.output / EMPTY_QUARANTINE, quarantine, copy=True)
+        else:
+            context.log.info(f"Typing {raw} into {config.partitions} parquet files")
+            run = spark.run_typed_trips(str(raw), str(staging), month, config.partitions, str(quarantine))
+            result, placement = run.result, run.placement
         audits = typed_trips_audits(
             parquet_files(staging), month, rows, parquet_files(quarantine), config.max_quarantined_share
         )
         require_passed(audits, month, str(raw))
     [quarantined] = [audit for audit in audits if audit.check == QUARANTINE_AUDIT]
-    result = run.result
     lines = quarantined.metadata["quarantined_lines"]
     metadata = typed_metadata(month, lake, result, lines)
     unparsed = {name: count for name, count in result.observed["unparsed_values"].items() if count}
@@ -137,7 +229,7 @@ def typed_trips_month(
     # Beside the version just published: what the next run compares its inputs with.
     lake.keep_record(staging, stage_record(inputs, result, context.run_id, quarantined_lines=lines))
     return MaterializeResult(
-        metadata={**metadata, **run.placement},
+        metadata={**metadata, **placement},
         check_results=[
             AssetCheckResult(
                 check_name="all_values_parsed",

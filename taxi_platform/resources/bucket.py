@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import shutil
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
@@ -146,13 +144,8 @@ class LocalBucket(TripBucket):
     @contextmanager
     def staging_area(self, name: str) -> Iterator[str]:
         """In the lake's store, on the lake's disk: publishing a partition from it is a rename per file."""
-        staging = self.lake.store().staging
-        staging.mkdir(parents=True, exist_ok=True)
-        folder = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=staging))
-        try:
+        with self.lake.staging_area(name) as folder:
             yield str(folder / "output")
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
 
     def publish_written(
         self, prefix: str, written: str, record: Mapping[str, Any], audit: VersionAudit | None = None
@@ -161,10 +154,7 @@ class LocalBucket(TripBucket):
         if not any(source.glob("*.parquet")):
             raise FileNotFoundError(f"{source}: the job wrote no parquet for {prefix}")
         with self.lake.replace_directory(self._relative(prefix)) as version:
-            version.mkdir(parents=True)
-            for path in sorted(source.iterdir()):
-                os.replace(path, version / path.name)
-            (version / SUCCESS).touch()  # a partition folder of a `partitionBy` write has no marker of its own
+            self.lake.move_into(source, version)
             self.lake.keep_record(version, record)
             if audit is not None:
                 audit(version)

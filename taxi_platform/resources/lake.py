@@ -31,6 +31,7 @@ import fcntl
 import json
 import os
 import shutil
+import tempfile
 import threading
 import time
 import uuid
@@ -313,6 +314,27 @@ class LocalLake(ConfigurableResource):
     def remove_file(self, relative: str) -> None:
         """Remove a file from a zone (a month's raw file in a format it is no longer published in), and its record."""
         self.store().remove_file(self.path(relative))
+
+    @contextmanager
+    def staging_area(self, name: str) -> Iterator[Path]:
+        """A folder in the lake's store, on the lake's disk, for one job's many outputs; removed afterwards."""
+        staging = self.store().staging
+        staging.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=staging))
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    @staticmethod
+    def move_into(written: Path, version: Path, copy: bool = False) -> None:
+        """The files of a folder a job wrote in a staging area, moved (or copied) into a version a
+        `replace_directory` block yielded, with the `_SUCCESS` marker a `partitionBy` folder lacks."""
+        version.mkdir(parents=True)
+        for path in sorted(written.iterdir()):
+            if path.is_file():
+                (shutil.copy2 if copy else os.replace)(path, version / path.name)
+        (version / SUCCESS).touch()
 
     def is_finished(self, relative: str) -> bool:
         """True when a partition directory holds a complete write (its `_SUCCESS` marker)."""

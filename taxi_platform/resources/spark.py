@@ -38,6 +38,7 @@ from taxi_platform.spark.stages import (
     write_revenue_reports,
     write_taxi_zones,
     write_typed_trips,
+    write_typed_trips_range,
 )
 from taxi_platform.tlc.months import TripMonth
 
@@ -273,6 +274,15 @@ class SparkResource(EnvValidated, LazyPySparkResource):
         staging = None if urlparse(output).scheme not in ("", "file") else str(Path(urlparse(output).path).parent)
         result = write_typed_trips(self.spark_session, raw_path, output, month, partitions, quarantine, staging)
         return StageRun(result, self.application)
+
+    def run_typed_trips_range(self, inputs: list[tuple[TripMonth, str]], output: str, partitions: int) -> RangeRun:
+        """Type many months' local CSVs in one Spark job (`write_typed_trips_range`), in this run's session.
+
+        Their parts are cut beside `output` (the lake's store, which a standalone cluster's workers read).
+        """
+        staging = str(Path(output).parent)
+        results = write_typed_trips_range(self.spark_session, inputs, output, partitions, staging)
+        return RangeRun(results, self.application)
 
     def run_revenue_report(self, trips_path: str, zones_path: str, output: str, month: TripMonth) -> StageRun:
         """Build one month's revenue report, with its zones' names, in this run's Spark session."""

@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import reduce
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -192,10 +193,93 @@ def _write_typed_trips(
     )
 
 
-def _typed_pass(rows: DataFrame, color: str, trip_month: TripMonth, output: str) -> tuple[dict[str, int], T.StructType]:
-    """The one pass that writes the trips of `rows` (replacing `output`) and counts what the month's metadata says."""
+def write_typed_trips_range(
+    spark: SparkSession, inputs: list[tuple[TripMonth, str]], output: str, partitions: int, staging: str
+) -> dict[str, StageResult]:
+    """Type many months' local CSVs in one Spark job per color: each month's trips in `output/partition_folder(month)/`.
+
+    Each month is cut into `partitions` plain parts (in `staging`, a folder the executors read), all
+    are read by Spark's CSV reader side by side, typed, observed month by month, and written with
+    one `partitionBy` (no shuffle: every task writes its part's file into its month's folder). A
+    month is in the result only when that pass is its whole story: the reader read every line, no
+    line is to be quarantined, every number parsed. Any other month is left out (its folder, if
+    written, is to be ignored), so that its caller types it alone with `write_typed_trips`, which
+    reads it line by line, quarantines and counts. `output/_empty_quarantine/` is an empty
+    quarantine (one file) for the months in the result.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="typed-trips-range-", dir=staging))
+    try:
+        months = {
+            partition_folder(month): (
+                month,
+                split_lines(Path(urlparse(raw).path), folder / partition_folder(month), partitions),
+            )
+            for month, raw in inputs
+        }
+        results: dict[str, StageResult] = {}
+        for color in sorted({month.color for month, _ in months.values()}):
+            mine = {key: value for key, value in months.items() if value[0].color == color}
+            results |= _typed_range_of_color(spark, mine, output)
+        _no_lines(spark).coalesce(1).write.parquet(f"{output}/{EMPTY_QUARANTINE}")
+        return results
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+EMPTY_QUARANTINE = "_empty_quarantine"
+
+
+def _typed_range_of_color(
+    spark: SparkSession, months: dict[str, tuple[TripMonth, LineParts]], output: str
+) -> dict[str, StageResult]:
+    """One color's months of `write_typed_trips_range`: one read per month, one union, one write."""
+    # Under the largest part's settings every part of every month is read whole, in a task of its own.
+    settings = part_read_settings(max((parts for _, parts in months.values()), key=lambda parts: parts.largest))
+    frames, observations, headers = [], {}, {}
+    with ExitStack() as stack:
+        for key, value in settings.items():
+            stack.enter_context(_session_setting(spark, key, value))
+        stack.enter_context(_session_setting(spark, TIME_PARSER_POLICY, "CORRECTED"))
+        for key, (month, parts) in months.items():
+            headers[key] = header_names(parts.header)
+            try:
+                fast = read_csv_parts(spark, parts, month.color, headers[key])
+            except UnreadableColumn as error:
+                raise UnreadableColumn(f"{month.label}: {error}") from None
+            observations[key] = Observation(f"typed_trips {month.label}")
+            trips, schema = _observed_typed(fast, month, observations[key])
+            frames.append(trips.withColumn(PARTITION_COLUMN, F.lit(key.split("=", 1)[1])))
+        union = reduce(DataFrame.unionByName, frames)
+        union.write.partitionBy(PARTITION_COLUMN).parquet(output)
+    results = {}
+    for key, (month, parts) in months.items():
+        observed = {name: int(value or 0) for name, value in observations[key].get.items()}
+        whole = observed["lines"] == parts.lines - 1 and not observed["unread_by_csv_reader"]
+        if not whole or observed["quarantined"] or observed["unparsed_rows"]:
+            continue  # typed again alone, line by line (see above)
+        header = headers[key]
+        results[key] = StageResult(
+            rows=observed["lines"],
+            columns=_columns(schema),
+            observed={
+                "source_format": "csv.gz",
+                "read_by": "csv_reader",
+                "data_lines": observed["lines"],
+                "file_data_lines": parts.lines - 1,
+                "quarantined_lines": 0,
+                "pickups_outside_month": observed["pickups_outside_month"],
+                "unparsed_values": {c.name: 0 for c in typed_columns(month.color) if c.type != "string"},
+                "missing_columns": missing_columns(header, month.color),
+                "unknown_columns": unknown_columns(header, month.color),
+            },
+        )
+    return results
+
+
+def _observed_typed(rows: DataFrame, trip_month: TripMonth, observation: Observation) -> tuple[DataFrame, T.StructType]:
+    """A month's rows typed, with what its metadata says counted on the way (the pass `_typed_pass` writes)."""
+    color = trip_month.color
     trip = F.col(REASON).isNull()
-    observation = Observation(f"typed_trips {trip_month.label}")
     # The pass carries only what it writes and counts (not the lines' text, not a flag per column).
     known = {c.name for c in typed_columns(color)}
     first_pass = rows.select(
@@ -213,8 +297,15 @@ def _typed_pass(rows: DataFrame, color: str, trip_month: TripMonth, output: str)
         ),
     )
     trips = typed_trips(observed_rows, color)
+    return trips, trips.schema
+
+
+def _typed_pass(rows: DataFrame, color: str, trip_month: TripMonth, output: str) -> tuple[dict[str, int], T.StructType]:
+    """The one pass that writes the trips of `rows` (replacing `output`) and counts what the month's metadata says."""
+    observation = Observation(f"typed_trips {trip_month.label}")
+    trips, schema = _observed_typed(rows, trip_month, observation)
     trips.write.mode("overwrite").parquet(output)
-    return {name: int(value or 0) for name, value in observation.get.items()}, trips.schema
+    return {name: int(value or 0) for name, value in observation.get.items()}, schema
 
 
 def _quarantine_and_count_unparsed(
@@ -337,19 +428,19 @@ def write_revenue_report(
 
 # The column, and so the folder (`partition=green-2021-01/`), each month's report is written under by
 # `write_revenue_reports`.
-REPORT_PARTITION = "partition"
+PARTITION_COLUMN = "partition"
 FILE_MONTH = "_file_month"
 
 
-def report_folder(trip_month: TripMonth) -> str:
-    """The folder, under a ranged report job's output, that holds one month's report."""
-    return f"{REPORT_PARTITION}={trip_month.color}-{trip_month.yyyy_mm}"
+def partition_folder(trip_month: TripMonth) -> str:
+    """The folder, under a ranged job's output (`write_revenue_reports`, `write_typed_trips_range`), of one month."""
+    return f"{PARTITION_COLUMN}={trip_month.color}-{trip_month.yyyy_mm}"
 
 
 def write_revenue_reports(
     spark: SparkSession, inputs: list[tuple[TripMonth, str]], zones_path: str, output: str
 ) -> dict[str, StageResult]:
-    """Many months' revenue reports in one Spark job: each month's in `output/report_folder(month)/`, one file.
+    """Many months' revenue reports in one Spark job: each month's in `output/partition_folder(month)/`, one file.
 
     A color's months are read in one scan, each trip in the month of the `{YYYY}/{MM}/` folder its
     file sits in (as the course's report over many months, `course_revenue_report`), aggregated
@@ -373,30 +464,30 @@ def write_revenue_reports(
         observation = Observation(f"revenue_reports {color}")
         trips_by_color[color] = trips.observe(observation, *_month_counts(months))
         for month, _ in months:
-            observed[report_folder(month)] = _month_values(observation, month)
+            observed[partition_folder(month)] = _month_values(observation, month)
     report = course_revenue_report(trips_by_color, zones).withColumn(
-        REPORT_PARTITION, F.concat_ws("-", "service_type", F.date_format("revenue_month", "yyyy-MM"))
+        PARTITION_COLUMN, F.concat_ws("-", "service_type", F.date_format("revenue_month", "yyyy-MM"))
     )
     # A few hundred rows a month: cached, so the statistics and the previews do not recompute the months.
-    report = report.repartition(REPORT_PARTITION).sortWithinPartitions(REPORT_PARTITION, "revenue_zone").cache()
+    report = report.repartition(PARTITION_COLUMN).sortWithinPartitions(PARTITION_COLUMN, "revenue_zone").cache()
     try:
-        report.write.partitionBy(REPORT_PARTITION).parquet(output)
-        stats = report.groupBy(REPORT_PARTITION).agg(
+        report.write.partitionBy(PARTITION_COLUMN).parquet(output)
+        stats = report.groupBy(PARTITION_COLUMN).agg(
             F.count(F.lit(1)).alias("rows"),
             F.sum("revenue_monthly_total_amount").alias("report_total_amount"),
             F.sum(F.col("zone").isNull().cast("int")).alias("zones_without_names"),
         )
-        by_folder = {f"{REPORT_PARTITION}={row[REPORT_PARTITION]}": row for row in stats.collect()}
+        by_folder = {f"{PARTITION_COLUMN}={row[PARTITION_COLUMN]}": row for row in stats.collect()}
         rank = F.row_number().over(
-            Window.partitionBy(REPORT_PARTITION).orderBy(F.col("revenue_monthly_total_amount").desc_nulls_last())
+            Window.partitionBy(PARTITION_COLUMN).orderBy(F.col("revenue_monthly_total_amount").desc_nulls_last())
         )
         previews: dict[str, list[dict[str, Any]]] = {}
         for row in report.withColumn("_rank", rank).where(F.col("_rank") <= PREVIEW_ROWS).orderBy("_rank").collect():
             values = row.asDict()
-            folder = f"{REPORT_PARTITION}={values.pop(REPORT_PARTITION)}"
+            folder = f"{PARTITION_COLUMN}={values.pop(PARTITION_COLUMN)}"
             values.pop("_rank")
             previews.setdefault(folder, []).append(values)
-        columns = _columns(report.drop(REPORT_PARTITION).schema)
+        columns = _columns(report.drop(PARTITION_COLUMN).schema)
         return {
             folder: _report_result(values(), by_folder[folder], columns, previews[folder])
             for folder, values in observed.items()
