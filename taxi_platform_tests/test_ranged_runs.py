@@ -234,7 +234,27 @@ def spark_jobs(spark) -> set[int]:
     return set(spark.sparkContext.statusTracker().getJobIdsForGroup())
 
 
-def test_a_range_types_and_reports_in_as_many_spark_jobs_for_six_months_as_for_three(tmp_path: Path, spark):
+@pytest.fixture(params=["local", "standalone"])
+def ranged_spark(request):
+    """The session the ranged runs reuse (so its jobs can be counted): local, or on a real standalone cluster."""
+    if request.param == "local":
+        yield request.getfixturevalue("spark")
+        return
+    from pyspark.sql import SparkSession
+
+    from taxi_platform.resources import SparkResource
+    from taxi_platform_tests.support.data import TEST_SPARK_CONFIG
+
+    cluster = request.getfixturevalue("standalone_cluster")
+    if (active := SparkSession.getActiveSession()) is not None:
+        active.stop()  # another test's local session: this one must be an application on the cluster
+    session = SparkResource(master=cluster.master_url, spark_config=TEST_SPARK_CONFIG).spark_session
+    yield session
+    session.stop()
+
+
+def test_a_range_types_and_reports_in_as_many_spark_jobs_for_six_months_as_for_three(tmp_path: Path, ranged_spark):
+    spark = ranged_spark
     jobs: dict[str, dict[int, int]] = {"typed_trips": {}, "revenue_report": {}}
     for count in (3, 6):
         months = [TripMonth.parse("green", f"2021-{number:02d}") for number in range(1, count + 1)]
@@ -243,7 +263,8 @@ def test_a_range_types_and_reports_in_as_many_spark_jobs_for_six_months_as_for_t
         server = MirrorServer(root).start()
         try:
             data_dir = tmp_path / f"data-{count}"
-            resources, instance = local_platform(data_dir, server.url), DagsterInstance.ephemeral()
+            master = spark.sparkContext.master
+            resources, instance = local_platform(data_dir, server.url, master=master), DagsterInstance.ephemeral()
             materialize_zones(resources, instance=instance)
             for stage in ASSETS[:4]:  # raw_trips and gcs_trips run no Spark job
                 before = spark_jobs(spark)
@@ -257,7 +278,10 @@ def test_a_range_types_and_reports_in_as_many_spark_jobs_for_six_months_as_for_t
             assert_same_report(ours, with_zone_names(duckdb_revenue(source, "green", month.yyyy_mm)))
             [report] = materializations(instance, "revenue_report", month)
             assert report.metadata["dagster/row_count"].value == len(ours)
+            # Every stage of every run in the one application (on the cluster: its executors did the work).
+            assert report.metadata["spark_application_id"].value == spark.sparkContext.applicationId
             [typed] = materializations(instance, "typed_trips", month)
+            assert typed.metadata["spark_application_id"].value == spark.sparkContext.applicationId
             typed_rows = pq.ParquetDataset(str((data_dir / month.typed_path).resolve())).read().num_rows
             assert typed.metadata["dagster/row_count"].value == typed_rows == data_lines(source)
     for stage, by_count in jobs.items():

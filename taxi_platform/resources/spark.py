@@ -18,6 +18,8 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -262,6 +264,17 @@ class SparkResource(EnvValidated, LazyPySparkResource):
             placement["spark_cores_max"] = self._cores_max
         return placement
 
+    @contextmanager
+    def described(self, stage: str) -> Iterator[None]:
+        """The Spark jobs of the block carry `stage` as their description: the Spark UI and event log say which
+        asset and months ran each job."""
+        context = self.spark_session.sparkContext
+        context.setJobDescription(stage)
+        try:
+            yield
+        finally:
+            context.setJobDescription(None)  # type: ignore[arg-type]
+
     def run_typed_trips(
         self, raw_path: str, output: str, month: TripMonth, partitions: int, quarantine: str | None = None
     ) -> StageRun:
@@ -272,7 +285,8 @@ class SparkResource(EnvValidated, LazyPySparkResource):
         are swept with stale versions), not in the system's temporary folder.
         """
         staging = None if urlparse(output).scheme not in ("", "file") else str(Path(urlparse(output).path).parent)
-        result = write_typed_trips(self.spark_session, raw_path, output, month, partitions, quarantine, staging)
+        with self.described(f"typed_trips {month.label}"):
+            result = write_typed_trips(self.spark_session, raw_path, output, month, partitions, quarantine, staging)
         return StageRun(result, self.application)
 
     def run_typed_trips_range(self, inputs: list[tuple[TripMonth, str]], output: str, partitions: int) -> RangeRun:
@@ -281,21 +295,26 @@ class SparkResource(EnvValidated, LazyPySparkResource):
         Their parts are cut beside `output` (the lake's store, which a standalone cluster's workers read).
         """
         staging = str(Path(output).parent)
-        results = write_typed_trips_range(self.spark_session, inputs, output, partitions, staging)
+        with self.described(f"typed_trips {_range_label(inputs)}"):
+            results = write_typed_trips_range(self.spark_session, inputs, output, partitions, staging)
         return RangeRun(results, self.application)
 
     def run_revenue_report(self, trips_path: str, zones_path: str, output: str, month: TripMonth) -> StageRun:
         """Build one month's revenue report, with its zones' names, in this run's Spark session."""
-        result = write_revenue_report(self.spark_session, trips_path, zones_path, output, month)
+        with self.described(f"revenue_report {month.label}"):
+            result = write_revenue_report(self.spark_session, trips_path, zones_path, output, month)
         return StageRun(result, self.application)
 
     def run_revenue_reports(self, inputs: list[tuple[TripMonth, str]], zones_path: str, output: str) -> RangeRun:
         """Many months' reports in one Spark job (`write_revenue_reports`), in this run's session."""
-        return RangeRun(write_revenue_reports(self.spark_session, inputs, zones_path, output), self.application)
+        with self.described(f"revenue_report {_range_label(inputs)}"):
+            results = write_revenue_reports(self.spark_session, inputs, zones_path, output)
+        return RangeRun(results, self.application)
 
     def run_taxi_zones(self, csv_path: str, output: str) -> StageRun:
         """Type the zone lookup into parquet in this run's Spark session (its input is on the run's disk)."""
-        return StageRun(write_taxi_zones(self.spark_session, csv_path, output), self.application)
+        with self.described("taxi_zones"):
+            return StageRun(write_taxi_zones(self.spark_session, csv_path, output), self.application)
 
     def teardown_after_execution(self, context: InitResourceContext | None) -> None:
         if self._starting is not None and self._starting is not threading.current_thread():
@@ -305,6 +324,12 @@ class SparkResource(EnvValidated, LazyPySparkResource):
             self._spark_session.stop()
         self._spark_session = None
         self._owns_session = False
+
+
+def _range_label(inputs: list[tuple[TripMonth, str]]) -> str:
+    """`green 2021-01..2021-06`: the months of a ranged stage, for its Spark jobs' description."""
+    first, last = inputs[0][0], inputs[-1][0]
+    return first.label if len(inputs) == 1 else f"{first.label}..{last.yyyy_mm}"
 
 
 def _alive_cores(status: dict[str, Any]) -> int:
