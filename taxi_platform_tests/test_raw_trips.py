@@ -16,6 +16,7 @@ from taxi_platform.resources import DownloadFailed, MonthNotPublished, TripSourc
 from taxi_platform.tlc import BadTripFile, TripMonth, inspect_trip_file
 from taxi_platform_tests.support.data import GREEN_CSV, GREEN_PARQUET
 from taxi_platform_tests.support.mirror import MirrorServer, Scripted
+from taxi_platform_tests.support.oracle import trips_in
 from taxi_platform_tests.support.resources import local_platform
 
 GREEN = TripMonth.parse("green", "2021-01")
@@ -46,7 +47,7 @@ def test_downloads_the_month_byte_for_byte(resources, data_dir, mirror_root):
     metadata = result.asset_materializations_for_node("raw_trips")[0].metadata
     with gzip.open(target, "rt", newline="") as stream:
         data_lines = sum(1 for _ in stream) - 1
-    assert metadata["dagster/row_count"].value == data_lines == 76518
+    assert metadata["dagster/row_count"].value == data_lines == trips_in(GREEN_CSV)
     assert metadata["sha256"].value == hashlib.sha256(source).hexdigest()
     assert metadata["bytes"].value == len(source)
     assert [c.name for c in metadata["dagster/column_schema"].schema.columns][:3] == [
@@ -183,7 +184,7 @@ def test_a_month_only_the_feed_publishes_is_taken_from_it_as_parquet(resources, 
     assert metadata["source_url"].value == f"{mirror.url}/trip-data/green_tripdata_2024-01.parquet"
     assert metadata["format"].value == "parquet"
     assert metadata["bytes"].value == GREEN_PARQUET.stat().st_size
-    assert metadata["dagster/row_count"].value == 56551  # the file's footer, as pyarrow reads it (SOURCES.md)
+    assert metadata["dagster/row_count"].value == trips_in(GREEN_PARQUET)
 
 
 def test_a_month_republished_in_the_other_format_replaces_the_raw_partition(data_dir, own_mirror: MirrorServer):

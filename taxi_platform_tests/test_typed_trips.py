@@ -15,7 +15,14 @@ from taxi_platform.partitions import partition_key
 from taxi_platform.spark.stages import write_typed_trips
 from taxi_platform.tlc import TripMonth
 from taxi_platform_tests.support.data import GREEN_CSV
-from taxi_platform_tests.support.oracle import COURSE_TYPES, course_csv, csv_rows, floats_for_ints, typed_types
+from taxi_platform_tests.support.oracle import (
+    COURSE_TYPES,
+    course_csv,
+    csv_rows,
+    floats_for_ints,
+    trips_in,
+    typed_types,
+)
 
 GREEN = TripMonth.parse("green", "2021-01")
 YELLOW = TripMonth.parse("yellow", "2021-01")
@@ -43,7 +50,7 @@ def test_schema_is_the_course_schema_then_the_added_columns(green_typed):
 
 def test_every_row_is_kept_including_empty_vendor_block(green_typed, green_rows):
     result, frame = green_typed
-    assert result.rows == frame.count() == len(green_rows) == 76518
+    assert result.rows == frame.count() == len(green_rows) == trips_in(GREEN_CSV)
     empty_vendor = sum(1 for row in green_rows if row["VendorID"] == "")
     assert empty_vendor > 30_000  # the block at the end of each 2021 green file
     assert frame.where("VendorID IS NULL").count() == empty_vendor
@@ -78,7 +85,7 @@ def test_integers_written_as_floats_survive(spark, tmp_path, green_typed):
     out = tmp_path / "typed_floats"
     result = write_typed_trips(spark, str(floats), str(out), GREEN)
     from_floats = spark.read.parquet(str(out))
-    assert result.rows == 76518
+    assert result.rows == trips_in(GREEN_CSV)
     assert from_floats.where("VendorID IS NOT NULL").count() == original.where("VendorID IS NOT NULL").count()
     assert from_floats.exceptAll(original).count() == 0
     assert original.exceptAll(from_floats).count() == 0
@@ -122,7 +129,7 @@ def test_partition_count_is_configurable_and_rerun_replaces(resources, data_dir)
     version = typed_dir.resolve().name
     assert sorted(p.name for p in typed_dir.resolve().parent.iterdir()) == [version, f"{version}.json"]
     metadata = result.asset_materializations_for_node("typed_trips")[0].metadata
-    assert metadata["dagster/row_count"].value == 76518
+    assert metadata["dagster/row_count"].value == trips_in(GREEN_CSV)
     assert metadata["files"].value == 3  # two parts and _SUCCESS
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
     assert checks == {"all_values_parsed": True, "no_unknown_columns": True, "no_lines_quarantined": True}

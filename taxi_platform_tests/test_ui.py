@@ -26,7 +26,7 @@ from taxi_platform_tests.support.dev_server import ASSETS, ASSETS_QUERY, DevServ
 from taxi_platform_tests.support.keys import key, run_tags
 from taxi_platform_tests.support.mirror import MirrorServer, Scripted
 from taxi_platform_tests.support.months import damaged_month
-from taxi_platform_tests.support.oracle import duckdb_revenue
+from taxi_platform_tests.support.oracle import duckdb_revenue, trips_in
 from taxi_platform_tests.support.processes import stop_group
 
 # Debian's chromium by default; elsewhere (macOS) point CHROMIUM at a Chrome/Chromium binary.
@@ -421,7 +421,7 @@ def test_a_failed_run_says_which_partition_which_file_and_what(dev_server: DevSe
     raw = dev_root / "data" / month.raw_path
     assert step["stepKey"] == "typed_trips"
     assert month.label in first_line and str(raw) in first_line, first_line
-    assert f"{len(damaged)} of 76518 data lines could not be parsed" in first_line, first_line
+    assert f"{len(damaged)} of {trips_in(GREEN_CSV)} data lines could not be parsed" in first_line, first_line
     assert f"first: line {damaged[0]}: " in first_line, first_line
     assert any(e["__typename"] == "RunFailureEvent" for e in events)
 
