@@ -158,7 +158,8 @@ def test_gcp_profile_with_dataproc_from_the_environment(tmp_path, mirror, gcs_em
         )  # fmt: skip
         materialize_cli(env, "*", PARTITION)
 
-    [submitted] = standin.submissions
+    [zones, submitted] = standin.submissions  # `*` materializes taxi_zones first, on the cluster too
+    assert zones["body"]["job"]["pysparkJob"]["args"][0] == "zones"
     home = env["DAGSTER_HOME"]
     assert placements(home) == {"typed_trips": "in-process", "revenue_report": "dataproc"}
     report = latest_metadata(home, "revenue_report", PARTITION)
@@ -194,18 +195,24 @@ def test_a_range_on_the_gcp_profile_submits_one_report_job_for_all_its_months(
     finally:
         server.stop()
 
+    # One workload per Spark stage on Dataproc: the zone lookup's, then the three months' reports.
     if serverless:
         assert standin.submissions == [], "no cluster job"
-        [created] = standin.batch_submissions
-        args, run_id = created["body"]["pysparkBatch"]["args"], created["query"]["batchId"][0]
+        runs = [(b["body"]["pysparkBatch"]["args"], b["query"]["batchId"][0]) for b in standin.batch_submissions]
         where, id_key = "dataproc_serverless", "dataproc_batch_id"
     else:
         assert standin.batch_submissions == [], "no batch"
-        [submitted] = [s["body"]["job"] for s in standin.submissions]
-        args, run_id = submitted["pysparkJob"]["args"], submitted["reference"]["jobId"]
+        runs = [
+            (s["body"]["job"]["pysparkJob"]["args"], s["body"]["job"]["reference"]["jobId"])
+            for s in standin.submissions
+        ]
         where, id_key = "dataproc", "dataproc_job_id"
+    [(zones_args, zones_id), (args, run_id)] = runs
+    assert zones_args[0] == "zones" and zones_args[zones_args.index("--input") + 1].startswith(f"gs://{staging}/code/")
     assert args[0] == "reports", "the three reports are one Dataproc job"
     home = env["DAGSTER_HOME"]
+    zones = latest_metadata(home, "taxi_zones", None)
+    assert (zones["spark_placement"].value, zones[id_key].value) == (where, zones_id)
     table = bigquery_slice(bigquery_emulator, env)
     for month, source in sources.items():
         key = str(partition_key(month))

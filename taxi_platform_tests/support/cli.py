@@ -91,11 +91,13 @@ def materialize_cli(
     return done.stderr
 
 
-def latest_metadata(home: str | Path, asset: str, partition: str) -> dict[str, MetadataValue]:
-    """The metadata of an asset partition's latest materialization, read back from the runs' DAGSTER_HOME."""
+def latest_metadata(home: str | Path, asset: str, partition: str | None) -> dict[str, MetadataValue]:
+    """The metadata of an asset partition's (None: an unpartitioned asset's) latest materialization, read back from
+    the runs' DAGSTER_HOME."""
+    partitions = None if partition is None else [partition]
     with DagsterInstance.from_config(str(home)) as instance:
         records = instance.fetch_materializations(
-            AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[partition]), limit=1
+            AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=partitions), limit=1
         ).records
     assert records, f"no materialization of {asset} {partition} in {home}"
     return dict(records[0].asset_materialization.metadata)

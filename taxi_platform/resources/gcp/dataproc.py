@@ -235,6 +235,16 @@ class DataprocRunner(ConfigurableResource):
             uris.append(str(target))
         return uris[0], uris[1]
 
+    def upload_input(self, client: storage.Client, path: Path) -> str:
+        """A small local input (the zone lookup) under `code_uri/inputs/{hash}/`, unless already there: a
+        workload reads `gs://` only."""
+        data = path.read_bytes()
+        target = GsUri.parse(self.code_uri).join("inputs", hashlib.sha256(data).hexdigest()[:16], path.name)
+        blob = client.bucket(target.bucket).blob(target.path)
+        if not blob.exists():
+            blob.upload_from_string(data)
+        return str(target)
+
     def _follow(
         self,
         kind: str,
@@ -428,11 +438,12 @@ def _log_lines(log: Log, lines: list[str]) -> None:
 
 
 class DataprocSparkResource(SparkResource):
-    """Spark for the gcp profile with Dataproc: the revenue report is a cluster's job or a serverless batch.
+    """Spark for the gcp profile with Dataproc: the zone lookup and the revenue report are a cluster's jobs
+    or serverless batches.
 
-    The report reads and writes the bucket (`gs://`), so it runs on Dataproc. `typed_trips` and
-    `taxi_zones` parse in the run's own session, since their input, the raw file, is on the run's
-    local disk; each says where it ran in its metadata (`spark_placement`).
+    The report reads and writes the bucket (`gs://`); the zone lookup's checked CSV is uploaded for
+    its job. `typed_trips` parses in the run's own session, since its input, the raw file, is on the
+    run's local disk; each stage says where it ran in its metadata (`spark_placement`).
     """
 
     dataproc: DataprocRunner = Field(
@@ -453,6 +464,22 @@ class DataprocSparkResource(SparkResource):
         args = ["revenue", "--color", month.color, "--month", month.yyyy_mm, "--input", trips_path,
                 "--output", output, "--zones", zones_path]  # fmt: skip
         submitted = self.dataproc.run_job(args, f"revenue_report {month.label}", get_dagster_logger())
+        return StageRun(StageResult.from_dict(submitted.summary), submitted.placement)
+
+    def run_taxi_zones(self, csv_path: str, output: str) -> StageRun:
+        """The zone lookup typed by a Dataproc job or batch: the checked CSV is uploaded beside the job's code
+        (once per content), the typed zones written to `output` in the bucket."""
+        if not is_gs_uri(output):
+            raise Failure(f"taxi_zones: Dataproc cannot write the local path {output}; the gcp profile keeps the "
+                          "bucket on GCS (TAXI_GCS_BUCKET)")  # fmt: skip
+        source = (
+            csv_path
+            if is_gs_uri(csv_path)
+            else self.dataproc.upload_input(self.dataproc.storage_client(), Path(csv_path))
+        )
+        submitted = self.dataproc.run_job(
+            ["zones", "--input", source, "--output", output], "taxi_zones", get_dagster_logger()
+        )
         return StageRun(StageResult.from_dict(submitted.summary), submitted.placement)
 
     def run_revenue_reports(self, inputs: list[tuple[TripMonth, str]], zones_path: str, output: str) -> RangeRun:
