@@ -132,9 +132,14 @@ def _landing_folder(landing_dir: str | Path | EnvVar | None) -> dict[str, LocalL
     return {} if landing_dir is None else {"landing": LocalLandingZone(root=_folder(landing_dir))}
 
 
+def _variable(name: str) -> str:
+    """The one read of the environment: a variable's value, empty when it is unset (unset and empty are alike)."""
+    return os.environ.get(name, "")
+
+
 def _optional(name: str) -> EnvVar | None:
     """An EnvVar for a variable that is set, None for one that is not (its part is off)."""
-    return EnvVar(name) if os.environ.get(name) else None
+    return EnvVar(name) if _variable(name) else None
 
 
 def _setting(name: str) -> EnvVar | str:
@@ -144,17 +149,17 @@ def _setting(name: str) -> EnvVar | str:
 
 def _flag(name: str) -> bool:
     """A yes/no variable: `1`, `true` or `yes` is on; unset, empty, `0`, `false` or `no` is off."""
-    value = os.environ.get(name, "").strip().lower()
+    value = _variable(name).strip().lower()
     if value in ("", "0", "false", "no"):
         return False
     if value in ("1", "true", "yes"):
         return True
-    raise ValueError(f"{name}={os.environ[name]!r} is not a yes/no value; use 1 (on) or 0 (off)")
+    raise ValueError(f"{name}={_variable(name)!r} is not a yes/no value; use 1 (on) or 0 (off)")
 
 
 def _dataproc(project: EnvVar) -> DataprocRunner | None:
     """Where the gcp profile's report runs: a named cluster's jobs, serverless batches, or neither (in process)."""
-    cluster, serverless = bool(os.environ.get("TAXI_DATAPROC_CLUSTER")), _flag("TAXI_DATAPROC_SERVERLESS")
+    cluster, serverless = bool(_variable("TAXI_DATAPROC_CLUSTER")), _flag("TAXI_DATAPROC_SERVERLESS")
     if cluster and serverless:
         raise ValueError(
             "TAXI_DATAPROC_CLUSTER and TAXI_DATAPROC_SERVERLESS are both set: set TAXI_DATAPROC_CLUSTER to submit "
@@ -183,7 +188,7 @@ def resources_for(profile: str) -> dict[str, Any]:
     if profile == "local":
         return local_resources(data_dir, source_url, master=master, landing_dir=landing, **feed)
     if profile == "standalone":
-        if not os.environ.get("TAXI_SPARK_MASTER"):
+        if not _variable("TAXI_SPARK_MASTER"):
             raise ValueError("TAXI_PROFILE=standalone needs TAXI_SPARK_MASTER=spark://host:port (the cluster's master)")
         return local_resources(data_dir, source_url, master=master, landing_dir=landing, **feed)
     project = EnvVar("TAXI_GCP_PROJECT")
@@ -204,4 +209,4 @@ def resources_for(profile: str) -> dict[str, Any]:
 
 
 def resources_from_environment() -> dict[str, Any]:
-    return resources_for(os.environ.get("TAXI_PROFILE", "local"))
+    return resources_for(_variable("TAXI_PROFILE") or "local")
