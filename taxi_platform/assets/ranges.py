@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from dagster import (
     AssetCheckEvaluation,
@@ -34,10 +35,41 @@ from dagster import (
 
 from taxi_platform.failures import first_line
 from taxi_platform.partitions import trip_month_of
+from taxi_platform.resources.spark import RangeRun
 from taxi_platform.tlc.months import TripMonth
 
 RangeEvent = MaterializeResult | AssetMaterialization | AssetCheckEvaluation | Output
 CheckEvent = AssetCheckEvaluation | Output
+Plan = TypeVar("Plan")
+
+
+@dataclass(frozen=True)
+class Kept(Generic[Plan]):
+    """A month made before from the same inputs: kept, with its record (`unchanged.kept_record`)."""
+
+    plan: Plan
+    record: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Together:
+    """What one Spark job over many months wrote (each month's folder under `output`) and observed."""
+
+    output: str
+    run: RangeRun
+
+
+def run_together(
+    context: AssetExecutionContext, months: Sequence[TripMonth], output: str, job: Callable[[], RangeRun]
+) -> Together | None:
+    """Run a stage's job over many months; None when it fails, so that each month is then done (and fails) alone."""
+    stage, first, last = context.asset_key.to_user_string(), months[0], months[-1]
+    context.log.info(f"{stage}: {len(months)} months, {first.label} to {last.yyyy_mm}, in one Spark job")
+    try:
+        return Together(output, job())
+    except Exception as error:
+        context.log.warning(f"{stage}: the job over {len(months)} months failed ({first_line(error)}); each alone")
+        return None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@ import math
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +17,13 @@ from dagster import (
 
 from taxi_platform.assets.gcs_trips import gcs_trips
 from taxi_platform.assets.metadata import bucket_location, column_schema, markdown_table
-from taxi_platform.assets.ranges import RangeEvent, each_month
+from taxi_platform.assets.ranges import Kept, RangeEvent, Together, each_month, run_together
 from taxi_platform.assets.taxi_zones import taxi_zones
 from taxi_platform.assets.unchanged import derived_version, kept_metadata, kept_record, stage_record
 from taxi_platform.audits import parquet_files, report_total_audit, require_passed
-from taxi_platform.failures import first_line, named_failures, require_upstream
+from taxi_platform.failures import named_failures, require_upstream
 from taxi_platform.partitions import partition_key, trip_month_of, trip_partitions
 from taxi_platform.resources import SparkResource, TripBucket
-from taxi_platform.resources.spark import RangeRun
 from taxi_platform.spark.stages import StageResult, partition_folder
 from taxi_platform.tlc import TripMonth
 from taxi_platform.tlc.zones import ZONES_PREFIX
@@ -64,7 +64,11 @@ def revenue_report(context: AssetExecutionContext, spark: SparkResource, bucket:
     to_build = [plan for plan in plans.values() if isinstance(plan, ReportInputs)]
     together = len(to_build) > 1
     with bucket.staging_area("revenue_reports") if together else nullcontext() as staging:
-        built = build_together(to_build, context, spark, staging) if together else None
+        built = None
+        if together:
+            inputs, zones = [(plan.month, plan.source) for plan in to_build], to_build[0].zones
+            job = partial(spark.run_revenue_reports, inputs, zones, staging)
+            built = run_together(context, [plan.month for plan in to_build], staging, job)
 
         def one_month(month: TripMonth) -> MaterializeResult:
             return revenue_report_month(month, plans[str(partition_key(month))], context, spark, bucket, built)
@@ -82,25 +86,9 @@ class ReportInputs:
     inputs: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class KeptReport:
-    """A month whose report was made from the same inputs: kept, with its record."""
-
-    plan: ReportInputs
-    record: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class BuiltTogether:
-    """What one job over many months wrote (each month's folder under `staging`) and observed."""
-
-    staging: str
-    run: RangeRun
-
-
 def report_plan(
     month: TripMonth, context: AssetExecutionContext, bucket: TripBucket
-) -> ReportInputs | KeptReport | Exception:
+) -> ReportInputs | Kept[ReportInputs] | Exception:
     """What a month's report needs: its inputs to build it, its record to keep it, or the error that stops it."""
     try:
         require_upstream(bucket.is_published(month.typed_path), f"published {month.typed_path}", "gcs_trips", month)
@@ -114,37 +102,23 @@ def report_plan(
         plan = ReportInputs(month, bucket.spark_path(month.typed_path), zones, inputs)
         finished = bucket.record(month.report_path) if bucket.is_published(month.report_path) else None
         kept = kept_record(context, month.report_path, finished, inputs)
-        return plan if kept is None else KeptReport(plan, kept)
+        return plan if kept is None else Kept(plan, kept)
     except Exception as error:  # raised again as that month's own failure, its neighbours going on
         return error
 
 
-def build_together(
-    plans: list[ReportInputs], context: AssetExecutionContext, spark: SparkResource, staging: str
-) -> BuiltTogether | None:
-    """Every month's report in one job; None when that job fails, so each month is then built (and fails) alone."""
-    first, last = plans[0].month, plans[-1].month
-    context.log.info(f"Building {len(plans)} revenue reports, {first.label} to {last.yyyy_mm}, in one Spark job")
-    try:
-        run = spark.run_revenue_reports([(plan.month, plan.source) for plan in plans], plans[0].zones, staging)
-    except Exception as error:
-        context.log.warning(f"The job over {len(plans)} months failed ({first_line(error)}); building each alone")
-        return None
-    return BuiltTogether(staging, run)
-
-
 def revenue_report_month(
     month: TripMonth,
-    plan: ReportInputs | KeptReport | Exception,
+    plan: ReportInputs | Kept[ReportInputs] | Exception,
     context: AssetExecutionContext,
     spark: SparkResource,
     bucket: TripBucket,
-    built: BuiltTogether | None,
+    built: Together | None,
 ) -> MaterializeResult:
     """One month of revenue_report: its metadata and its check, as a run of that one partition records them."""
     if isinstance(plan, Exception):
         raise plan
-    if isinstance(plan, KeptReport):
+    if isinstance(plan, Kept):
         # The same trips, zones and code: no Spark job, the report untouched, its check not evaluated again.
         result = StageResult.from_dict(plan.record["result"])
         return MaterializeResult(
@@ -157,7 +131,7 @@ def revenue_report_month(
         with named_failures(month, plan.source):
             bucket.publish_written(
                 month.report_path,
-                f"{built.staging}/{folder}",
+                f"{built.output}/{folder}",
                 stage_record(plan.inputs, result, context.run_id),
                 audit=lambda written: audit_report(written, result, plan),
             )

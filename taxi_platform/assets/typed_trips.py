@@ -1,6 +1,7 @@
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from dagster import (
 from pydantic import Field
 
 from taxi_platform.assets.metadata import column_schema, location
-from taxi_platform.assets.ranges import RangeEvent, each_month
+from taxi_platform.assets.ranges import Kept, RangeEvent, Together, each_month, run_together
 from taxi_platform.assets.raw_trips import raw_trips
 from taxi_platform.assets.unchanged import (
     derived_version,
@@ -29,10 +30,9 @@ from taxi_platform.assets.unchanged import (
     typed_inputs,
 )
 from taxi_platform.audits import QUARANTINE_AUDIT, parquet_files, require_passed, typed_trips_audits
-from taxi_platform.failures import first_line, named_failures, require_upstream
+from taxi_platform.failures import named_failures, require_upstream
 from taxi_platform.partitions import partition_key, trip_month_of, trip_partitions
 from taxi_platform.resources import LocalLake, SparkResource
-from taxi_platform.resources.spark import RangeRun
 from taxi_platform.spark.stages import EMPTY_QUARANTINE, StageResult, partition_folder
 from taxi_platform.tlc import TripMonth
 
@@ -97,7 +97,12 @@ def typed_trips(
     # A range's CSV months are typed together; a parquet month (read with its own types) is typed alone.
     together = [plan for plan in plans.values() if isinstance(plan, TypedInputs) and plan.raw.suffix != ".parquet"]
     with lake.staging_area("typed_trips") if len(together) > 1 else nullcontext() as area:
-        built = type_together(together, context, config, spark, area) if area is not None else None
+        built = None
+        if area is not None:
+            output = str(area / "output")
+            inputs = [(plan.month, str(plan.raw)) for plan in together]
+            job = partial(spark.run_typed_trips_range, inputs, output, config.partitions)
+            built = run_together(context, [plan.month for plan in together], output, job)
 
         def one_month(month: TripMonth) -> MaterializeResult:
             return typed_trips_month(month, plans[str(partition_key(month))], context, config, spark, lake, built)
@@ -114,25 +119,9 @@ class TypedInputs:
     inputs: dict[str, Any] | None
 
 
-@dataclass(frozen=True)
-class KeptTyped:
-    """A month typed before from the same inputs: kept, with its record."""
-
-    plan: TypedInputs
-    record: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class TypedTogether:
-    """What one job over many months wrote (each month's folder under `output`) and observed."""
-
-    output: Path
-    run: RangeRun
-
-
 def typed_plan(
     month: TripMonth, context: AssetExecutionContext, config: TypedTripsConfig, lake: LocalLake
-) -> TypedInputs | KeptTyped | Exception:
+) -> TypedInputs | Kept[TypedInputs] | Exception:
     """What a month needs: its raw file to type, its record to keep it, or the error that stops it."""
     try:
         raw = lake.first_file(month.raw_paths)
@@ -141,45 +130,24 @@ def typed_plan(
         plan = TypedInputs(month, raw, typed_inputs(lake, month, TYPED_TRIPS_CODE_VERSION, config.model_dump()))
         finished = lake.record(month.typed_path) if lake.is_finished(month.typed_path) else None
         kept = kept_record(context, month.typed_path, finished, plan.inputs)
-        return plan if kept is None else KeptTyped(plan, kept)
+        return plan if kept is None else Kept(plan, kept)
     except Exception as error:  # raised again as that month's own failure, its neighbours going on
         return error
 
 
-def type_together(
-    plans: list[TypedInputs],
-    context: AssetExecutionContext,
-    config: TypedTripsConfig,
-    spark: SparkResource,
-    area: Path,
-) -> TypedTogether | None:
-    """Every month's CSV typed in one job; None when that job fails, so each month is then typed (and fails) alone."""
-    first, last = plans[0].month, plans[-1].month
-    context.log.info(f"Typing {len(plans)} months, {first.label} to {last.yyyy_mm}, in one Spark job")
-    output = area / "output"
-    try:
-        run = spark.run_typed_trips_range(
-            [(plan.month, str(plan.raw)) for plan in plans], str(output), config.partitions
-        )
-    except Exception as error:
-        context.log.warning(f"The job over {len(plans)} months failed ({first_line(error)}); typing each alone")
-        return None
-    return TypedTogether(output, run)
-
-
 def typed_trips_month(
     month: TripMonth,
-    plan: TypedInputs | KeptTyped | Exception,
+    plan: TypedInputs | Kept[TypedInputs] | Exception,
     context: AssetExecutionContext,
     config: TypedTripsConfig,
     spark: SparkResource,
     lake: LocalLake,
-    built: TypedTogether | None,
+    built: Together | None,
 ) -> MaterializeResult:
     """One month of typed_trips: its metadata and its three checks, as a run of that one partition records them."""
     if isinstance(plan, Exception):
         raise plan
-    if isinstance(plan, KeptTyped):
+    if isinstance(plan, Kept):
         # The same raw file, code and config: no Spark, the partition untouched, no check evaluated again.
         result = StageResult.from_dict(plan.record["result"])
         return MaterializeResult(
@@ -203,8 +171,8 @@ def typed_trips_month(
         rows = raw_rows(lake, month, raw)  # raw_trips' record; an older lake's file is read (and checked) here
         if together:
             result, placement = built.run.results[folder], built.run.placement
-            lake.move_into(built.output / folder, staging)
-            lake.move_into(built.output / EMPTY_QUARANTINE, quarantine, copy=True)
+            lake.move_into(Path(built.output) / folder, staging)
+            lake.move_into(Path(built.output) / EMPTY_QUARANTINE, quarantine, copy=True)
         else:
             context.log.info(f"Typing {raw} into {config.partitions} parquet files")
             run = spark.run_typed_trips(str(raw), str(staging), month, config.partitions, str(quarantine))
