@@ -23,6 +23,7 @@ from taxi_platform.profile import gcp_resources
 from taxi_platform.resources.gcp.clients import BigQueryClient
 from taxi_platform.resources.gcp.dataproc import DataprocJobs
 from taxi_platform.resources.gcp.warehouse import BigQueryWarehouse
+from taxi_platform.resources.warehouse import StrayRows
 from taxi_platform.spark.gcs import gcs_connector_jar
 from taxi_platform.tlc import TripMonth
 from taxi_platform_tests.support.cli import gcp_env, latest_metadata, materialize_cli
@@ -107,6 +108,13 @@ def test_gcp_profile_bucket_report_and_bigquery(gcp, tmp_path):
     assert report_meta["source"].value == f"gs://{bucket.name}/{MONTHS[0].typed_path}"
     assert report_meta["uri"].value == f"gs://{bucket.name}/{MONTHS[0].report_path}"
 
+    # BigQuery read the report where it is: one load job of the report's gs:// files, none uploaded.
+    for month in MONTHS:
+        load_job = latest_metadata(env["DAGSTER_HOME"], "bigquery_revenue", partition(month))["load_job"].value
+        names = [name for name in objects(bucket, month.report_path) if name.endswith(".parquet")]
+        files = [f"gs://{bucket.name}/{month.report_path}/{name}" for name in names]
+        assert sorted(bq.get_job(load_job).source_uris) == sorted(files) and files
+
     # A rerun of the whole chain on an unchanged month: nothing is typed again, the bucket keeps its
     # objects, and the warehouse holds the same rows, once.
     before = warehouse_rows(bq, dataset)
@@ -123,26 +131,40 @@ def test_gcp_profile_bucket_report_and_bigquery(gcp, tmp_path):
     assert objects(bucket, MONTHS[0].typed_path) == new_parts
 
 
-def test_concurrent_slice_replaces_never_duplicate(bigquery_emulator, tmp_path, spark):
-    """Two loads of the same slice at once, plus another slice: each slice ends with the report's rows once."""
+def report_uploaded(spark, gcs_emulator, folder: Path, month: TripMonth) -> list[str]:
+    """The course report of a committed month, written by Spark to `folder` and uploaded: its gs:// files."""
     from taxi_platform.spark.stages import write_revenue_report, write_taxi_zones, write_typed_trips
 
-    month = MONTHS[0]
-    write_typed_trips(spark, str(GREEN_CSV), str(tmp_path / "pq"), month)
-    write_taxi_zones(spark, str(ZONE_LOOKUP), str(tmp_path / "zones"))
-    write_revenue_report(spark, str(tmp_path / "pq"), str(tmp_path / "zones"), str(tmp_path / "report"), month)
-    report = pq.read_table(str(tmp_path / "report")).to_pylist()
-    dataset = unique_name("concurrent", "_")
-    warehouse = BigQueryWarehouse(
+    write_typed_trips(spark, str(GREEN_CSV), str(folder / "pq"), month)
+    write_taxi_zones(spark, str(ZONE_LOOKUP), str(folder / "zones"))
+    write_revenue_report(spark, str(folder / "pq"), str(folder / "zones"), str(folder / "report"), month)
+    bucket = gcs_emulator.client().bucket(gcs_emulator.create_bucket(unique_name("report")))
+    uris = []
+    for path in sorted((folder / "report").glob("*.parquet")):
+        bucket.blob(f"{month.report_path}/{path.name}").upload_from_filename(str(path))
+        uris.append(f"gs://{bucket.name}/{month.report_path}/{path.name}")
+    return uris
+
+
+def emulated_warehouse(bigquery_emulator, prefix: str) -> BigQueryWarehouse:
+    return BigQueryWarehouse(
         bigquery=BigQueryClient(project=bigquery_emulator.project, endpoint=bigquery_emulator.endpoint),
-        dataset=dataset,
+        dataset=unique_name(prefix, "_"),
     )
-    warehouse.replace_revenue(tmp_path / "report", month, "{}", "test")
+
+
+def test_concurrent_slice_replaces_never_duplicate(bigquery_emulator, gcs_emulator, tmp_path, spark):
+    """Two loads of the same slice at once, plus another slice: each slice ends with the report's rows once."""
+    month = MONTHS[0]
+    uris = report_uploaded(spark, gcs_emulator, tmp_path, month)
+    report = pq.read_table(str(tmp_path / "report")).to_pylist()
+    warehouse = emulated_warehouse(bigquery_emulator, "concurrent")
+    warehouse.replace_revenue(uris, month, "{}", "test")
     errors: list[BaseException] = []
 
     def load() -> None:
         try:
-            warehouse.replace_revenue(tmp_path / "report", month, "{}", "test")
+            warehouse.replace_revenue(uris, month, "{}", "test")
         except BaseException as error:  # surfaced below
             errors.append(error)
 
@@ -153,8 +175,25 @@ def test_concurrent_slice_replaces_never_duplicate(bigquery_emulator, tmp_path, 
         thread.join()
     assert not errors, errors
     with warehouse.bigquery.get_client() as client:
-        rows = [dict(r.items()) for r in client.query(f"SELECT * FROM `{client.project}.{dataset}.revenue`").result()]
+        rows = [
+            dict(r.items())
+            for r in client.query(f"SELECT * FROM `{client.project}.{warehouse.dataset}.revenue`").result()
+        ]
     assert_same_report(rows, report)
+
+
+def test_a_report_of_another_month_is_refused_and_the_slice_kept(bigquery_emulator, gcs_emulator, tmp_path, spark):
+    """Loaded as January's, February's rows would escape the slice replace: refused, naming both, January kept."""
+    month = MONTHS[0]
+    uris = report_uploaded(spark, gcs_emulator, tmp_path, month)
+    warehouse = emulated_warehouse(bigquery_emulator, "strays")
+    warehouse.replace_revenue(uris, month, "{}", "first")
+    january = warehouse.slice_rows(month)
+    february = TripMonth.parse("green", "2021-02")
+    with pytest.raises(StrayRows, match=r"^green 2021-02: gs://.*: \d+ report rows are not in green 2021-02"):
+        warehouse.replace_revenue(uris, february, "{}", "second")
+    assert warehouse.slice_rows(february) == [] and warehouse.slice_rows(month) == january
+    assert warehouse.last_load(month).run_id == "first" and warehouse.last_load(february) is None
 
 
 def test_dataproc_mode_submits_the_report_job(tmp_path, mirror, gcs_emulator, bigquery_emulator):

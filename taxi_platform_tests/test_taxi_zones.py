@@ -13,6 +13,7 @@ from dagster import materialize
 from taxi_platform.assets import bigquery_revenue, revenue_report, trip_assets
 from taxi_platform.partitions import partition_key
 from taxi_platform.resources import DuckDBWarehouse, LocalBucket, LocalLake, TripSource
+from taxi_platform.resources.warehouse import StrayRows
 from taxi_platform.spark.stages import write_revenue_report, write_taxi_zones, write_typed_trips
 from taxi_platform.tlc import TripMonth
 from taxi_platform_tests.support.data import GREEN_CSV, ZONE_LOOKUP
@@ -182,6 +183,19 @@ def test_a_duckdb_table_from_before_the_zone_names_gains_them(green_report, tmp_
     _assert_kept_and_named(rows)
 
 
+def test_duckdb_refuses_a_report_of_another_month_and_keeps_the_slice(green_report, tmp_path):
+    """Loaded as February's, January's rows would escape the slice replace: refused, naming the files, kept."""
+    warehouse = DuckDBWarehouse(lake=LocalLake(root=str(tmp_path)))
+    files = LocalBucket(lake=LocalLake(root=str(green_report))).data_files(GREEN.report_path)
+    warehouse.replace_revenue(files, GREEN, "{}", "first")
+    january = warehouse.slice_rows(GREEN)
+    february = TripMonth.parse("green", "2021-02")
+    with pytest.raises(StrayRows, match=r"^green 2021-02: /.*: \d+ report rows are not in green 2021-02"):
+        warehouse.replace_revenue(files, february, "{}", "second")
+    assert warehouse.slice_rows(february) == [] and warehouse.slice_rows(GREEN) == january
+    assert warehouse.last_load(GREEN).run_id == "first" and warehouse.last_load(february) is None
+
+
 def _assert_kept_and_named(rows: list[dict]) -> None:
     """The old month's rows are untouched (NULL names); the new month's rows equal the course SQL with names."""
     old = sorted((row for row in rows if str(row["revenue_month"]) == "2020-12-01"), key=lambda r: r["revenue_zone"])
@@ -193,10 +207,11 @@ def _assert_kept_and_named(rows: list[dict]) -> None:
     assert_same_report(new, with_zone_names(duckdb_revenue(GREEN_CSV, "green", "2021-01")))
 
 
-def test_a_bigquery_table_from_before_the_zone_names_gains_them(green_report, tmp_path, bigquery_emulator):
+def test_a_bigquery_table_from_before_the_zone_names_gains_them(green_report, bigquery_emulator, gcs_emulator):
     from google.cloud import bigquery
 
-    from taxi_platform.resources.gcp.clients import BigQueryClient
+    from taxi_platform.resources.gcp.bucket import GCSBucket
+    from taxi_platform.resources.gcp.clients import BigQueryClient, GcsClient
     from taxi_platform.resources.gcp.warehouse import BigQueryWarehouse
     from taxi_platform_tests.support.emulators import unique_name
 
@@ -215,14 +230,16 @@ def test_a_bigquery_table_from_before_the_zone_names_gains_them(green_report, tm
     )
     client.query(f"INSERT INTO `{table_id}` ({', '.join(OLD_NAMES)}) VALUES {values}").result()
 
-    data_dir = tmp_path / "data"
-    (data_dir / "bucket").mkdir(parents=True)
-    (data_dir / "bucket/report").symlink_to(green_report / "bucket/report")
+    # The report in a bucket of the GCS emulator, whose objects the BigQuery emulator's load jobs read.
+    name = gcs_emulator.create_bucket(unique_name("zones"))
+    report = green_report / "bucket" / GREEN.report_path
+    for path in sorted(report.iterdir()):
+        gcs_emulator.client().bucket(name).blob(f"{GREEN.report_path}/{path.name}").upload_from_filename(str(path))
     warehouse = BigQueryWarehouse(
         bigquery=BigQueryClient(project=bigquery_emulator.project, endpoint=bigquery_emulator.endpoint),
         dataset=dataset,
     )
-    bucket = LocalBucket(lake=LocalLake(root=str(data_dir)))
+    bucket = GCSBucket(gcs=GcsClient(project=bigquery_emulator.project, endpoint=gcs_emulator.endpoint), bucket=name)
     result = materialize(
         [bigquery_revenue], resources={"bucket": bucket, "warehouse": warehouse}, partition_key=partition_key(GREEN)
     )

@@ -61,14 +61,15 @@ def bigquery_revenue_month(
             },
             data_version=DataVersion(hashlib.sha256(inputs.encode()).hexdigest()),
         )
-    with named_failures(month, report), bucket.local_copy(month.report_path) as files:
-        loaded = warehouse.replace_revenue(files, month, inputs, context.run_id)
+    with named_failures(month, report):
+        loaded = warehouse.replace_revenue(bucket.data_files(month.report_path), month, inputs, context.run_id)
     context.log.info(f"{loaded.table}: {loaded.rows} rows for {month.label}, {loaded.table_rows} in all")
     return MaterializeResult(
         metadata={
             **slice_metadata(loaded.table, loaded.uri, report, loaded.rows),
             "bytes": loaded.bytes,
             "table_rows": loaded.table_rows,
+            **({"load_job": loaded.load_job} if loaded.load_job else {}),
         },
         data_version=DataVersion(hashlib.sha256(inputs.encode()).hexdigest()),
     )

@@ -53,6 +53,10 @@ class TripBucket(ConfigurableResource, ABC):
         """Where Spark reads a published prefix (`/local/path` or `gs://bucket/prefix`)."""
 
     @abstractmethod
+    def data_files(self, prefix: str) -> list[str]:
+        """Where a loader reads each data file of a published prefix (`/local/path` or `gs://…`), by name."""
+
+    @abstractmethod
     def replace_prefix(self, prefix: str, audit: VersionAudit | None = None) -> AbstractContextManager[str]:
         """Yield a fresh location for Spark to write; on success it becomes the prefix's content.
 
@@ -133,6 +137,12 @@ class LocalBucket(TripBucket):
 
     def spark_path(self, prefix: str) -> str:
         return str(self._path(prefix))
+
+    def data_files(self, prefix: str) -> list[str]:
+        folder = self._path(prefix)
+        return [
+            str(folder / p.name) for p in sorted(folder.resolve().iterdir()) if p.is_file() and is_data_file(p.name)
+        ]
 
     @contextmanager
     def replace_prefix(self, prefix: str, audit: VersionAudit | None = None) -> Iterator[str]:

@@ -32,6 +32,7 @@ class LoadedSlice:
     rows: int  # rows of this (month, color) slice
     table_rows: int  # rows in the whole table after the load
     bytes: int
+    load_job: str | None = None  # the warehouse's id of the job that read the report files, where it has one
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,12 @@ class SliceLoad:
 
 class RevenueWarehouse(ConfigurableResource, ABC):
     @abstractmethod
-    def replace_revenue(self, report_dir: Path, trip_month: TripMonth, inputs: str, run_id: str) -> LoadedSlice:
-        """Make the (month, color) slice exactly the report's rows; record that `run_id` loaded it from `inputs`."""
+    def replace_revenue(self, report_files: list[str], trip_month: TripMonth, inputs: str, run_id: str) -> LoadedSlice:
+        """Make the (month, color) slice exactly the rows of the report's files, read where they are
+        (`TripBucket.data_files`); record that `run_id` loaded it from `inputs`.
+
+        A report with rows of another slice is refused whole (`StrayRows`), the slice as it was.
+        """
 
     @abstractmethod
     def last_load(self, trip_month: TripMonth) -> SliceLoad | None:
@@ -143,9 +148,8 @@ class DuckDBWarehouse(RevenueWarehouse):
         query = "SELECT count(*) FROM information_schema.tables WHERE table_name = ?"
         return bool(db.execute(query, [table]).fetchone()[0])
 
-    def replace_revenue(self, report_dir: Path, trip_month: TripMonth, inputs: str, run_id: str) -> LoadedSlice:
-        reject_strays(sorted(report_dir.glob("*.parquet")), trip_month, report_dir)
-        files = str(report_dir.resolve() / "*.parquet")
+    def replace_revenue(self, report_files: list[str], trip_month: TripMonth, inputs: str, run_id: str) -> LoadedSlice:
+        require_files(report_files, trip_month)
         columns = ", ".join(c.name for c in REVENUE_COLUMNS)
         definition = ", ".join(f"{c.name} {_DUCKDB_TYPES[c.type]}" for c in REVENUE_COLUMNS)
         where = "revenue_month = ? AND service_type = ?"
@@ -157,10 +161,14 @@ class DuckDBWarehouse(RevenueWarehouse):
                 "inputs VARCHAR, run_id VARCHAR, rows BIGINT)"
             )
             self._add_missing_columns(db)
+            strays = db.execute(f"SELECT count(*) FROM read_parquet(?) WHERE NOT ({where})", [report_files, *slice_key])
+            reject_strays(strays.fetchone()[0], trip_month, report_files)
             db.execute("BEGIN TRANSACTION")
             try:
                 db.execute(f"DELETE FROM {REVENUE_TABLE} WHERE {where}", slice_key)
-                db.execute(f"INSERT INTO {REVENUE_TABLE} ({columns}) SELECT {columns} FROM read_parquet(?)", [files])
+                db.execute(
+                    f"INSERT INTO {REVENUE_TABLE} ({columns}) SELECT {columns} FROM read_parquet(?)", [report_files]
+                )
                 rows = db.execute(f"SELECT count(*) FROM {REVENUE_TABLE} WHERE {where}", slice_key).fetchone()[0]
                 # In the same transaction: the record never names a load that did not happen.
                 db.execute(f"DELETE FROM {LOADS_TABLE} WHERE {where}", slice_key)
@@ -179,14 +187,19 @@ def missing_columns(existing: list[str]) -> list[TripColumn]:
     return [column for column in REVENUE_COLUMNS if column.name not in existing]
 
 
-def reject_strays(files: list[Path], trip_month: TripMonth, report_dir: Path) -> None:
-    """Rows of another month or color would escape the slice replace; refuse them before loading."""
-    import pyarrow.parquet as pq
+class StrayRows(ValueError):
+    """A report holds rows of another (month, color) slice: a slice replace would let them escape it."""
 
-    if not files:
-        raise FileNotFoundError(f"{report_dir}: no report parquet files")
-    for path in files:
-        keys = pq.read_table(path, columns=["revenue_month", "service_type"]).to_pylist()
-        strays = [k for k in keys if (k["revenue_month"], k["service_type"]) != (trip_month.month, trip_month.color)]
-        if strays:
-            raise ValueError(f"{path}: {len(strays)} report rows are not in {trip_month.label}; nothing loaded")
+
+def require_files(report_files: list[str], trip_month: TripMonth) -> None:
+    if not report_files:
+        raise FileNotFoundError(f"{trip_month.label}: the report has no parquet files")
+
+
+def reject_strays(strays: int, trip_month: TripMonth, report_files: list[str]) -> None:
+    """Refuse a report with rows outside the slice (counted by the warehouse): nothing is loaded."""
+    if strays:
+        folder = report_files[0].rsplit("/", 1)[0]
+        raise StrayRows(
+            f"{trip_month.label}: {folder}: {strays} report rows are not in {trip_month.label}; nothing loaded"
+        )

@@ -17,7 +17,14 @@ from google.cloud import storage
 from google.cloud.storage import transfer_manager
 from pydantic import Field
 
-from taxi_platform.resources.bucket import Published, TripBucket, VersionAudit, file_md5, fingerprint
+from taxi_platform.resources.bucket import (
+    Published,
+    TripBucket,
+    VersionAudit,
+    file_md5,
+    fingerprint,
+    is_data_file,
+)
 from taxi_platform.resources.gcp.clients import GcsClient
 from taxi_platform.resources.gcp.uri import GsUri
 from taxi_platform.resources.lake import STALE_SECONDS, SUCCESS
@@ -156,6 +163,14 @@ class GCSBucket(TripBucket):
 
     def spark_path(self, prefix: str) -> str:
         return self._uri(prefix)
+
+    def data_files(self, prefix: str) -> list[str]:
+        """From the listing: a BigQuery load job reads them where they are."""
+        return [
+            self._uri(f"{prefix}/{name}")
+            for name in sorted(self._objects(prefix))
+            if "/" not in name and is_data_file(name)
+        ]
 
     @contextmanager
     def replace_prefix(self, prefix: str, audit: VersionAudit | None = None) -> Iterator[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from pathlib import Path
 
 from dagster import get_dagster_logger
 from google.api_core.exceptions import NotFound
@@ -21,12 +20,14 @@ from taxi_platform.resources.warehouse import (
     TableFacts,
     missing_columns,
     reject_strays,
+    require_files,
 )
 from taxi_platform.tlc.months import TripMonth
 from taxi_platform.tlc.schemas import REVENUE_COLUMNS
 
 _BIGQUERY_TYPES = {"int": "INT64", "date": "DATE", "string": "STRING", "double": "FLOAT64"}
 _CONCURRENT_UPDATE = "concurrent update"
+_SLICE = "revenue_month = @month AND service_type = @color"  # a (month, color) slice, with `_slice_parameters`
 
 
 class BigQueryWarehouse(RevenueWarehouse):
@@ -42,9 +43,9 @@ class BigQueryWarehouse(RevenueWarehouse):
     dataset: str = Field(description="Dataset holding the `revenue` table (created if missing).")
     merge_attempts: int = Field(default=5, ge=1, description="Tries when a concurrent MERGE wins the table.")
 
-    def replace_revenue(self, report_dir: Path, trip_month: TripMonth, inputs: str, run_id: str) -> LoadedSlice:
-        files = sorted(report_dir.glob("*.parquet"))
-        reject_strays(files, trip_month, report_dir)
+    def replace_revenue(self, report_files: list[str], trip_month: TripMonth, inputs: str, run_id: str) -> LoadedSlice:
+        """One load job reads the report's `gs://` files where they are: nothing passes through this machine."""
+        require_files(report_files, trip_month)
         schema = [bigquery.SchemaField(c.name, _BIGQUERY_TYPES[c.type]) for c in REVENUE_COLUMNS]
         log = get_dagster_logger()
         with self.bigquery.get_client() as client:
@@ -54,12 +55,13 @@ class BigQueryWarehouse(RevenueWarehouse):
                 load = bigquery.LoadJobConfig(
                     schema=schema,
                     source_format=bigquery.SourceFormat.PARQUET,
-                    write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
+                    write_disposition=bigquery.WriteDisposition.WRITE_EMPTY,
                 )
-                for path in files:
-                    with path.open("rb") as stream:
-                        client.load_table_from_file(stream, staging, job_config=load).result()
-                log.info(f"Loaded {len(files)} report files into {staging}")
+                job = client.load_table_from_uri(report_files, staging, job_config=load)
+                job.result()
+                log.info(f"Load job {job.job_id} read {len(report_files)} report files into {staging}")
+                strays = _query(client, f"SELECT count(*) FROM `{staging}` WHERE NOT ({_SLICE})", trip_month)
+                reject_strays(int(next(iter(strays))[0]), trip_month, report_files)
                 self._merge(client, table_id, staging, trip_month)
             finally:
                 client.delete_table(staging, not_found_ok=True)
@@ -72,6 +74,7 @@ class BigQueryWarehouse(RevenueWarehouse):
             rows=rows,
             table_rows=int(table.num_rows or 0),
             bytes=int(table.num_bytes or 0),
+            load_job=job.job_id,
         )
 
     def last_load(self, trip_month: TripMonth) -> SliceLoad | None:
@@ -109,8 +112,7 @@ class BigQueryWarehouse(RevenueWarehouse):
             bigquery.ScalarQueryParameter("run_id", "STRING", load.run_id),
             bigquery.ScalarQueryParameter("rows", "INT64", load.rows),
         ]
-        where = "revenue_month = @month AND service_type = @color"
-        self._dml(client, table_id, f"DELETE FROM `{table_id}` WHERE {where}", parameters)
+        self._dml(client, table_id, f"DELETE FROM `{table_id}` WHERE {_SLICE}", parameters)
         self._dml(
             client, table_id, f"INSERT INTO `{table_id}` VALUES (@month, @color, @inputs, @run_id, @rows)", parameters
         )
@@ -183,7 +185,11 @@ class BigQueryWarehouse(RevenueWarehouse):
 
 def _query_slice(client: bigquery.Client, select: str, trip_month: TripMonth, tail: str = "") -> bigquery.RowIterator:
     """`select ... WHERE` the (month, color) slice, with the slice as query parameters."""
-    statement = f"{select} WHERE revenue_month = @month AND service_type = @color {tail}"
+    return _query(client, f"{select} WHERE {_SLICE} {tail}", trip_month)
+
+
+def _query(client: bigquery.Client, statement: str, trip_month: TripMonth) -> bigquery.RowIterator:
+    """A query with the (month, color) slice as its parameters `@month` and `@color`."""
     job_config = bigquery.QueryJobConfig(query_parameters=_slice_parameters(trip_month))
     return client.query(statement, job_config=job_config).result()
 
