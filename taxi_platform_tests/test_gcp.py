@@ -23,7 +23,6 @@ from taxi_platform.profile import gcp_resources
 from taxi_platform.resources.gcp.clients import BigQueryClient
 from taxi_platform.resources.gcp.dataproc import DataprocJobs
 from taxi_platform.resources.gcp.warehouse import BigQueryWarehouse
-from taxi_platform.resources.warehouse import StrayRows
 from taxi_platform.spark.gcs import gcs_connector_jar
 from taxi_platform.tlc import TripMonth
 from taxi_platform_tests.support.cli import gcp_env, latest_metadata, materialize_cli
@@ -31,6 +30,7 @@ from taxi_platform_tests.support.data import GREEN_CSV, GREEN_PARQUET, TEST_SPAR
 from taxi_platform_tests.support.dataproc_standin import DataprocStandIn
 from taxi_platform_tests.support.emulators import unique_name
 from taxi_platform_tests.support.oracle import assert_same_report, course_csv, duckdb_revenue, with_zone_names
+from taxi_platform_tests.support.warehouses import assert_refuses_a_report_of_another_month
 from taxi_platform_tests.support.zones import materialize_zones_on_gcp
 
 MONTHS = [TripMonth.parse("green", "2021-01"), TripMonth.parse("yellow", "2021-01")]
@@ -183,17 +183,9 @@ def test_concurrent_slice_replaces_never_duplicate(bigquery_emulator, gcs_emulat
 
 
 def test_a_report_of_another_month_is_refused_and_the_slice_kept(bigquery_emulator, gcs_emulator, tmp_path, spark):
-    """Loaded as January's, February's rows would escape the slice replace: refused, naming both, January kept."""
-    month = MONTHS[0]
-    uris = report_uploaded(spark, gcs_emulator, tmp_path, month)
-    warehouse = emulated_warehouse(bigquery_emulator, "strays")
-    warehouse.replace_revenue(uris, month, "{}", "first")
-    january = warehouse.slice_rows(month)
-    february = TripMonth.parse("green", "2021-02")
-    with pytest.raises(StrayRows, match=r"^green 2021-02: gs://.*: \d+ report rows are not in green 2021-02"):
-        warehouse.replace_revenue(uris, february, "{}", "second")
-    assert warehouse.slice_rows(february) == [] and warehouse.slice_rows(month) == january
-    assert warehouse.last_load(month).run_id == "first" and warehouse.last_load(february) is None
+    """A report with rows of another month is refused: the slices and the record of loads as they were."""
+    uris = report_uploaded(spark, gcs_emulator, tmp_path, MONTHS[0])
+    assert_refuses_a_report_of_another_month(emulated_warehouse(bigquery_emulator, "strays"), uris, MONTHS[0])
 
 
 def test_dataproc_mode_submits_the_report_job(tmp_path, mirror, gcs_emulator, bigquery_emulator):

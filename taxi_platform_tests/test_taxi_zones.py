@@ -13,12 +13,12 @@ from dagster import materialize
 from taxi_platform.assets import bigquery_revenue, revenue_report, trip_assets
 from taxi_platform.partitions import partition_key
 from taxi_platform.resources import DuckDBWarehouse, LocalBucket, LocalLake, TripSource
-from taxi_platform.resources.warehouse import StrayRows
 from taxi_platform.spark.stages import write_revenue_report, write_taxi_zones, write_typed_trips
 from taxi_platform.tlc import TripMonth
 from taxi_platform_tests.support.data import GREEN_CSV, ZONE_LOOKUP
 from taxi_platform_tests.support.oracle import assert_same_report, duckdb_revenue, with_zone_names
 from taxi_platform_tests.support.resources import local_platform
+from taxi_platform_tests.support.warehouses import assert_refuses_a_report_of_another_month
 from taxi_platform_tests.support.zones import lookup_lines, lookup_without, materialize_zones, serve_lookup
 
 GREEN = TripMonth.parse("green", "2021-01")
@@ -184,16 +184,9 @@ def test_a_duckdb_table_from_before_the_zone_names_gains_them(green_report, tmp_
 
 
 def test_duckdb_refuses_a_report_of_another_month_and_keeps_the_slice(green_report, tmp_path):
-    """Loaded as February's, January's rows would escape the slice replace: refused, naming the files, kept."""
-    warehouse = DuckDBWarehouse(lake=LocalLake(root=str(tmp_path)))
+    """A report with rows of another month is refused: the slices and the record of loads as they were."""
     files = LocalBucket(lake=LocalLake(root=str(green_report))).data_files(GREEN.report_path)
-    warehouse.replace_revenue(files, GREEN, "{}", "first")
-    january = warehouse.slice_rows(GREEN)
-    february = TripMonth.parse("green", "2021-02")
-    with pytest.raises(StrayRows, match=r"^green 2021-02: /.*: \d+ report rows are not in green 2021-02"):
-        warehouse.replace_revenue(files, february, "{}", "second")
-    assert warehouse.slice_rows(february) == [] and warehouse.slice_rows(GREEN) == january
-    assert warehouse.last_load(GREEN).run_id == "first" and warehouse.last_load(february) is None
+    assert_refuses_a_report_of_another_month(DuckDBWarehouse(lake=LocalLake(root=str(tmp_path))), files, GREEN)
 
 
 def _assert_kept_and_named(rows: list[dict]) -> None:
