@@ -1,8 +1,9 @@
 """The one place the environment is read: which profile to build, and which optional parts it has.
 
 TAXI_PROFILE (`local`, `standalone` or `gcp`) is read here, at import, together with whether the
-other variables are set. Their values reach the resources through `EnvVar`, resolved (and checked,
-naming the variable) when a run starts, so nothing secret is in the definitions. A variable that is
+other variables are set. A value with a known form (the master, the source URLs) is checked here,
+so a bad one fails the definitions' load with an error naming the variable. The values reach the
+resources through `EnvVar`, resolved when a run starts, so nothing secret is in the definitions. A variable that is
 not set takes its default below, so the local profile runs in a fresh clone with nothing set.
 docs/configuration.md lists them all.
 """
@@ -10,6 +11,7 @@ docs/configuration.md lists them all.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +25,10 @@ from taxi_platform.resources import (
     SparkResource,
     TripSource,
 )
+from taxi_platform.resources.spark import check_master
+from taxi_platform.resources.trip_source import check_base_url, redact
 from taxi_platform.tlc.months import DEFAULT_SOURCE_URL
-from taxi_platform.tlc.sources import DEFAULT_SOURCES, DEFAULT_TLC_URL
+from taxi_platform.tlc.sources import DEFAULT_SOURCES, DEFAULT_TLC_URL, source_order
 
 if TYPE_CHECKING:
     from taxi_platform.resources.gcp.dataproc import DataprocRunner
@@ -143,8 +147,26 @@ def _optional(name: str) -> EnvVar | None:
 
 
 def _setting(name: str) -> EnvVar | str:
-    """The variable when it is set, else its default (DEFAULTS)."""
+    """The variable when it is set, else its default (DEFAULTS); a set value of a known form is checked."""
+    value = _variable(name)
+    if value and name in _CHECKS:
+        try:
+            _CHECKS[name](value)
+        except ValueError as error:
+            raise BadSetting(f"{name}={redact(value)!r}: {error}") from None
     return _optional(name) or DEFAULTS[name]
+
+
+class BadSetting(ValueError):
+    """A variable whose value cannot work; the message names the variable and the value (credentials redacted)."""
+
+
+_CHECKS: dict[str, Callable[[str], object]] = {
+    "TAXI_SPARK_MASTER": check_master,
+    "TAXI_SOURCE_URL": check_base_url,
+    "TAXI_TLC_URL": check_base_url,
+    "TAXI_SOURCES": source_order,
+}
 
 
 def _flag(name: str) -> bool:

@@ -89,9 +89,10 @@ def spark():
     return SparkSession.getActiveSession() or SparkResource(spark_config=TEST_SPARK_CONFIG).spark_session
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def standalone_cluster():
-    """A real Spark standalone master and worker on 127.0.0.1 (standalone.py), stopped after the test."""
+    """A real Spark standalone master and worker on 127.0.0.1 (standalone.py), started once and stopped at the end:
+    each test judges the applications it started, by their ids or as the latest."""
     from taxi_platform_tests.support.standalone import StandaloneCluster
 
     cluster = StandaloneCluster().start()

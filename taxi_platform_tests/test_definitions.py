@@ -108,30 +108,25 @@ def test_sensors_start_off_and_run_the_whole_chain():
 
 
 @pytest.mark.parametrize(
-    ("variable", "value", "resource", "problem"),
+    ("variable", "value", "problem"),
     [
-        ("TAXI_SPARK_MASTER", "yarn", "spark", "is not one this platform runs on"),
-        ("TAXI_SOURCE_URL", "ftp://mirror.example/tlc", "trip_source", "not a base this platform downloads from"),
-        ("TAXI_TLC_URL", "s3://nyc-tlc", "trip_source", "not a base this platform downloads from"),
-        ("TAXI_SOURCES", "tlc,s3", "trip_source", "unknown source 's3': list some of release, tlc"),
-        ("TAXI_SOURCES", "tlc,tlc", "trip_source", "a source is listed twice"),
+        ("TAXI_SPARK_MASTER", "yarn", "is not one this platform runs on"),
+        ("TAXI_SOURCE_URL", "ftp://mirror.example/tlc", "not a base this platform downloads from"),
+        ("TAXI_TLC_URL", "s3://nyc-tlc", "not a base this platform downloads from"),
+        ("TAXI_SOURCES", "tlc,s3", "unknown source 's3': list some of release, tlc"),
+        ("TAXI_SOURCES", "tlc,tlc", "a source is listed twice"),
     ],
 )
-def test_a_bad_value_from_the_environment_names_the_variable_and_the_value(
-    monkeypatch, variable, value, resource, problem
-):
-    from dagster import build_resources
+def test_a_bad_value_from_the_environment_names_the_variable_and_the_value(monkeypatch, variable, value, problem):
+    """On the local profile too: a `TAXI_SPARK_MASTER` set there is the master, not replaced by `local[*]`."""
+    from taxi_platform.profile import BadSetting, resources_from_environment
 
-    from taxi_platform.profile import resources_from_environment
-
-    monkeypatch.setenv("TAXI_PROFILE", "standalone")
-    monkeypatch.setenv("TAXI_SPARK_MASTER", "spark://127.0.0.1:7077")
+    monkeypatch.setenv("TAXI_PROFILE", "local")
     monkeypatch.setenv(variable, value)
-    resources = resources_from_environment()  # loading the definitions resolves nothing yet
-    with pytest.raises(Exception) as failure, build_resources({resource: resources[resource]}):
-        pass
-    assert f"{variable}={value!r}: " in str(failure.value.__cause__), failure.value.__cause__
-    assert problem in str(failure.value.__cause__)
+    with pytest.raises(BadSetting) as failure:
+        resources_from_environment()
+    assert str(failure.value).startswith(f"{variable}={value!r}: "), failure.value
+    assert problem in str(failure.value)
 
 
 def test_the_local_profile_runs_on_defaults_with_nothing_set(monkeypatch):

@@ -9,7 +9,6 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 from dagster import materialize
-from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
 from taxi_platform.assets import trip_assets
@@ -95,7 +94,7 @@ def test_one_spark_session_per_run_stopped_at_teardown(resources):
         for node in ("typed_trips", "revenue_report")
     }
     assert len(set(apps.values())) == 1, f"one JVM session shared by the run's Spark steps: {apps}"
-    assert SparkContext._active_spark_context is None, "the run stopped the session it started"
+    assert SparkSession.getActiveSession() is None, "the run stopped the session it started"
 
 
 def test_crash_mid_rewrite_keeps_previous_version_readable(resources, data_dir):

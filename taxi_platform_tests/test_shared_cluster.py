@@ -29,8 +29,14 @@ spark.teardown_after_execution(None)
 """
 
 
+def finished_applications(cluster) -> dict[str, dict]:
+    """The cluster's finished applications, by id."""
+    return {app["id"]: app for app in cluster.master_state()["completedapps"]}
+
+
 def test_two_applications_each_take_one_of_two_cores(standalone_cluster):
     ui = f"http://127.0.0.1:{standalone_cluster.master_ui}"
+    before = finished_applications(standalone_cluster)
     runs = [
         subprocess.Popen([sys.executable, "-c", _RUN, standalone_cluster.master_url, ui], cwd=REPO,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -40,9 +46,60 @@ def test_two_applications_each_take_one_of_two_cores(standalone_cluster):
         out, err = run.communicate(timeout=300)
         assert run.returncode == 0, err[-3000:]
         assert out.strip() == "1"
-    apps = standalone_cluster.master_state()["completedapps"]
+    apps = [app for key, app in finished_applications(standalone_cluster).items() if key not in before]
     assert len(apps) == 2
     assert [app["cores"] for app in apps] == [1, 1]
+
+
+# Holds both of the worker's cores until its standard input closes.
+_HOLD = """
+import sys
+from taxi_platform.resources import SparkResource
+spark = SparkResource(master=sys.argv[1], master_ui_url=sys.argv[2], cores_max=2,
+                      spark_config={"spark.ui.enabled": "false"}, start_early=False)
+print(spark.spark_session.sparkContext.applicationId, flush=True)
+sys.stdin.read()
+spark.teardown_after_execution(None)
+"""
+_WAIT = """
+import logging, sys
+from dagster import Failure
+from taxi_platform.resources import SparkResource
+spark = SparkResource(master=sys.argv[1], master_ui_url=sys.argv[2], executor_wait_seconds=3, cores_max=1,
+                      spark_config={"spark.ui.enabled": "false"}, start_early=False)
+logging.basicConfig(level=logging.INFO)
+try:
+    spark.spark_session
+except Failure as failure:
+    print(failure.description, flush=True)
+    sys.exit(3)
+"""
+
+
+def test_a_run_left_without_cores_fails_after_executor_wait_seconds(standalone_cluster):
+    """Standalone would let an application wait for cores forever; ours says why it waits, then gives up."""
+    ui = f"http://127.0.0.1:{standalone_cluster.master_ui}"
+    args = [standalone_cluster.master_url, ui]
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, *args], cwd=REPO, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        held = holder.stdout.readline().strip()
+        assert held.startswith("app-"), holder.stderr.read()[-3000:]
+        waiting = subprocess.run([sys.executable, "-c", _WAIT, *args], cwd=REPO, capture_output=True, text=True,
+                                 timeout=120)  # fmt: skip
+    finally:
+        holder.communicate("", timeout=120)
+    assert waiting.returncode == 3, waiting.stderr[-3000:]
+    assert (
+        waiting.stdout.startswith("Spark application app-")
+        and f"got no executor from {standalone_cluster.master_url} within 3s" in waiting.stdout
+    )
+    assert "2 of 2 cores in use by other applications" in waiting.stderr, waiting.stderr[-3000:]
+    assert holder.returncode == 0
+    finished = finished_applications(standalone_cluster)
+    [gave_up] = [app for key, app in finished.items() if key != held and key in waiting.stdout]
+    assert gave_up["cores"] == 0, "it never ran on the cluster"
+    assert held in finished and not standalone_cluster.master_state()["activeapps"], "neither is left behind"
 
 
 # Long enough for an executor's JVM to start on a busy 2-core machine; shorter than each run's application.

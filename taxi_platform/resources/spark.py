@@ -1,12 +1,12 @@
-"""The platform's Spark: dagster-pyspark's lazy resource plus what it lacks, in three modes.
+"""The platform's Spark: a session that belongs to one run, in three modes.
 
-`LazyPySparkResource` has only a free-form `spark_config`, reuses any session in the process and
-never stops it. This adds the master as config (`local[*]` or a standalone `spark://host:port`,
-checked before any JVM waits on it), the settings every stage needs, a session that belongs to one
-run (created on first use, shared by the run's Spark steps, stopped at teardown) and the GCS
-connector for `gs://` paths. Its stages run in the run's process; where a stage runs is the
-profile's choice of resource (`DataprocSparkResource` in `resources/gcp/` sends the report to
-Dataproc), and each stage's metadata says where it ran (`spark_placement`).
+dagster-pyspark's resources take only a free-form `spark_config`, reuse any session in the process
+and never stop it. This one has the master as config (`local[*]` or a standalone `spark://host:port`,
+checked before any JVM waits on it), the settings every stage needs, a session created on first use
+(by dagster-pyspark's `spark_session_from_config`), shared by the run's Spark steps and stopped at
+teardown, and the GCS connector for `gs://` paths. Its stages run in the run's process; where a stage
+runs is the profile's choice of resource (`DataprocSparkResource` in `resources/gcp/` sends the
+report to Dataproc), and each stage's metadata says where it ran (`spark_placement`).
 """
 
 from __future__ import annotations
@@ -25,13 +25,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from dagster import Failure, InitResourceContext, get_dagster_logger
-from dagster_pyspark import LazyPySparkResource
+from dagster import ConfigurableResource, EnvVar, Failure, InitResourceContext, get_dagster_logger
+from dagster_pyspark.resources import spark_session_from_config
 from pydantic import Field, PrivateAttr, field_validator
-from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
-from taxi_platform.resources.validated import EnvValidated, is_unresolved
 from taxi_platform.spark.gcs import gcs_connector_settings
 from taxi_platform.spark.settings import SESSION_SETTINGS
 from taxi_platform.spark.stages import (
@@ -57,6 +55,15 @@ _LOCAL_MASTER = re.compile(r"local(\[(\*|\d+)(,\d+)?\])?")
 _STANDALONE_MASTER = re.compile(r"spark://([\w.-]+:\d+)(,[\w.-]+:\d+)*")
 
 
+def check_master(master: str) -> None:
+    """Raise ValueError for a master this platform does not run on (checked before any JVM waits on it)."""
+    if not (_LOCAL_MASTER.fullmatch(master) or _STANDALONE_MASTER.fullmatch(master)):
+        raise ValueError(
+            f"Spark master {master!r} is not one this platform runs on: use local[*], local[N] or "
+            "spark://host:port (a standalone cluster; Dataproc is the gcp profile's DataprocSparkResource)"
+        )
+
+
 @dataclass(frozen=True)
 class StageRun:
     """A stage's result and where it ran (Spark application or Dataproc job), for metadata."""
@@ -73,7 +80,7 @@ class RangeRun:
     placement: dict[str, str]
 
 
-class SparkResource(EnvValidated, LazyPySparkResource):
+class SparkResource(ConfigurableResource):
     """Spark on `local[*]`, a standalone `spark://host:7077` cluster (client mode), or Dataproc."""
 
     master: str = Field(default="local[*]", description="`local[*]`, `local[N]` or `spark://host:port` (client mode).")
@@ -106,6 +113,7 @@ class SparkResource(EnvValidated, LazyPySparkResource):
         description="Start the run's Spark session in the background when the run starts, so the JVM starts "
         "while the steps before the first Spark step (the download) run, not after them.",
     )
+    _session: SparkSession | None = PrivateAttr(default=None)
     _owns_session: bool = PrivateAttr(default=False)
     _starting: threading.Thread | None = PrivateAttr(default=None)
     _start_error: BaseException | None = PrivateAttr(default=None)
@@ -114,13 +122,8 @@ class SparkResource(EnvValidated, LazyPySparkResource):
     @field_validator("master", mode="before")
     @classmethod
     def _known_master(cls, master: str) -> str:
-        if is_unresolved(master):
-            return master
-        if not (_LOCAL_MASTER.fullmatch(master) or _STANDALONE_MASTER.fullmatch(master)):
-            raise ValueError(
-                f"Spark master {master!r} is not one this platform runs on: use local[*], local[N] or "
-                "spark://host:port (a standalone cluster; Dataproc is the gcp profile's DataprocSparkResource)"
-            )
+        if not isinstance(master, EnvVar):  # an EnvVar's value is checked by the profile, naming the variable
+            check_master(master)
         return master
 
     def _settings(self) -> dict[str, str]:
@@ -135,13 +138,13 @@ class SparkResource(EnvValidated, LazyPySparkResource):
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         # Only a session of our own starts early; one already in the process is reused where it is used.
-        if self.start_early and SparkContext._active_spark_context is None:
+        if self.start_early and SparkSession.getActiveSession() is None:
             self._starting = threading.Thread(target=self._start, name="spark-session-start", daemon=True)
             self._starting.start()
 
     def _start(self) -> None:
         try:
-            self._init_session()
+            self._session = self._new_session()
         except BaseException as error:  # raised where the session is first used (a run without Spark steps never is)
             self._start_error = error
 
@@ -156,10 +159,15 @@ class SparkResource(EnvValidated, LazyPySparkResource):
             error, self._start_error = self._start_error, None
             raise error
 
-    def _init_session(self) -> None:
+    @property
+    def spark_session(self) -> SparkSession:
+        """The run's session, started on first use (or the one already in this process)."""
         self._await_start()
-        if self._spark_session is not None:
-            return
+        if self._session is None:
+            self._session = self._new_session()
+        return self._session
+
+    def _new_session(self) -> SparkSession:
         log = get_dagster_logger()
         active = SparkSession.getActiveSession()
         if active is not None:
@@ -167,23 +175,21 @@ class SparkResource(EnvValidated, LazyPySparkResource):
             for key in _RUNTIME_SQL_SETTINGS:
                 active.conf.set(key, SESSION_SETTINGS[key])
             log.warning(f"Reusing the Spark session already in this process (master {active.sparkContext.master}).")
-            self._spark_session = active
-            return
-        if self.master.startswith("spark://"):
+            return active
+        standalone = self.master.startswith("spark://")
+        if standalone:
             _require_reachable(self.master)
-        builder = SparkSession.builder.master(self.master).appName(self.app_name)
-        settings = self._settings()
-        if self.master.startswith("spark://"):
+        settings = {"spark.master": self.master, "spark.app.name": self.app_name, **self._settings()}
+        if standalone:
             settings = {**self._share_of_cores(settings), **settings}
         self._cores_max = settings.get("spark.cores.max")
-        for key, value in settings.items():
-            builder = builder.config(key, value)
         log.info(f"Starting Spark session on {self.master}")
-        self._spark_session = builder.getOrCreate()
+        session = spark_session_from_config(settings)
         self._owns_session = True
-        if self.master.startswith("spark://"):
-            self._await_executor()
-        log.info(f"Spark application {self._spark_session.sparkContext.applicationId} started on {self.master}")
+        if standalone:
+            self._await_executor(session)
+        log.info(f"Spark application {session.sparkContext.applicationId} started on {self.master}")
+        return session
 
     def _master_status(self) -> dict[str, Any] | None:
         """The standalone master's JSON status, or None (logged) when it cannot be read."""
@@ -221,25 +227,45 @@ class SparkResource(EnvValidated, LazyPySparkResource):
         )
         return {"spark.cores.max": str(share)}
 
-    def _await_executor(self) -> None:
-        """A standalone application with no free worker cores waits forever; fail instead."""
-        context = self._spark_session.sparkContext
+    def _await_executor(self, session: SparkSession) -> None:
+        """A standalone application with no free worker cores waits forever; fail instead.
+
+        A one-task job proves an executor runs work; it is cancelled (by its job group) at the deadline.
+        """
+        context = session.sparkContext
+        group = f"executor-probe-{context.applicationId}"
+        finished = threading.Event()
+        problem: list[BaseException] = []
+
+        def probe() -> None:
+            context.setJobGroup(group, "waiting for a first executor", interruptOnCancel=True)
+            try:
+                session.range(1, numPartitions=1).count()
+            except BaseException as error:
+                problem.append(error)
+            finally:
+                finished.set()
+
+        threading.Thread(target=probe, name="spark-executor-probe", daemon=True).start()
         deadline = time.monotonic() + self.executor_wait_seconds
         said = 0.0
-        # The map holds the driver plus one entry per registered executor.
-        while context._jsc.sc().getExecutorMemoryStatus().size() < 2:
+        while not finished.wait(0.5):
             if time.monotonic() - said >= 5:
                 said = time.monotonic()
                 self._say_waiting(context.applicationId)
             if time.monotonic() > deadline:
                 application = context.applicationId
-                self.teardown_after_execution(None)
+                context.cancelJobGroup(group)
+                finished.wait(10)
+                session.stop()
+                self._owns_session = False
                 raise Failure(
                     f"Spark application {application} got no executor from {self.master} within "
                     f"{self.executor_wait_seconds:.0f}s: is a worker running with free cores? "
                     "(one application takes all of a worker's cores; the next one waits)"
                 )
-            time.sleep(0.5)
+        if problem:
+            raise problem[0]
 
     def _say_waiting(self, application: str) -> None:
         """Tell the run's log why it waits: the other applications hold the cores."""
@@ -320,9 +346,9 @@ class SparkResource(EnvValidated, LazyPySparkResource):
         if self._starting is not None and self._starting is not threading.current_thread():
             self._starting.join()  # a session still starting is stopped once started
             self._starting, self._start_error = None, None
-        if self._spark_session is not None and self._owns_session:
-            self._spark_session.stop()
-        self._spark_session = None
+        if self._session is not None and self._owns_session:
+            self._session.stop()
+        self._session = None
         self._owns_session = False
 
 

@@ -30,16 +30,23 @@ from http.client import HTTPException, HTTPResponse
 from pathlib import Path
 from typing import IO, Protocol, TypeVar
 
-from dagster import ConfigurableResource, get_dagster_logger
+from dagster import ConfigurableResource, EnvVar, get_dagster_logger
 from pydantic import Field, PrivateAttr, field_validator
 
-from taxi_platform.resources.validated import EnvValidated, is_unresolved
 from taxi_platform.tlc.months import DEFAULT_SOURCE_URL, TripMonth, file_format
 from taxi_platform.tlc.sources import DEFAULT_SOURCES, DEFAULT_TLC_URL, LAYOUTS, ZONES_FILE, join_url, source_order
 
 _CHUNK = 1 << 20
 _PROGRESS_EVERY = 16 << 20
 _SCHEMES = ("http://", "https://", "file://", "gs://")
+
+
+def check_base_url(base_url: str) -> None:
+    """Raise ValueError for a base this platform cannot download from."""
+    if not base_url.startswith(_SCHEMES):
+        raise ValueError(f"not a base this platform downloads from: use one of {', '.join(_SCHEMES)}")
+
+
 T = TypeVar("T")
 
 
@@ -235,7 +242,7 @@ def conditional_headers(validators: Mapping[str, str]) -> dict[str, str]:
     return {names[name]: value for name, value in validators.items() if name in names and value}
 
 
-class TripSource(EnvValidated, ConfigurableResource):
+class TripSource(ConfigurableResource):
     """Finds a month (or the zone lookup) in the sources, in order, and downloads it, streaming to disk."""
 
     base_url: str = Field(
@@ -263,17 +270,18 @@ class TripSource(EnvValidated, ConfigurableResource):
     backoff_seconds: float = Field(default=2.0, description="First wait between tries; doubles each time.")
     _transports: dict[str, Transport] = PrivateAttr(default_factory=dict)
 
+    # An EnvVar's value is checked by the profile, naming the variable.
     @field_validator("base_url", "tlc_url", "file_url", mode="before")
     @classmethod
     def _known_scheme(cls, base_url: str | None) -> str | None:
-        if base_url is not None and not is_unresolved(base_url) and not str.startswith(base_url, _SCHEMES):
-            raise ValueError(f"not a base this platform downloads from: use one of {', '.join(_SCHEMES)}")
+        if base_url is not None and not isinstance(base_url, EnvVar):
+            check_base_url(base_url)
         return base_url
 
     @field_validator("sources", mode="before")
     @classmethod
     def _known_sources(cls, sources: str) -> str:
-        if not is_unresolved(sources):
+        if not isinstance(sources, EnvVar):
             source_order(sources)
         return sources
 

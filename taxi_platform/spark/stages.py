@@ -22,6 +22,7 @@ from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from taxi_platform.spark.hadoop import file_size, glob, parquet_columns
 from taxi_platform.spark.lines import LineParts, split_lines
 from taxi_platform.spark.revenue import MONTH_IN_PATH, course_revenue_report, revenue_report, source_month
 from taxi_platform.spark.trips import (
@@ -137,9 +138,7 @@ def _parquet_splits(spark: SparkSession, raw_path: str, parts: int) -> Iterator[
     if not raw_path.endswith(".parquet"):
         yield
         return
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(raw_path)
-    size = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).getFileStatus(path).getLen()
+    size = file_size(spark, raw_path)
     with _session_setting(spark, "spark.sql.files.maxPartitionBytes", str(max(-(-size // parts), 1 << 20))):
         yield
 
@@ -346,7 +345,7 @@ def read_trip_rows(
     if path.endswith(".parquet"):
         # Spark 3.5 cannot read TIMESTAMP(NANOS) (SPARK-40819); under NANOS_AS_LONG it reads them as
         # longs, which only the footer tells from other INT64 columns.
-        nanos = [name for name, kind in parquet_footer_types(spark, path) if "TIMESTAMP(NANOS" in kind]
+        nanos = [name for name, kind in parquet_columns(spark, path) if "TIMESTAMP(NANOS" in kind]
         parquet = spark.read.parquet(path)
         return parquet_trip_rows(parquet, color, nanos), "parquet", parquet.columns
     if text_parts is not None:
@@ -354,23 +353,6 @@ def read_trip_rows(
         return parse_trip_lines(read_numbered_parts(spark, text_parts), color, header), "csv.gz", header
     header = header_names(spark.read.text(path).first()[0])
     return parse_trip_lines(read_numbered_lines(spark, path), color, header), "csv.gz", header
-
-
-def parquet_footer_types(spark: SparkSession, path: str) -> list[tuple[str, str]]:
-    """(name, physical and logical type) of a parquet file's top-level columns, from its footer.
-
-    Read through Hadoop, as Spark reads the file (local or `gs://`), but without Spark's schema
-    conversion, which reads a nanosecond timestamp as a plain long (or fails, without naming the column).
-    """
-    jvm = spark.sparkContext._jvm
-    conf = spark.sparkContext._jsc.hadoopConfiguration()
-    source = jvm.org.apache.parquet.hadoop.util.HadoopInputFile.fromPath(jvm.org.apache.hadoop.fs.Path(path), conf)
-    reader = jvm.org.apache.parquet.hadoop.ParquetFileReader.open(source)
-    try:
-        schema = reader.getFooter().getFileMetaData().getSchema()
-    finally:
-        reader.close()
-    return [(str(field.getName()), str(field.toString())) for field in schema.getFields()]
 
 
 @contextmanager
@@ -595,16 +577,13 @@ def visible_paths(spark: SparkSession, pattern: str) -> list[str]:
     others leave in a zone (Hadoop's glob matches them), e.g. a folder copied in by hand with its
     hidden files.
     """
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(pattern)
-    statuses = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).globStatus(path) or []
     wild = [i for i, part in enumerate(pattern.rstrip("/").split("/")) if any(c in part for c in "*?[{")]
     visible = []
-    for status in statuses:
-        parts = status.getPath().toString().rstrip("/").split("/")
+    for match in glob(spark, pattern):
+        parts = match.rstrip("/").split("/")
         offset = len(parts) - len(pattern.rstrip("/").split("/"))
         if not any(parts[i + offset].startswith((".", "_")) for i in wild):
-            visible.append(status.getPath().toString())
+            visible.append(match)
     if not visible:
         raise FileNotFoundError(f"{pattern}: matches no folder")
     return visible

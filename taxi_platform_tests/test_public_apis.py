@@ -1,0 +1,66 @@
+"""The package uses its libraries' public APIs only: what an upgrade of dagster or pyspark may change without notice
+is not reached into, except PySpark's py4j gateway to Hadoop, which has no public door, in `spark/hadoop.py`."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import pkgutil
+from pathlib import Path
+
+import taxi_platform
+
+PACKAGE = Path(taxi_platform.__file__).parent
+GATEWAY = PACKAGE / "spark" / "hadoop.py"
+
+
+def package_files() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def test_no_private_module_of_a_library_is_imported():
+    found = []
+    for path in package_files():
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            for name in names:
+                if not name.startswith("taxi_platform") and any(
+                    part.startswith("_") and not part.startswith("__") for part in name.split(".")
+                ):
+                    found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}: {name}")
+    assert found == []
+
+
+def test_no_private_member_of_another_object_is_used():
+    """`x._name` is read only on the object's own class (`self`, `cls`); the gateway module is the one exception."""
+    found = []
+    for path in package_files():
+        if path == GATEWAY:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+            ):
+                found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}: .{node.attr}")
+    assert found == []
+
+
+def test_no_private_method_of_a_library_class_is_overridden():
+    """A subclass of a Dagster or pydantic class defines no `_name` its library's classes already have."""
+    found = []
+    for module in pkgutil.walk_packages(taxi_platform.__path__, "taxi_platform."):
+        for _, cls in inspect.getmembers(importlib.import_module(module.name), inspect.isclass):
+            if not cls.__module__.startswith("taxi_platform"):
+                continue
+            library = [base for base in cls.__mro__ if not base.__module__.startswith(("taxi_platform", "builtins"))]
+            for name, member in vars(cls).items():
+                method = inspect.isfunction(member) or isinstance(member, (property, classmethod, staticmethod))
+                private = name.startswith("_") and not name.startswith("__")
+                if method and private and any(name in vars(base) for base in library):
+                    found.append(f"{cls.__module__}.{cls.__name__}.{name}")
+    assert found == []
