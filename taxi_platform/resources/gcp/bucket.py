@@ -73,6 +73,10 @@ class GCSBucket(TripBucket):
         named = {blob.name[len(prefix) + 1 :]: blob for blob in self._listing(prefix)}
         return {name: blob for name, blob in named.items() if markers or (name and not name.endswith("/"))}
 
+    def _files(self, prefix: str) -> dict[str, storage.Blob]:
+        """Objects directly under `prefix/` (a partition's files), not in a folder below it."""
+        return {name: blob for name, blob in self._objects(prefix).items() if "/" not in name}
+
     def publish(self, source: Path, prefix: str) -> Published:
         files = {p.name: p for p in sorted(source.resolve().iterdir()) if p.is_file() and not p.name.startswith(".")}
         digests = {name: file_md5(path) for name, path in files.items()}
@@ -166,11 +170,7 @@ class GCSBucket(TripBucket):
 
     def data_files(self, prefix: str) -> list[str]:
         """From the listing: a BigQuery load job reads them where they are."""
-        return [
-            self._uri(f"{prefix}/{name}")
-            for name in sorted(self._objects(prefix))
-            if "/" not in name and is_data_file(name)
-        ]
+        return [self._uri(f"{prefix}/{name}") for name in sorted(self._files(prefix)) if is_data_file(name)]
 
     @contextmanager
     def replace_prefix(self, prefix: str, audit: VersionAudit | None = None) -> Iterator[str]:
@@ -232,17 +232,16 @@ class GCSBucket(TripBucket):
     @contextmanager
     def local_copy(self, prefix: str) -> Iterator[Path]:
         with tempfile.TemporaryDirectory(prefix="taxi_platform-") as folder:
-            for name, blob in self._objects(prefix).items():
-                if "/" not in name:
-                    blob.download_to_filename(str(Path(folder) / name))
+            for name, blob in self._files(prefix).items():
+                blob.download_to_filename(str(Path(folder) / name))
             yield Path(folder)
 
     def fingerprint(self, prefix: str) -> str | None:
         """From the listing's MD5s: nothing is downloaded."""
-        objects = self._objects(prefix)
-        if SUCCESS not in objects:
+        files = self._files(prefix)
+        if SUCCESS not in files:
             return None
-        return fingerprint({name: blob.md5_hash for name, blob in objects.items() if "/" not in name})
+        return fingerprint({name: blob.md5_hash for name, blob in files.items()})
 
     def keep_record(self, staging: str, record: Mapping[str, Any]) -> None:
         """The record is the content of the write's `_SUCCESS` marker, which a replace puts up last."""
