@@ -207,11 +207,20 @@ def resources_for(profile: str) -> dict[str, Any]:
     data_dir, source_url = _setting("TAXI_DATA_DIR"), _setting("TAXI_SOURCE_URL")
     landing, master = _setting("TAXI_LANDING_DIR"), _setting("TAXI_SPARK_MASTER")
     feed = {"tlc_url": _setting("TAXI_TLC_URL"), "sources": _setting("TAXI_SOURCES")}
+    given = _variable("TAXI_SPARK_MASTER")
     if profile == "local":
+        if given.startswith("spark://"):
+            raise BadSetting(
+                f"TAXI_SPARK_MASTER={given!r}: the local profile runs Spark in this process (local, local[N] or "
+                "local[*]); for a standalone cluster set TAXI_PROFILE=standalone"
+            )
         return local_resources(data_dir, source_url, master=master, landing_dir=landing, **feed)
     if profile == "standalone":
-        if not _variable("TAXI_SPARK_MASTER"):
-            raise ValueError("TAXI_PROFILE=standalone needs TAXI_SPARK_MASTER=spark://host:port (the cluster's master)")
+        if not given.startswith("spark://"):
+            raise BadSetting(
+                f"TAXI_PROFILE=standalone needs TAXI_SPARK_MASTER=spark://host:port (the cluster's master), "
+                f"not {given!r}; local[*] is the local profile"
+            )
         return local_resources(data_dir, source_url, master=master, landing_dir=landing, **feed)
     project = EnvVar("TAXI_GCP_PROJECT")
     return gcp_resources(

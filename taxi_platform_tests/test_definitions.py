@@ -155,6 +155,33 @@ def test_the_local_profile_runs_on_defaults_with_nothing_set(monkeypatch):
         assert Path(built.landing.root) == Path("landing")
 
 
+@pytest.mark.parametrize(
+    ("profile", "master", "problem"),
+    [
+        ("local", "spark://127.0.0.1:7077", "for a standalone cluster set TAXI_PROFILE=standalone"),
+        ("standalone", "local[2]", "TAXI_PROFILE=standalone needs TAXI_SPARK_MASTER=spark://host:port"),
+    ],
+)
+def test_a_master_of_another_profile_is_refused(monkeypatch, profile, master, problem):
+    from taxi_platform.profile import BadSetting, resources_from_environment
+
+    monkeypatch.setenv("TAXI_PROFILE", profile)
+    monkeypatch.setenv("TAXI_SPARK_MASTER", master)
+    with pytest.raises(BadSetting, match=problem):
+        resources_from_environment()
+
+
+def test_the_local_profile_keeps_a_local_master(monkeypatch):
+    from dagster import EnvVar
+
+    from taxi_platform.profile import resources_from_environment
+
+    monkeypatch.setenv("TAXI_PROFILE", "local")
+    monkeypatch.setenv("TAXI_SPARK_MASTER", "local[2]")
+    master = resources_from_environment()["spark"].master
+    assert isinstance(master, EnvVar) and master.get_value() == "local[2]", "not replaced by local[*]"
+
+
 def test_standalone_without_a_master_is_a_clear_error(monkeypatch):
     from taxi_platform.profile import resources_from_environment
 
