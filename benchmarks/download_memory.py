@@ -31,7 +31,8 @@ from taxi_platform.resources import TripSource
 from taxi_platform.tlc import TripMonth, inspect_trip_file
 month = TripMonth.parse("green", sys.argv[2])
 target = Path(sys.argv[3])
-fetched = TripSource(base_url=sys.argv[1], tlc_url=sys.argv[1]).download(month, target)
+source = TripSource(base_url=sys.argv[1], tlc_url=sys.argv[1])
+fetched = source.fetch(source.locate(month), target)
 facts = inspect_trip_file(target, "green")
 print(json.dumps({"bytes": fetched.bytes, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """

@@ -101,7 +101,8 @@ def download(url: str, color: str, month: str, target: str) -> None:
     from taxi_platform.tlc import TripMonth, inspect_trip_file
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    fetched = TripSource(base_url=url, tlc_url=url).download(TripMonth.parse(color, month), Path(target))
+    source = TripSource(base_url=url, tlc_url=url)
+    fetched = source.fetch(source.locate(TripMonth.parse(color, month)), Path(target))
     inspect_trip_file(Path(target), color)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     _emit({"bytes": fetched.bytes, "peak_rss_mib": peak, "rss_before_download_mib": before})

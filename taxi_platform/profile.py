@@ -25,8 +25,8 @@ from taxi_platform.resources import (
     SparkResource,
     TripSource,
 )
+from taxi_platform.resources.sources import check_base_url, redact
 from taxi_platform.resources.spark import check_master
-from taxi_platform.resources.trip_source import check_base_url, redact
 from taxi_platform.tlc.months import DEFAULT_SOURCE_URL
 from taxi_platform.tlc.sources import DEFAULT_SOURCES, DEFAULT_TLC_URL, source_order
 

@@ -54,7 +54,7 @@ def test_a_run_with_the_sensors_override_copies_the_landed_object(landing_bucket
     landing_bucket.bucket.blob(f"{landing_bucket.prefix}/green/green_tripdata_2021-01.csv.gz").delete()
     assert source.probe(month) is None
     with pytest.raises(MonthNotPublished, match=rf"^green 2021-01: not published by any source \(tried: {landed}\)$"):
-        source.download(month, tmp_path / "never")
+        source.fetch(source.locate(month), tmp_path / "never")
 
 
 def test_gcp_profile_picks_the_zone_from_taxi_landing_uri(monkeypatch, gcs_emulator):

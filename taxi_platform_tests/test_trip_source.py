@@ -82,7 +82,7 @@ def test_not_published_is_said_at_once_and_nothing_is_downloaded(mirror: MirrorS
     trip_source = TripSource(base_url=mirror.url, tlc_url=mirror.url, backoff_seconds=30)  # a retry would show
     started = time.monotonic()
     with pytest.raises(MonthNotPublished) as failure:
-        trip_source.download(MISSING_MONTH, tmp_path / "never")
+        trip_source.fetch(trip_source.locate(MISSING_MONTH), tmp_path / "never")
     assert time.monotonic() - started < 5, "a 404 is an answer, not a failure to retry"
     assert str(failure.value) == (
         f"green 2019-02: not published by any source (tried: {mirror.url}/green/green_tripdata_2019-02.csv.gz, "
@@ -100,7 +100,7 @@ def test_a_forbidden_month_of_the_feed_is_not_published(mirror: MirrorServer, tm
     feed_file = f"trip-data/{month.published_name('parquet')}"
     mirror.script(feed_file, Scripted(403, b"<Error><Code>AccessDenied</Code></Error>"), method="HEAD")
     with pytest.raises(MonthNotPublished, match=r"^yellow 2024-01: not published by any source \(tried: .*\.parquet\)"):
-        source(mirror.url).download(month, tmp_path / "never")
+        source(mirror.url).locate(month)
     assert mirror.head_requests.count(f"/{feed_file}") == 1, "a 403 is an answer, not a failure to retry"
     assert mirror.requests == []
 
@@ -120,7 +120,7 @@ def test_a_forbidden_month_of_the_feed_is_not_published(mirror: MirrorServer, tm
 def test_a_transient_head_failure_is_retried_before_moving_on(mirror: MirrorServer, tmp_path: Path, answer):
     mirror.script(f"trip-data/{FEED_MONTH.published_name('parquet')}", answer, method="HEAD")
     trip_source = source(mirror.url, timeout_seconds=0.5)
-    fetched = trip_source.download(FEED_MONTH, tmp_path / "month.parquet")
+    fetched = trip_source.fetch(trip_source.locate(FEED_MONTH), tmp_path / "month.parquet")
     assert fetched.source == "tlc" and fetched.bytes == GREEN_PARQUET.stat().st_size
     assert mirror.head_requests.count(f"/{FEED_FILE}") == 2, "one failed HEAD, one retry"
 
@@ -158,7 +158,7 @@ def test_redirects_are_followed(mirror: MirrorServer, mirror_root: Path, tmp_pat
     for method in ("HEAD", "GET"):
         mirror.script(moved, Scripted(302, headers={"Location": f"{mirror.url}/{RELEASE_FILE}"}), method=method)
     trip_source = TripSource(base_url=f"{mirror.url}/moved", tlc_url=mirror.url, sources="release")
-    fetched = trip_source.download(RELEASE_MONTH, tmp_path / "month.csv.gz")
+    fetched = trip_source.fetch(trip_source.locate(RELEASE_MONTH), tmp_path / "month.csv.gz")
     assert (tmp_path / "month.csv.gz").read_bytes() == (mirror_root / RELEASE_FILE).read_bytes()
     assert fetched.url == f"{mirror.url}/{moved}"
     assert mirror.head_requests == [f"/{moved}", f"/{RELEASE_FILE}"], "a redirected HEAD stays a HEAD"
@@ -187,7 +187,7 @@ def test_every_kind_of_base_serves_both_layouts(base: tuple[str, dict[str, str]]
     trip_source = source(url, **settings)
     for month, published, file in ((RELEASE_MONTH, "release", RELEASE_FILE), (FEED_MONTH, "tlc", FEED_FILE)):
         target = tmp_path / month.published_name("parquet" if published == "tlc" else "csv.gz")
-        fetched = trip_source.download(month, target)
+        fetched = trip_source.fetch(trip_source.locate(month), target)
         assert (fetched.source, fetched.url) == (published, f"{url}/{file}")
         assert target.read_bytes() == (mirror_root / file).read_bytes()
     assert trip_source.probe(MISSING_MONTH) is None

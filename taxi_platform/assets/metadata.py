@@ -11,7 +11,7 @@ from dagster import MetadataValue, TableColumn, TableSchema
 from taxi_platform.audits import parquet_files
 from taxi_platform.resources.bucket import Published
 from taxi_platform.resources.lake import tree_size
-from taxi_platform.resources.trip_source import Downloaded
+from taxi_platform.resources.sources import Downloaded
 from taxi_platform.tlc.validation import TripFileFacts
 
 

@@ -21,7 +21,7 @@ from dagster import AssetExecutionContext, DataVersion, MaterializeResult, Metad
 
 from taxi_platform.assets.metadata import file_facts, location
 from taxi_platform.resources import LocalLake
-from taxi_platform.resources.trip_source import Downloaded, SourceFile
+from taxi_platform.resources.sources import Downloaded, SourceFile
 from taxi_platform.spark.stages import StageResult
 from taxi_platform.tlc import TripMonth, inspect_trip_file
 from taxi_platform.tlc.validation import TripFileFacts

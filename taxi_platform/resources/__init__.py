@@ -8,8 +8,8 @@ imported by the gcp profile only, so nothing here imports a Google client librar
 from taxi_platform.resources.bucket import LocalBucket, Published, TripBucket
 from taxi_platform.resources.lake import LocalLake, tree_size
 from taxi_platform.resources.landing import LandedFile, LandingZone, LandingZoneMissing, LocalLandingZone
+from taxi_platform.resources.sources import DownloadFailed, MonthNotPublished, SourceFile, TripSource
 from taxi_platform.resources.spark import SparkResource, StageRun
-from taxi_platform.resources.trip_source import DownloadFailed, MonthNotPublished, SourceFile, TripSource
 from taxi_platform.resources.warehouse import DuckDBWarehouse, LoadedSlice, RevenueWarehouse
 
 __all__ = [

@@ -1,7 +1,8 @@
-"""The `gs://` transport of `TripSource`: a landing prefix, or a copy of the release or the TLC feed in a bucket."""
+"""`gs://`: a landing prefix, or a copy of the release or the TLC feed in a bucket (imported for gs:// only)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import requests
@@ -12,7 +13,8 @@ from google.cloud.storage.exceptions import DataCorruption
 
 from taxi_platform.resources.gcp.clients import storage_client
 from taxi_platform.resources.gcp.uri import GsUri
-from taxi_platform.resources.trip_source import CheckedSink, DownloadFailed, Retryable, SourceFile, not_published
+from taxi_platform.resources.sources.errors import DownloadFailed, NotModified, Retryable, not_published
+from taxi_platform.resources.sources.transport import CheckedSink, SourceFile
 
 # Failures of one attempt that the next may not have.
 _TRANSIENT = (
@@ -57,11 +59,15 @@ class GcsTransport:
             raise DownloadFailed(f"{url}: metadata request failed ({error})") from None
         return None if blob is None else SourceFile(url, blob.size, str(blob.generation))
 
-    def fetch(self, url: str, sink: CheckedSink) -> None:
+    def fetch(self, url: str, sink: CheckedSink, conditions: Mapping[str, str]) -> None:
+        """Download the object's current generation; the copy held is `NotModified` when its ETag is that one's."""
         try:
             blob = self._blob(url)  # pins the generation: a re-upload mid-download is not mixed in
             if blob is None:
                 raise not_published(url, "no such object")
+            if blob.etag and conditions.get("ETag") == blob.etag:
+                raise NotModified(url)
+            sink.validators = {"ETag": blob.etag} if blob.etag else {}
             blob.download_to_file(sink, timeout=self.timeout_seconds)
         except exceptions.NotFound:
             raise not_published(url, "no such object") from None  # removed between the metadata and the download
