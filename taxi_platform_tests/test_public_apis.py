@@ -64,3 +64,38 @@ def test_no_private_method_of_a_library_class_is_overridden():
                 if method and private and any(name in vars(base) for base in library):
                     found.append(f"{cls.__module__}.{cls.__name__}.{name}")
     assert found == []
+
+
+def imported_modules(path: Path, modules: set[str]) -> set[str]:
+    """The package's modules a file imports, at its top or inside a function (a lazy import is an edge too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+    return found & modules
+
+
+def test_the_package_has_no_import_cycle():
+    names = {
+        path: ".".join(("taxi_platform", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
+        for path in package_files()
+    }
+    modules = set(names.values())
+    graph = {names[path]: imported_modules(path, modules) - {names[path]} for path in package_files()}
+    cycles = []
+
+    def visit(module: str, trail: list[str]) -> None:
+        for target in sorted(graph[module]):
+            if target in trail:
+                cycles.append(" -> ".join([*trail[trail.index(target) :], target]))
+            elif target not in done:
+                visit(target, [*trail, target])
+        done.add(module)
+
+    done: set[str] = set()
+    for module in sorted(graph):
+        if module not in done:
+            visit(module, [module])
+    assert cycles == []
