@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
 import shutil
 from pathlib import Path
 
 import pytest
-from dagster import Failure, materialize
+from dagster import DagsterInstance, Failure, materialize
 
 from taxi_platform.assets import raw_trips
 from taxi_platform.partitions import partition_key
@@ -17,6 +18,7 @@ from taxi_platform.tlc import BadTripFile, TripMonth, inspect_trip_file
 from taxi_platform_tests.support.data import GREEN_CSV, GREEN_PARQUET
 from taxi_platform_tests.support.mirror import MirrorServer, Scripted
 from taxi_platform_tests.support.oracle import trips_in
+from taxi_platform_tests.support.processes import free_port
 from taxi_platform_tests.support.resources import local_platform
 
 GREEN = TripMonth.parse("green", "2021-01")
@@ -206,3 +208,25 @@ def test_a_month_republished_in_the_other_format_replaces_the_raw_partition(data
     run_raw(resources, GREEN)
     assert [path.name for path in folder.iterdir()] == ["green_tripdata_2021_01.csv.gz"]
     assert (folder / "green_tripdata_2021_01.csv.gz").read_bytes() == csv
+
+
+def test_offline_a_rerun_takes_the_checked_copy_held_and_a_new_month_fails_saying_so(resources, data_dir):
+    """No source answers (nothing listens on its port): the month held serves, marked as not checked."""
+    first = run_raw(resources, GREEN).asset_materializations_for_node("raw_trips")[0].metadata
+    down = f"http://127.0.0.1:{free_port()}"
+    offline = {**resources, "trip_source": TripSource(base_url=down, tlc_url=down, backoff_seconds=0.01)}
+    instance = DagsterInstance.ephemeral()
+    result = materialize([raw_trips], resources={k: offline[k] for k in ("trip_source", "lake")},
+                         partition_key=partition_key(GREEN), instance=instance)  # fmt: skip
+    metadata = result.asset_materializations_for_node("raw_trips")[0].metadata
+    assert metadata["source_checked"].value is False
+    assert metadata["sha256"].value == first["sha256"].value == hashlib.sha256(GREEN_CSV.read_bytes()).hexdigest()
+    assert metadata["dagster/row_count"].value == trips_in(GREEN_CSV)
+    warnings = [e.user_message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]
+    used = [message for message in warnings if message.startswith("green 2021-01: no source could be reached")]
+    assert used and down in used[0] and str(raw_file(data_dir, GREEN)) in used[0], warnings
+    assert first["source_checked"].value is True, "online, the source was asked"
+
+    never = TripMonth.parse("green", "2021-02")
+    with pytest.raises(Failure, match=r"^green 2021-02: .*failed 5 times.*the lake holds no copy .*never downloaded"):
+        run_raw(offline, never)

@@ -4,10 +4,10 @@ from dagster import AssetExecutionContext, BackfillPolicy, DataVersion, Material
 
 from taxi_platform.assets.metadata import download_metadata, file_facts, location
 from taxi_platform.assets.ranges import RangeEvent, each_month
-from taxi_platform.assets.unchanged import conditions, held_raw, is_current, raw_record, unchanged_raw
+from taxi_platform.assets.unchanged import conditions, held_raw, is_current, offline_raw, raw_record, unchanged_raw
 from taxi_platform.failures import named_failures
 from taxi_platform.partitions import trip_partitions
-from taxi_platform.resources import LocalLake, TripSource
+from taxi_platform.resources import DownloadFailed, LocalLake, TripSource
 from taxi_platform.tlc import TripMonth, inspect_trip_file
 
 
@@ -21,7 +21,8 @@ from taxi_platform.tlc import TripMonth, inspect_trip_file
         "course's CSV release, then the TLC's parquet feed), at `raw/{color}/{YYYY}/{MM}/` as "
         "`{color}_tripdata_{YYYY}_{MM}.csv.gz` or `.parquet`. It replaces the previous copy only after it "
         "is read whole and has the color's columns. A rerun downloads nothing when the source's ETag / "
-        "Last-Modified is the copy's (or a conditional GET answers 304); the data version is the file's sha256."
+        "Last-Modified is the copy's (or a conditional GET answers 304); when no source can be reached, the "
+        "copy held serves, with `source_checked: false`. The data version is the file's sha256."
     ),
 )
 def raw_trips(context: AssetExecutionContext, trip_source: TripSource, lake: LocalLake) -> Iterator[RangeEvent]:
@@ -32,8 +33,13 @@ def raw_trips_month(
     month: TripMonth, context: AssetExecutionContext, trip_source: TripSource, lake: LocalLake
 ) -> MaterializeResult:
     """One month of raw_trips: its metadata, as a run of that one partition records it."""
+    # With a checked copy held, a source that is down gets two tries, not the resource's five: the copy serves.
+    attempts = 2 if any(lake.record(relative) for relative in month.raw_paths) else None
     with named_failures(month, trip_source.shown_url(month)):
-        published = trip_source.locate(month)
+        try:
+            published = trip_source.locate(month, attempts)
+        except DownloadFailed as unreachable:
+            return offline_raw(context, lake, month, unreachable)
     target = month.raw_path_of(published.format)
     held = held_raw(lake, target, published)
     if is_current(held, published):
@@ -54,6 +60,7 @@ def raw_trips_month(
         metadata={
             **location(lake.path(target)),
             **download_metadata(fetched),
+            "source_checked": True,
             **file_facts(facts),
         },
         data_version=DataVersion(fetched.sha256),

@@ -21,7 +21,7 @@ from dagster import AssetExecutionContext, DataVersion, MaterializeResult, Metad
 
 from taxi_platform.assets.metadata import file_facts, location
 from taxi_platform.resources import LocalLake
-from taxi_platform.resources.sources import Downloaded, SourceFile
+from taxi_platform.resources.sources import Downloaded, DownloadFailed, SourceFile
 from taxi_platform.spark.stages import StageResult
 from taxi_platform.tlc import TripMonth, inspect_trip_file
 from taxi_platform.tlc.validation import TripFileFacts
@@ -74,14 +74,15 @@ def conditions(held: dict[str, Any] | None, published: SourceFile) -> dict[str, 
 
 
 def unchanged_raw(
-    context: AssetExecutionContext, lake: LocalLake, target: str, held: dict[str, Any]
+    context: AssetExecutionContext, lake: LocalLake, target: str, held: dict[str, Any], source_checked: bool = True
 ) -> MaterializeResult:
-    """The materialization of a raw file that is still the one published: its recorded facts, no download."""
+    """The materialization of a raw file held, still the one published (or with no source to ask): no download."""
     facts = TripFileFacts(**held["facts"])
-    context.log.info(
-        f"{target}: unchanged at {held['url']} (version {held['version']}), not downloaded again; "
-        f"{facts.rows} rows as recorded"
-    )
+    if source_checked:
+        context.log.info(
+            f"{target}: unchanged at {held['url']} (version {held['version']}), not downloaded again; "
+            f"{facts.rows} rows as recorded"
+        )
     return MaterializeResult(
         metadata={
             **location(lake.path(target)),
@@ -90,11 +91,30 @@ def unchanged_raw(
             "format": held["format"],
             "sha256": held["sha256"],
             "unchanged": True,
+            "source_checked": source_checked,
             "source_version": held["version"],
             **file_facts(facts),
         },
         data_version=DataVersion(held["sha256"]),
     )
+
+
+def offline_raw(
+    context: AssetExecutionContext, lake: LocalLake, month: TripMonth, unreachable: DownloadFailed
+) -> MaterializeResult:
+    """No source answered: the checked copy the lake holds serves, said in the log and the metadata.
+
+    A month never downloaded has no copy, and fails saying so.
+    """
+    for target in month.raw_paths:
+        held = lake.record(target)
+        if held is not None:
+            context.log.warning(
+                f"{month.label}: no source could be reached ({unreachable}); using the copy held at "
+                f"{lake.path(target)}, downloaded from {held['url']}, without asking whether it changed"
+            )
+            return unchanged_raw(context, lake, target, held, source_checked=False)
+    raise DownloadFailed(f"{unreachable}; the lake holds no copy of {month.label}: it was never downloaded")
 
 
 def raw_file_record(lake: LocalLake, month: TripMonth) -> dict[str, Any] | None:
