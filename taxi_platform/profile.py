@@ -22,11 +22,13 @@ from taxi_platform.resources import (
     LocalBucket,
     LocalLake,
     LocalLandingZone,
+    MonthWatch,
     SparkResource,
     TripSource,
 )
 from taxi_platform.resources.sources import check_base_url, redact
 from taxi_platform.resources.spark import check_master
+from taxi_platform.resources.watch import check_start_month
 from taxi_platform.tlc.months import DEFAULT_SOURCE_URL
 from taxi_platform.tlc.sources import DEFAULT_SOURCES, DEFAULT_TLC_URL, source_order
 
@@ -142,18 +144,19 @@ def _variable(name: str) -> str:
 
 
 def _optional(name: str) -> EnvVar | None:
-    """An EnvVar for a variable that is set, None for one that is not (its part is off)."""
-    return EnvVar(name) if _variable(name) else None
-
-
-def _setting(name: str) -> EnvVar | str:
-    """The variable when it is set, else its default (DEFAULTS); a set value of a known form is checked."""
+    """An EnvVar for a variable that is set, None for one that is not (its part is off); a value of a known form
+    is checked (`_CHECKS`), so a bad one fails the load naming the variable."""
     value = _variable(name)
     if value and name in _CHECKS:
         try:
             _CHECKS[name](value)
         except ValueError as error:
             raise BadSetting(f"{name}={redact(value)!r}: {error}") from None
+    return EnvVar(name) if value else None
+
+
+def _setting(name: str) -> EnvVar | str:
+    """The variable when it is set, else its default (DEFAULTS)."""
     return _optional(name) or DEFAULTS[name]
 
 
@@ -166,6 +169,7 @@ _CHECKS: dict[str, Callable[[str], object]] = {
     "TAXI_SOURCE_URL": check_base_url,
     "TAXI_TLC_URL": check_base_url,
     "TAXI_SOURCES": source_order,
+    "TAXI_SENSOR_START": check_start_month,
 }
 
 
@@ -202,6 +206,10 @@ def _dataproc(project: EnvVar) -> DataprocRunner | None:
 
 
 def resources_for(profile: str) -> dict[str, Any]:
+    return {**_profile_resources(profile), "month_watch": MonthWatch(start=_optional("TAXI_SENSOR_START"))}
+
+
+def _profile_resources(profile: str) -> dict[str, Any]:
     if profile not in PROFILES:
         raise ValueError(f"TAXI_PROFILE={profile!r} is not available; choose one of: {', '.join(PROFILES)}")
     data_dir, source_url = _setting("TAXI_DATA_DIR"), _setting("TAXI_SOURCE_URL")

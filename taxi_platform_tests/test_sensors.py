@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import math
 import shutil
 from pathlib import Path
 
-from dagster import AssetMaterialization, build_sensor_context, instance_for_test
+from dagster import AssetMaterialization, build_sensor_context, instance_for_test, materialize
 
 from taxi_platform.assets import raw_trips
 from taxi_platform.partitions import partition_key, trip_months
-from taxi_platform.resources import TripSource
+from taxi_platform.resources import MonthWatch, TripSource
 from taxi_platform.sensors import landing_files_sensor, source_months_sensor
-from taxi_platform.sensors.source import PROBES_PER_TICK
+from taxi_platform.sensors.source import RANGE_END, RANGE_START
 from taxi_platform.sensors.zones import retry_wait
 from taxi_platform.tlc import TripMonth
-from taxi_platform_tests.support.data import GREEN_CSV, GREEN_PARQUET, MOVED_GREEN_MONTHS
+from taxi_platform_tests.support.data import GREEN_CSV, GREEN_PARQUET
 from taxi_platform_tests.support.keys import key
 from taxi_platform_tests.support.mirror import MirrorServer, Scripted
-from taxi_platform_tests.support.sensing import FolderZone, instance_with_zones, partition_keys, tick
+from taxi_platform_tests.support.sensing import FolderZone, instance_with_zones, tick
 
 # What every landing zone does is tested over a folder and a bucket alike in test_landing_zones.py.
 
@@ -43,85 +42,123 @@ def test_a_link_out_of_the_landing_folder_is_skipped_with_a_log_line(landing_fol
     assert "Skipping" not in capfd.readouterr().err, "skipped files are logged once"
 
 
-def sweep(instance, trip_source: TripSource, cursor: str | None, mirror: MirrorServer) -> tuple[list, str | None, list]:
-    """Tick `source_months_sensor` until every missing month was probed once: (requests, cursor, months per tick)."""
-    missing = len(trip_months()) - len(instance.get_materialized_partitions(raw_trips.key))
-    requested, months_per_tick = [], []
-    for _ in range(math.ceil(missing / PROBES_PER_TICK)):
-        heads_before = len(mirror.head_requests)
-        context = build_sensor_context(instance=instance, cursor=cursor, resources={"trip_source": trip_source})
-        result = source_months_sensor(context)
-        months_per_tick.append(len({Path(path).name.split(".")[0] for path in mirror.head_requests[heads_before:]}))
+def sweep(
+    instance, trip_source: TripSource, cursor: str | None, mirror: MirrorServer, watch: MonthWatch | None = None
+) -> tuple[list, str | None, list]:
+    """Tick `source_months_sensor` until it comes round to a month it asked about before (or probes nothing):
+    (the requests of those ticks, the cursor, their results)."""
+    resources = {"trip_source": trip_source, "month_watch": watch or MonthWatch()}
+    requested, results = [], []
+    asked: set[str] = set()
+    for _ in range(len(trip_months())):
+        heads = len(mirror.head_requests)
+        with build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
+            result = source_months_sensor(context)
+        now = mirror.head_requests[heads:]
+        if not now or asked & set(now):
+            results.append(result)
+            break
+        asked |= set(now)
+        results.append(result)
         requested += list(result.run_requests or [])
         cursor = result.cursor
-    return requested, cursor, months_per_tick
+    return requested, cursor, results
 
 
-def test_source_sensor_heads_missing_months_in_each_source_and_requests_the_published(mirror, tmp_path: Path):
-    materialized = key("yellow", "2021-01")
-    released = {key("green", "2021-01"), materialized, *(key("green", month) for month in MOVED_GREEN_MONTHS)}
-    fed = {key("green", "2024-01")}  # only the TLC's feed publishes it
+def ranges(requests: list) -> list[tuple[str, str]]:
+    """The (first, last) keys of each request: a ranged run's tags, or a single partition twice."""
+    return [
+        (request.tags[RANGE_START], request.tags[RANGE_END])
+        if RANGE_START in request.tags
+        else (str(request.partition_key), str(request.partition_key))
+        for request in requests
+    ]
+
+
+def test_a_new_deployment_asks_for_no_history(mirror, tmp_path: Path):
+    """Switched on over an empty instance, the sensor probes nothing and says how to load the history."""
     with instance_with_zones(tmp_path) as instance:
-        instance.report_runless_asset_event(AssetMaterialization("raw_trips", partition=materialized))
-        requested, _, months_per_tick = sweep(
-            instance, TripSource(base_url=mirror.url, tlc_url=mirror.url), None, mirror
-        )
+        requested, _, [result] = sweep(instance, TripSource(base_url=mirror.url, tlc_url=mirror.url), None, mirror)
+    assert requested == [] and mirror.head_requests == []
+    reason = result.skip_reason.skip_message
+    assert "not watching green or yellow" in reason and "TAXI_SENSOR_START" in reason and "backfill" in reason
 
-    assert max(months_per_tick) == PROBES_PER_TICK, months_per_tick
-    missing = len(trip_months()) - 1
-    assert len(set(mirror.head_requests)) == len(mirror.head_requests), "each source asked once per month"
-    release_heads = [path for path in mirror.head_requests if path.endswith(".csv.gz")]
-    feed_heads = [path for path in mirror.head_requests if path.endswith(".parquet")]
-    assert len(release_heads) == missing, "the release first, for every missing month"
-    assert len(feed_heads) == missing - len(released - {materialized}), "the feed for the months the release lacks"
-    assert mirror.requests == [], "probing downloads nothing"
-    assert sorted(partition_keys(requested)) == sorted((released | fed) - {materialized})
-    assert {request.job_name for request in requested} == {"trip_chain"}
-    sources = {str(request.partition_key): request.run_key.split("@")[1].split(":")[0] for request in requested}
-    assert sources == {**{k: "release" for k in released - {materialized}}, **{k: "tlc" for k in fed}}
+
+def test_months_after_the_newest_held_go_as_one_ranged_run_per_type(mirror, resources, tmp_path: Path):
+    """green 2021-01 held: green 2021-02 and 03 are asked as one range; 2024-01, after a gap, as a run of its own."""
+    with instance_with_zones(tmp_path) as instance:
+        instance.report_runless_asset_event(AssetMaterialization("raw_trips", partition=key("green", "2021-01")))
+        requested, _, _ = sweep(instance, TripSource(base_url=mirror.url, tlc_url=mirror.url), None, mirror)
+        assert sorted(ranges(requested)) == [
+            (key("green", "2021-02"), key("green", "2021-03")),
+            (key("green", "2024-01"), key("green", "2024-01")),
+        ]
+        assert not [path for path in mirror.head_requests if "2021_01" in path or "2021-01" in path], "held: not asked"
+        assert not [path for path in mirror.head_requests if "yellow" in path], "no yellow month held: not watched"
+        assert mirror.requests == [], "probing downloads nothing"
+        [ranged] = [request for request in requested if RANGE_START in request.tags]
+        run = materialize([raw_trips], resources={k: resources[k] for k in ("trip_source", "lake")},
+                          instance=instance, tags=ranged.tags)  # fmt: skip
+    done = sorted(str(m.partition) for m in run.asset_materializations_for_node("raw_trips"))
+    assert done == [key("green", "2021-02"), key("green", "2021-03")], "one run did the range"
+
+
+def test_a_start_month_watches_every_month_from_it(mirror, tmp_path: Path):
+    with instance_with_zones(tmp_path) as instance:
+        requested, _, _ = sweep(
+            instance, TripSource(base_url=mirror.url, tlc_url=mirror.url), None, mirror, MonthWatch(start="2021-03")
+        )
+    assert sorted(ranges(requested)) == [
+        (key("green", "2021-03"), key("green", "2021-03")),
+        (key("green", "2024-01"), key("green", "2024-01")),
+    ]
+    assert not [path for path in mirror.head_requests if "2021-01" in path or "2021-02" in path], "before the start"
+    assert [path for path in mirror.head_requests if "yellow" in path], "every type is watched from the start"
 
 
 def test_a_month_the_tlc_publishes_becomes_one_run_without_a_click(own_mirror: MirrorServer, tmp_path: Path):
     new = key("green", "2025-03")
     trip_source = TripSource(base_url=own_mirror.url, tlc_url=own_mirror.url)
     with instance_with_zones(tmp_path) as instance:
+        instance.report_runless_asset_event(AssetMaterialization("raw_trips", partition=key("green", "2025-02")))
         before, cursor, _ = sweep(instance, trip_source, None, own_mirror)
-        assert new not in partition_keys(before)
+        assert before == []
 
         shutil.copyfile(GREEN_PARQUET, own_mirror.root / "trip-data/green_tripdata_2025-03.parquet")  # published
         after, cursor, _ = sweep(instance, trip_source, cursor, own_mirror)
         again, _, _ = sweep(instance, trip_source, cursor, own_mirror)  # not materialized yet: asked for again
 
-    [first] = [request for request in after if request.partition_key == new]
-    assert [request.run_key for request in again if request.partition_key == new] == [first.run_key], (
-        "the same file is the same run key: the daemon launches one run"
-    )
+    [first] = after
+    assert first.partition_key == new
+    assert [request.run_key for request in again] == [first.run_key], "the same file, the same run key: one run"
     assert first.run_key.startswith(f"{new}@tlc:")
     assert first.tags["taxi_platform/source_file"] == f"{own_mirror.url}/trip-data/green_tripdata_2025-03.parquet"
-    assert sorted(partition_keys(after)) == sorted([*partition_keys(before), new])
     assert own_mirror.requests == [], "the mirror saw HEAD requests only"
-    assert len(own_mirror.head_requests) > 0
 
 
 def test_a_source_that_fails_ends_the_tick_and_the_month_is_asked_again_in_turn(
     own_mirror: MirrorServer, tmp_path: Path
 ):
     """A failing source is not a month that is missing: the month is neither dropped nor retried within the tick."""
-    newest = trip_months()[0]
-    release_copy = f"{newest.color}/{newest.published_name('csv.gz')}"
+    month = TripMonth.parse("green", "2025-03")
+    release_copy = f"green/{month.published_name('csv.gz')}"
     own_mirror.script(release_copy, Scripted(503, b"busy"), method="HEAD")
     trip_source = TripSource(base_url=own_mirror.url, tlc_url=own_mirror.url, backoff_seconds=30)
-    shutil.copyfile(GREEN_PARQUET, own_mirror.root / f"trip-data/{newest.published_name('parquet')}")
+    shutil.copyfile(GREEN_PARQUET, own_mirror.root / f"trip-data/{month.published_name('parquet')}")
+    resources = {"trip_source": trip_source, "month_watch": MonthWatch()}
     with instance_with_zones(tmp_path) as instance:
-        context = build_sensor_context(instance=instance, resources={"trip_source": trip_source})
-        failed = source_months_sensor(context)
+        instance.report_runless_asset_event(AssetMaterialization("raw_trips", partition=key("green", "2025-02")))
+        with build_sensor_context(instance=instance, resources=resources) as context:
+            failed = source_months_sensor(context)
         assert not failed.run_requests
         assert own_mirror.head_requests == [f"/{release_copy}"], "no retry within the tick, nothing else probed"
-        rest, cursor, _ = sweep(instance, trip_source, failed.cursor, own_mirror)  # the older months go on
-        assert str(partition_key(newest)) not in partition_keys(rest)
-        round_again, _, _ = sweep(instance, trip_source, cursor, own_mirror)
-    assert str(partition_key(newest)) in partition_keys(round_again), "probed again when its turn came round"
-    assert str(partition_key(FEED_ONLY)) in partition_keys(rest), "one failing file does not stall the others"
+        cursor, again, ticks = failed.cursor, [], 0
+        while not again and ticks < 5:  # the later months, then round again
+            with build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
+                result = source_months_sensor(context)
+            again, cursor, ticks = list(result.run_requests or []), result.cursor, ticks + 1
+    assert [str(request.partition_key) for request in again] == [str(partition_key(month))]
+    assert ticks > 1, "the later months first: the failed one waits for its turn"
 
 
 def test_a_new_instance_gets_the_zone_lookup_before_any_month(
@@ -132,7 +169,7 @@ def test_a_new_instance_gets_the_zone_lookup_before_any_month(
     trip_source = TripSource(base_url=mirror.url, tlc_url=mirror.url)
     with instance_for_test(temp_dir=str(tmp_path)) as instance:
         for sensor, resources in (
-            (source_months_sensor, {"trip_source": trip_source}),
+            (source_months_sensor, {"trip_source": trip_source, "month_watch": MonthWatch()}),
             (landing_files_sensor, {"landing": landing_folder.zone}),
         ):
             with build_sensor_context(instance=instance, resources=resources) as context:
@@ -142,7 +179,9 @@ def test_a_new_instance_gets_the_zone_lookup_before_any_month(
         assert mirror.head_requests == [], "no month probed before the lookup"
 
         run = instance.create_run_for_job(taxi_zones_job_def(), run_id=None)  # a zones run on its way
-        with build_sensor_context(instance=instance, resources={"trip_source": trip_source}) as context:
+        with build_sensor_context(
+            instance=instance, resources={"trip_source": trip_source, "month_watch": MonthWatch()}
+        ) as context:
             waiting = source_months_sensor(context)
         assert not waiting.run_requests and run.run_id in waiting.skip_reason.skip_message
 
@@ -160,7 +199,9 @@ def test_a_failed_zones_run_is_asked_for_again_only_after_a_backoff(mirror: Mirr
     with instance_for_test(temp_dir=str(tmp_path)) as instance:
         run = instance.create_run_for_job(taxi_zones_job_def(), run_id=None)
         instance.report_run_failed(run)
-        with build_sensor_context(instance=instance, resources={"trip_source": trip_source}) as context:
+        with build_sensor_context(
+            instance=instance, resources={"trip_source": trip_source, "month_watch": MonthWatch()}
+        ) as context:
             waiting = source_months_sensor(context)
         assert not waiting.run_requests, "the failed lookup is not asked for again at once"
         assert run.run_id in waiting.skip_reason.skip_message and "asking again in" in waiting.skip_reason.skip_message

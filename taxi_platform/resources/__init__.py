@@ -11,6 +11,7 @@ from taxi_platform.resources.landing import LandedFile, LandingZone, LandingZone
 from taxi_platform.resources.sources import DownloadFailed, MonthNotPublished, SourceFile, TripSource
 from taxi_platform.resources.spark import SparkResource, StageRun
 from taxi_platform.resources.warehouse import DuckDBWarehouse, LoadedSlice, RevenueWarehouse
+from taxi_platform.resources.watch import MonthWatch
 
 __all__ = [
     "DownloadFailed",
@@ -23,6 +24,7 @@ __all__ = [
     "LocalLake",
     "LocalLandingZone",
     "MonthNotPublished",
+    "MonthWatch",
     "Published",
     "RevenueWarehouse",
     "SourceFile",

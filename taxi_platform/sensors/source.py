@@ -1,18 +1,20 @@
-"""Runs the chain for months a source has published but raw_trips does not hold yet.
+"""Runs the chain for new months a source has published, one ranged run per trip type.
 
-The sources are those `trip_source` downloads from, in its order (`TAXI_SOURCES`, default the course's
-release, then the TLC's parquet feed): a month the TLC publishes next month is requested without a
-click. Each tick HEADs (never downloads) at most `PROBES_PER_TICK` missing months, newest first, and
-goes on where the last tick stopped (the cursor is the last month probed), so every missing month is
-probed in turn while a tick stays a few requests. A source that fails ends the tick rather than being
-retried within it (or asked about 11 more months); the month is probed again when its turn comes round,
-so a source that is down is neither taken for missing months nor able to stall the sensor on one
-month. The run key includes the source and the
-file's version (ETag, Last-Modified or GCS generation): a month is requested once per published
-version, and a failed run is not retried every tick, only when a source publishes the file again.
+It watches for what is new, not the history: for each type, the months after its newest
+materialized month, or every month from `TAXI_SENSOR_START` (the `month_watch` resource). A type
+with neither is not watched (a ranged backfill loads the history; docs/operations.md). The sources
+are those `trip_source` downloads from, in its order. Each tick HEADs (never downloads) at most
+`PROBES_PER_TICK` watched months, oldest first, going on where the last tick stopped (the cursor is
+the last month probed). A source that fails ends the tick rather than being retried within it; the
+month is probed again when its turn comes round. The months of one type found published at once go
+as one ranged run (the way a backfill runs them), whose run key holds each file's source and version
+(ETag, Last-Modified or GCS generation): a file is requested once per published version, and a failed
+run is not retried every tick, only when a source publishes the file again.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 from dagster import (
     DefaultSensorStatus,
@@ -26,9 +28,13 @@ from dagster import (
 from taxi_platform.assets import raw_trips
 from taxi_platform.jobs import taxi_zones_job, trip_chain
 from taxi_platform.partitions import partition_key, trip_month_of, trip_months
-from taxi_platform.resources import DownloadFailed, TripSource
+from taxi_platform.resources import DownloadFailed, MonthWatch, SourceFile, TripSource
 from taxi_platform.sensors.zones import zones_first
-from taxi_platform.tlc.months import TripMonth
+from taxi_platform.tlc.months import COLORS, TripMonth
+
+# The tags a run over a range of partitions carries (what `dagster asset materialize --partition-range` sets).
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
 
 PROBES_PER_TICK = 12
 
@@ -42,26 +48,83 @@ def next_to_probe(
     return (later or [month for month in order if month in missing])[:limit]
 
 
+def watched(order: list[TripMonth], held: set[TripMonth], watch: MonthWatch) -> tuple[set[TripMonth], list[str]]:
+    """The months not held that the sensor watches, and the types it does not watch (nothing held, no start)."""
+    months: set[TripMonth] = set()
+    unwatched = []
+    for color in COLORS:
+        newest = max((month.month for month in held if month.color == color), default=None)
+        first = watch.first_month(newest)
+        if first is None:
+            unwatched.append(color)
+            continue
+        months |= {m for m in order if m.color == color and m.month >= first and m not in held}
+    return months, unwatched
+
+
+def ranged_requests(found: list[tuple[TripMonth, SourceFile]], order: list[TripMonth]) -> list[RunRequest]:
+    """One request per run of consecutive months of one type (a single month is a partition's run)."""
+    position = {month: index for index, month in enumerate(sorted(order, key=lambda m: (m.color, m.month)))}
+    groups: list[list[tuple[TripMonth, SourceFile]]] = []
+    for month, published in sorted(found, key=lambda item: position[item[0]]):
+        if groups and position[groups[-1][-1][0]] == position[month] - 1:
+            groups[-1].append((month, published))
+        else:
+            groups.append([(month, published)])
+    requests = []
+    for group in groups:
+        versions = [f"{partition_key(month)}@{published.source}:{published.version}" for month, published in group]
+        if len(group) == 1:
+            [(month, published)] = group
+            requests.append(
+                RunRequest(
+                    job_name=trip_chain.name,
+                    run_key=versions[0],
+                    partition_key=partition_key(month),
+                    tags={"taxi_platform/source_file": published.url},
+                )
+            )
+            continue
+        first, last = str(partition_key(group[0][0])), str(partition_key(group[-1][0]))
+        digest = hashlib.sha256("\n".join(versions).encode()).hexdigest()[:16]
+        requests.append(
+            RunRequest(
+                job_name=trip_chain.name,
+                run_key=f"{first}...{last}@{digest}",
+                tags={RANGE_START: first, RANGE_END: last},
+            )
+        )
+    return requests
+
+
 @sensor(
     jobs=[trip_chain, taxi_zones_job],
     minimum_interval_seconds=15 * 60,
     default_status=DefaultSensorStatus.STOPPED,
     description=(
-        f"HEADs up to {PROBES_PER_TICK} months a tick that raw_trips lacks, in each source in order (the course's "
-        "release at TAXI_SOURCE_URL, the TLC's parquet feed at TAXI_TLC_URL; TAXI_SOURCES sets which), and runs "
-        "trip_chain for each one a source has published (taxi_zones first, on an instance that never had it)."
+        "Runs trip_chain for new months a source has published (the course's release at TAXI_SOURCE_URL, the TLC's "
+        "parquet feed at TAXI_TLC_URL; TAXI_SOURCES sets which): for each type, the months after its newest "
+        "materialized month, or from TAXI_SENSOR_START; one ranged run per type. The history is a backfill's work."
     ),
 )
-def source_months_sensor(context: SensorEvaluationContext, trip_source: TripSource) -> SensorResult:
+def source_months_sensor(
+    context: SensorEvaluationContext, trip_source: TripSource, month_watch: MonthWatch
+) -> SensorResult:
     if (first := zones_first(context)) is not None:
         return first
     order = trip_months()
     held = {trip_month_of(key) for key in context.instance.get_materialized_partitions(raw_trips.key)}
-    missing = set(order) - held
+    missing, unwatched = watched(order, held, month_watch)
+    not_watched = (
+        f"; not watching {' or '.join(unwatched)}: no month of it is materialized and TAXI_SENSOR_START is not "
+        "set (backfill the months you want first)"
+        if unwatched
+        else ""
+    )
     after = trip_month_of(context.cursor) if context.cursor else None
-    requests: list[RunRequest] = []
+    found: list[tuple[TripMonth, SourceFile]] = []
     probed: list[TripMonth] = []
-    for month in next_to_probe(order, missing, after, PROBES_PER_TICK):
+    for month in next_to_probe(sorted(order, key=lambda m: m.month), missing, after, PROBES_PER_TICK):
         probed.append(month)  # past it even when it fails: one failing URL cannot stall the other months
         try:
             published = trip_source.probe(month, attempts=1)  # a later tick is the retry
@@ -74,15 +137,12 @@ def source_months_sensor(context: SensorEvaluationContext, trip_source: TripSour
         context.log.info(
             f"{published.url} is published by {published.source} ({published.size} bytes): requesting {month.label}"
         )
-        key = partition_key(month)
-        requests.append(
-            RunRequest(
-                job_name=trip_chain.name,
-                run_key=f"{key}@{published.source}:{published.version}",
-                partition_key=key,
-                tags={"taxi_platform/source_file": published.url},
-            )
-        )
+        found.append((month, published))
+    requests = ranged_requests(found, order)
     cursor = str(partition_key(probed[-1])) if probed else context.cursor
-    skip = None if requests else SkipReason(f"probed {len(probed)} of {len(missing)} missing months: none published")
+    skip = (
+        None
+        if requests
+        else SkipReason(f"probed {len(probed)} of {len(missing)} watched months: none published{not_watched}")
+    )
     return SensorResult(run_requests=requests, cursor=cursor, skip_reason=skip)
