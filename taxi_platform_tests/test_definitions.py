@@ -115,6 +115,7 @@ def test_sensors_start_off_and_run_the_whole_chain():
         ("TAXI_TLC_URL", "s3://nyc-tlc", "not a base this platform downloads from"),
         ("TAXI_SOURCES", "tlc,s3", "unknown source 's3': list some of release, tlc"),
         ("TAXI_SOURCES", "tlc,tlc", "a source is listed twice"),
+        ("TAXI_SENSOR_START", "2024-1", "not a month: write it as YYYY-MM"),
     ],
 )
 def test_a_bad_value_from_the_environment_names_the_variable_and_the_value(monkeypatch, variable, value, problem):
