@@ -194,7 +194,7 @@ class MirrorServer:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("source", type=Path, help="folder of TLC files, e.g. ../shared/data")
+    parser.add_argument("source", type=Path, help="a folder of TLC files (named as the release or the feed names them)")
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="tlc-mirror-"))
