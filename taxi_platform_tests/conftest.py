@@ -21,6 +21,44 @@ from taxi_platform_tests.support.sensing import BucketZone, FolderZone
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
+# The fast tier (`scripts/test --fast`, `-m "not heavy"`): tests of modules that start no JVM, emulator, browser or
+# CLI process of their own; within them, a test that takes one of these fixtures is heavy too.
+FAST_MODULES = {
+    "test_definitions",
+    "test_public_apis",
+    "test_raw_trips",
+    "test_trip_source",
+    "test_sensors",
+    "test_landing_zones",
+}
+HEAVY_FIXTURES = {
+    "spark",
+    "standalone_cluster",
+    "gcs_emulator",
+    "bigquery_emulator",
+    "landing_bucket",
+    "dev_server",
+    "no_session_in_process",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        uses = set(getattr(item, "fixturenames", ())) | {value for value in params.values() if isinstance(value, str)}
+        if item.module.__name__.rsplit(".", 1)[-1] not in FAST_MODULES or uses & HEAVY_FIXTURES:
+            item.add_marker(pytest.mark.heavy)
+
+
+@pytest.fixture(autouse=True)
+def _fast_tests_start_no_jvm(request: pytest.FixtureRequest):
+    """A test of the fast tier that starts Spark fails, so the tier stays what it says."""
+    yield
+    if request.node.get_closest_marker("heavy") is None:
+        from pyspark.sql import SparkSession
+
+        assert SparkSession.getActiveSession() is None, f"{request.node.nodeid} starts Spark: it is not a fast test"
+
 
 @pytest.fixture(scope="session")
 def _loopback_only():
