@@ -19,6 +19,7 @@ from dagster import EnvVar
 
 from taxi_platform.resources import (
     DuckDBWarehouse,
+    LandingZone,
     LocalBucket,
     LocalLake,
     LocalLandingZone,
@@ -104,7 +105,7 @@ def gcp_resources(
     landing = (
         _landing_folder(landing_dir) if landing_uri is None else {"landing": GcsLandingZone(gcs=gcs, uri=landing_uri)}
     )
-    spark_settings = {
+    spark_settings: dict[str, Any] = {
         "master": master,
         "spark_config": spark_config or {},
         "gcs_connector": True,
@@ -133,7 +134,7 @@ def _folder(path: str | Path | EnvVar) -> str | EnvVar:
     return str(path) if isinstance(path, Path) else path
 
 
-def _landing_folder(landing_dir: str | Path | EnvVar | None) -> dict[str, LocalLandingZone]:
+def _landing_folder(landing_dir: str | Path | EnvVar | None) -> dict[str, LandingZone]:
     """The local landing zone, when there is one (tests and scripts may run without a landing folder)."""
     return {} if landing_dir is None else {"landing": LocalLandingZone(root=_folder(landing_dir))}
 
@@ -195,7 +196,7 @@ def _dataproc(project: EnvVar) -> DataprocRunner | None:
         return None
     from taxi_platform.resources.gcp.dataproc import DataprocBatches, DataprocJobs
 
-    settings = {
+    settings: dict[str, Any] = {
         "project": project,
         "region": EnvVar("TAXI_DATAPROC_REGION"),
         "code_uri": EnvVar("TAXI_DATAPROC_CODE_URI"),
@@ -214,7 +215,7 @@ def _profile_resources(profile: str) -> dict[str, Any]:
         raise ValueError(f"TAXI_PROFILE={profile!r} is not available; choose one of: {', '.join(PROFILES)}")
     data_dir, source_url = _setting("TAXI_DATA_DIR"), _setting("TAXI_SOURCE_URL")
     landing, master = _setting("TAXI_LANDING_DIR"), _setting("TAXI_SPARK_MASTER")
-    feed = {"tlc_url": _setting("TAXI_TLC_URL"), "sources": _setting("TAXI_SOURCES")}
+    feed: dict[str, Any] = {"tlc_url": _setting("TAXI_TLC_URL"), "sources": _setting("TAXI_SOURCES")}
     given = _variable("TAXI_SPARK_MASTER")
     if profile == "local":
         if given.startswith("spark://"):

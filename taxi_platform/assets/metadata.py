@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,7 @@ def location(path: Path) -> dict[str, Any]:
     }
 
 
-def markdown_table(rows: list[Mapping[str, Any]]) -> MetadataValue:
+def markdown_table(rows: Sequence[Mapping[str, Any]]) -> MetadataValue:
     if not rows:
         return MetadataValue.md("_no rows_")
     names = list(rows[0])

@@ -72,10 +72,13 @@ def run_together(
         return None
 
 
+Outcome = TypeVar("Outcome", MaterializeResult, AssetCheckResult)
+
+
 @dataclass(frozen=True)
-class _Done:
+class _Done(Generic[Outcome]):
     key: str  # the month's partition key
-    outcome: MaterializeResult | AssetCheckResult
+    outcome: Outcome
 
 
 def each_month(
@@ -91,7 +94,7 @@ def each_month(
             yield AssetMaterialization(asset_key=context.asset_key, partition=one.key, metadata=one.outcome.metadata)
     else:
         for one in done:
-            context.add_asset_metadata(dict(one.outcome.metadata), partition_key=one.key)
+            context.add_asset_metadata(dict(one.outcome.metadata or {}), partition_key=one.key)
         # One materialization per partition, each with the metadata added above. Dagster gives every
         # partition of a range the same data version, so a month's own (a file's sha256) is kept only
         # when the run has that one month; in a range each month's metadata says what it was made from.
@@ -140,12 +143,12 @@ def _check_outputs(assets_def: AssetsDefinition, specs: Iterable[AssetCheckSpec]
 
 def _run_months(
     context: AssetExecutionContext | AssetCheckExecutionContext,
-    one_month: Callable[[TripMonth], MaterializeResult | AssetCheckResult],
+    one_month: Callable[[TripMonth], Outcome],
     what: str,
-) -> tuple[list[_Done], list[tuple[TripMonth, Exception]]]:
+) -> tuple[list[_Done[Outcome]], list[tuple[TripMonth, Exception]]]:
     """Every month of the run, in order: those done with their outcome, those failed with their error."""
     keys = context.partition_keys
-    done: list[_Done] = []
+    done: list[_Done[Outcome]] = []
     failed: list[tuple[TripMonth, Exception]] = []
     for i, key in enumerate(keys, 1):
         month = trip_month_of(key)

@@ -51,6 +51,7 @@ def raw_trips_month(
             facts = inspect_trip_file(download, month.color, name=fetched.url)
             lake.keep_record(download, raw_record(published, fetched, facts))
     if fetched is None:
+        assert held is not None, "a GET is conditional only on a copy held"
         return unchanged_raw(context, lake, target, held)
     for other in month.raw_paths:
         if other != target:  # the month was published in another format before: one file per partition

@@ -65,7 +65,7 @@ def revenue_report(context: AssetExecutionContext, spark: SparkResource, bucket:
     together = len(to_build) > 1
     with bucket.staging_area("revenue_reports") if together else nullcontext() as staging:
         built = None
-        if together:
+        if staging is not None:
             inputs, zones = [(plan.month, plan.source) for plan in to_build], to_build[0].zones
             job = partial(spark.run_revenue_reports, inputs, zones, staging)
             built = run_together(context, [plan.month for plan in to_build], staging, job)

@@ -33,6 +33,7 @@ def taxi_zones(
     with named_failures(ZONES, published.url), lake.replace_file(RAW_ZONES_PATH) as download:
         context.log.info(f"Downloading the zone lookup from {published.source} ({published.url}) to {raw}")
         fetched = trip_source.fetch(published, download)
+        assert fetched is not None, "a GET without a copy held to compare with always downloads"
         facts = inspect_zone_file(download, name=fetched.url)
 
     def audit(written: Path) -> None:

@@ -127,6 +127,7 @@ def typed_plan(
         raw = lake.first_file(month.raw_paths)
         missing = " or ".join(str(lake.path(p)) for p in month.raw_paths)
         require_upstream(raw is not None, missing, "raw_trips", month)
+        assert raw is not None  # require_upstream raised otherwise
         plan = TypedInputs(month, raw, typed_inputs(lake, month, TYPED_TRIPS_CODE_VERSION, config.model_dump()))
         finished = lake.record(month.typed_path) if lake.is_finished(month.typed_path) else None
         kept = kept_record(context, month.typed_path, finished, plan.inputs)
@@ -159,8 +160,8 @@ def typed_trips_month(
         )
     raw, inputs = plan.raw, plan.inputs
     folder = partition_folder(month)
-    together = built is not None and folder in built.run.results
-    if built is not None and not together:
+    ranged = built if built is not None and folder in built.run.results else None
+    if built is not None and ranged is None:
         context.log.info(f"{raw}: not read whole by the CSV reader, or has lines to quarantine: typed alone")
     # Write aside, audit, publish: a version that fails its audit never replaces the published one.
     with (
@@ -169,10 +170,10 @@ def typed_trips_month(
         lake.replace_directory(month.quarantine_path) as quarantine,
     ):
         rows = raw_rows(lake, month, raw)  # raw_trips' record; an older lake's file is read (and checked) here
-        if together:
-            result, placement = built.run.results[folder], built.run.placement
-            lake.move_into(Path(built.output) / folder, staging)
-            lake.move_into(Path(built.output) / EMPTY_QUARANTINE, quarantine, copy=True)
+        if ranged is not None:
+            result, placement = ranged.run.results[folder], ranged.run.placement
+            lake.move_into(Path(ranged.output) / folder, staging)
+            lake.move_into(Path(ranged.output) / EMPTY_QUARANTINE, quarantine, copy=True)
         else:
             context.log.info(f"Typing {raw} into {config.partitions} parquet files")
             run = spark.run_typed_trips(str(raw), str(staging), month, config.partitions, str(quarantine))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from dagster import AssetExecutionContext, DataVersion, MaterializeResult, MetadataValue
 
@@ -56,7 +56,7 @@ def held_raw(lake: LocalLake, target: str, published: SourceFile) -> dict[str, A
     return record
 
 
-def is_current(held: dict[str, Any] | None, published: SourceFile) -> bool:
+def is_current(held: dict[str, Any] | None, published: SourceFile) -> TypeGuard[dict[str, Any]]:
     """True when the HEAD's version (ETag, Last-Modified, GCS generation) is the held copy's, and so is its size."""
     return (
         held is not None

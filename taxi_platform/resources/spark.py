@@ -285,7 +285,7 @@ class SparkResource(ConfigurableResource):
         """Where this run's in-process Spark work ran, for materialization metadata."""
         context = self.spark_session.sparkContext
         placement = {"spark_placement": "in-process", "spark_application_id": context.applicationId,
-                     "spark_master": context.master}  # fmt: skip
+                     "spark_master": context.master or self.master}  # fmt: skip
         if self._cores_max is not None:
             placement["spark_cores_max"] = self._cores_max
         return placement

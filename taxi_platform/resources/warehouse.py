@@ -6,7 +6,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dagster import ConfigurableResource, get_dagster_logger
 from pydantic import Field
@@ -135,18 +135,14 @@ class DuckDBWarehouse(RevenueWarehouse):
 
     def describe_table(self) -> TableFacts:
         with self._connect() as db:
-            rows = (
-                db.execute(f"SELECT count(*) FROM {REVENUE_TABLE}").fetchone()[0]
-                if self._exists(db, REVENUE_TABLE)
-                else 0
-            )
+            rows = _count(db, f"SELECT count(*) FROM {REVENUE_TABLE}") if self._exists(db, REVENUE_TABLE) else 0
         uri = f"duckdb://{self.database_path}#{REVENUE_TABLE}"
         return TableFacts(REVENUE_TABLE, uri, rows, self.database_path.stat().st_size)
 
     @staticmethod
     def _exists(db: duckdb.DuckDBPyConnection, table: str) -> bool:
         query = "SELECT count(*) FROM information_schema.tables WHERE table_name = ?"
-        return bool(db.execute(query, [table]).fetchone()[0])
+        return bool(_count(db, query, [table]))
 
     def replace_revenue(self, report_files: list[str], trip_month: TripMonth, inputs: str, run_id: str) -> LoadedSlice:
         require_files(report_files, trip_month)
@@ -161,15 +157,15 @@ class DuckDBWarehouse(RevenueWarehouse):
                 "inputs VARCHAR, run_id VARCHAR, rows BIGINT)"
             )
             self._add_missing_columns(db)
-            strays = db.execute(f"SELECT count(*) FROM read_parquet(?) WHERE NOT ({where})", [report_files, *slice_key])
-            reject_strays(strays.fetchone()[0], trip_month, report_files)
+            strays = f"SELECT count(*) FROM read_parquet(?) WHERE NOT ({where})"
+            reject_strays(_count(db, strays, [report_files, *slice_key]), trip_month, report_files)
             db.execute("BEGIN TRANSACTION")
             try:
                 db.execute(f"DELETE FROM {REVENUE_TABLE} WHERE {where}", slice_key)
                 db.execute(
                     f"INSERT INTO {REVENUE_TABLE} ({columns}) SELECT {columns} FROM read_parquet(?)", [report_files]
                 )
-                rows = db.execute(f"SELECT count(*) FROM {REVENUE_TABLE} WHERE {where}", slice_key).fetchone()[0]
+                rows = _count(db, f"SELECT count(*) FROM {REVENUE_TABLE} WHERE {where}", slice_key)
                 # In the same transaction: the record never names a load that did not happen.
                 db.execute(f"DELETE FROM {LOADS_TABLE} WHERE {where}", slice_key)
                 db.execute(f"INSERT INTO {LOADS_TABLE} VALUES (?, ?, ?, ?, ?)", [*slice_key, inputs, run_id, rows])
@@ -177,7 +173,7 @@ class DuckDBWarehouse(RevenueWarehouse):
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-            table_rows = db.execute(f"SELECT count(*) FROM {REVENUE_TABLE}").fetchone()[0]
+            table_rows = _count(db, f"SELECT count(*) FROM {REVENUE_TABLE}")
         table = self.describe_table()
         return LoadedSlice(table=table.table, uri=table.uri, rows=rows, table_rows=table_rows, bytes=table.bytes)
 
@@ -203,3 +199,10 @@ def reject_strays(strays: int, trip_month: TripMonth, report_files: list[str]) -
         raise StrayRows(
             f"{trip_month.label}: {folder}: {strays} report rows are not in {trip_month.label}; nothing loaded"
         )
+
+
+def _count(db: duckdb.DuckDBPyConnection, query: str, parameters: list[Any] | None = None) -> int:
+    """The one number a `SELECT count(*)` answers."""
+    row = db.execute(query, parameters or []).fetchone()
+    assert row is not None, query  # an aggregate always answers one row
+    return int(row[0])

@@ -118,7 +118,7 @@ def write_typed_trips(
 def _text_parts(spark: SparkSession, raw_path: str, parts: int, staging: str | None) -> Iterator[LineParts | None]:
     """A local CSV cut into plain parts (see `write_typed_trips`) with the settings to read them, then removed."""
     local_file = urlparse(raw_path).scheme in ("", "file") and not raw_path.endswith(".parquet")
-    if not local_file or (staging is None and not spark.sparkContext.master.startswith("local")):
+    if not local_file or (staging is None and not (spark.sparkContext.master or "").startswith("local")):
         yield None
         return
     folder = Path(tempfile.mkdtemp(prefix="typed-trips-lines-", dir=staging))
@@ -351,7 +351,8 @@ def read_trip_rows(
     if text_parts is not None:
         header = header_names(text_parts.header)
         return parse_trip_lines(read_numbered_parts(spark, text_parts), color, header), "csv.gz", header
-    header = header_names(spark.read.text(path).first()[0])
+    first = spark.read.text(path).first()  # None: an empty file, refused by its columns being missing
+    header = header_names(first[0] if first is not None else "")
     return parse_trip_lines(read_numbered_lines(spark, path), color, header), "csv.gz", header
 
 

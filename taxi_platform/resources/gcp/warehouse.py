@@ -7,7 +7,8 @@ import uuid
 
 from dagster import get_dagster_logger
 from google.api_core.exceptions import NotFound
-from google.cloud import bigquery
+from google.cloud import bigquery as bq  # `bigquery` is the resource field below
+from google.cloud.bigquery.table import RowIterator
 from pydantic import Field
 
 from taxi_platform.resources.gcp.clients import BigQueryClient
@@ -46,16 +47,16 @@ class BigQueryWarehouse(RevenueWarehouse):
     def replace_revenue(self, report_files: list[str], trip_month: TripMonth, inputs: str, run_id: str) -> LoadedSlice:
         """One load job reads the report's `gs://` files where they are: nothing passes through this machine."""
         require_files(report_files, trip_month)
-        schema = [bigquery.SchemaField(c.name, _BIGQUERY_TYPES[c.type]) for c in REVENUE_COLUMNS]
+        schema = [bq.SchemaField(c.name, _BIGQUERY_TYPES[c.type]) for c in REVENUE_COLUMNS]
         log = get_dagster_logger()
         with self.bigquery.get_client() as client:
             table_id = self._ensure_table(client, schema)
             staging = f"{client.project}.{self.dataset}._load_{trip_month.local_name[:-7]}_{uuid.uuid4().hex[:8]}"
             try:
-                load = bigquery.LoadJobConfig(
+                load = bq.LoadJobConfig(
                     schema=schema,
-                    source_format=bigquery.SourceFormat.PARQUET,
-                    write_disposition=bigquery.WriteDisposition.WRITE_EMPTY,
+                    source_format=bq.SourceFormat.PARQUET,
+                    write_disposition=bq.WriteDisposition.WRITE_EMPTY,
                 )
                 job = client.load_table_from_uri(report_files, staging, job_config=load)
                 job.result()
@@ -93,24 +94,24 @@ class BigQueryWarehouse(RevenueWarehouse):
             table = client.get_table(table_id)
         return TableFacts(table_id, f"bigquery://{table_id}", int(table.num_rows or 0), int(table.num_bytes or 0))
 
-    def _record_load(self, client: bigquery.Client, trip_month: TripMonth, load: SliceLoad) -> None:
+    def _record_load(self, client: bq.Client, trip_month: TripMonth, load: SliceLoad) -> None:
         """After the MERGE, not with it: a crash between them leaves the old record, so the next run loads again."""
-        loads = bigquery.Table(
+        loads = bq.Table(
             f"{client.project}.{self.dataset}.{LOADS_TABLE}",
             schema=[
-                bigquery.SchemaField("revenue_month", "DATE"),
-                bigquery.SchemaField("service_type", "STRING"),
-                bigquery.SchemaField("inputs", "STRING"),
-                bigquery.SchemaField("run_id", "STRING"),
-                bigquery.SchemaField("rows", "INT64"),
+                bq.SchemaField("revenue_month", "DATE"),
+                bq.SchemaField("service_type", "STRING"),
+                bq.SchemaField("inputs", "STRING"),
+                bq.SchemaField("run_id", "STRING"),
+                bq.SchemaField("rows", "INT64"),
             ],
         )
         table_id = client.create_table(loads, exists_ok=True).full_table_id.replace(":", ".")
         parameters = [
             *_slice_parameters(trip_month),
-            bigquery.ScalarQueryParameter("inputs", "STRING", load.inputs),
-            bigquery.ScalarQueryParameter("run_id", "STRING", load.run_id),
-            bigquery.ScalarQueryParameter("rows", "INT64", load.rows),
+            bq.ScalarQueryParameter("inputs", "STRING", load.inputs),
+            bq.ScalarQueryParameter("run_id", "STRING", load.run_id),
+            bq.ScalarQueryParameter("rows", "INT64", load.rows),
         ]
         self._dml(client, table_id, f"DELETE FROM `{table_id}` WHERE {_SLICE}", parameters)
         self._dml(
@@ -127,18 +128,16 @@ class BigQueryWarehouse(RevenueWarehouse):
             rows = _query_slice(client, f"SELECT * FROM `{table_id}`", trip_month, "ORDER BY revenue_zone")
             return [dict(row.items()) for row in rows]
 
-    def _ensure_table(self, client: bigquery.Client, schema: list[bigquery.SchemaField]) -> str:
+    def _ensure_table(self, client: bq.Client, schema: list[bq.SchemaField]) -> str:
         client.create_dataset(f"{client.project}.{self.dataset}", exists_ok=True)
-        table = bigquery.Table(f"{client.project}.{self.dataset}.{REVENUE_TABLE}", schema=schema)
-        table.time_partitioning = bigquery.TimePartitioning(
-            type_=bigquery.TimePartitioningType.MONTH, field="revenue_month"
-        )
+        table = bq.Table(f"{client.project}.{self.dataset}.{REVENUE_TABLE}", schema=schema)
+        table.time_partitioning = bq.TimePartitioning(type_=bq.TimePartitioningType.MONTH, field="revenue_month")
         table.clustering_fields = ["service_type"]
         table = client.create_table(table, exists_ok=True)
         self._add_missing_columns(client, table)
         return table.full_table_id.replace(":", ".")
 
-    def _add_missing_columns(self, client: bigquery.Client, table: bigquery.Table) -> None:
+    def _add_missing_columns(self, client: bq.Client, table: bq.Table) -> None:
         """A table from before the zone names gains them as NULLABLE columns; its rows stay, NULL in them.
 
         The schema update is BigQuery's way; the `ALTER TABLE ... ADD COLUMN IF NOT EXISTS` after it is a
@@ -148,14 +147,14 @@ class BigQueryWarehouse(RevenueWarehouse):
         if not missing:
             return
         table_id = table.full_table_id.replace(":", ".")
-        table.schema = [*table.schema, *(bigquery.SchemaField(c.name, _BIGQUERY_TYPES[c.type]) for c in missing)]
+        table.schema = [*table.schema, *(bq.SchemaField(c.name, _BIGQUERY_TYPES[c.type]) for c in missing)]
         client.update_table(table, ["schema"])
         for column in missing:
             kind = _BIGQUERY_TYPES[column.type]
             client.query(f"ALTER TABLE `{table_id}` ADD COLUMN IF NOT EXISTS {column.name} {kind}").result()
         get_dagster_logger().info(f"{table_id}: added the columns {', '.join(c.name for c in missing)}")
 
-    def _merge(self, client: bigquery.Client, table_id: str, staging: str, trip_month: TripMonth) -> None:
+    def _merge(self, client: bq.Client, table_id: str, staging: str, trip_month: TripMonth) -> None:
         columns = ", ".join(c.name for c in REVENUE_COLUMNS)
         statement = (
             f"MERGE `{table_id}` AS t USING `{staging}` AS s ON FALSE "
@@ -164,11 +163,9 @@ class BigQueryWarehouse(RevenueWarehouse):
         )
         self._dml(client, table_id, statement, _slice_parameters(trip_month))
 
-    def _dml(
-        self, client: bigquery.Client, table_id: str, statement: str, parameters: list[bigquery.ScalarQueryParameter]
-    ) -> None:
+    def _dml(self, client: bq.Client, table_id: str, statement: str, parameters: list[bq.ScalarQueryParameter]) -> None:
         """Run a DML statement, again when a concurrent one on the same table won."""
-        job_config = bigquery.QueryJobConfig(query_parameters=parameters)
+        job_config = bq.QueryJobConfig(query_parameters=parameters)
         for attempt in range(1, self.merge_attempts + 1):
             try:
                 client.query(statement, job_config=job_config).result()
@@ -179,23 +176,23 @@ class BigQueryWarehouse(RevenueWarehouse):
                 get_dagster_logger().info(f"{table_id} was being updated concurrently; trying again")
                 time.sleep(attempt)
 
-    def _count(self, client: bigquery.Client, table_id: str, trip_month: TripMonth) -> int:
+    def _count(self, client: bq.Client, table_id: str, trip_month: TripMonth) -> int:
         return int(next(iter(_query_slice(client, f"SELECT count(*) FROM `{table_id}`", trip_month)))[0])
 
 
-def _query_slice(client: bigquery.Client, select: str, trip_month: TripMonth, tail: str = "") -> bigquery.RowIterator:
+def _query_slice(client: bq.Client, select: str, trip_month: TripMonth, tail: str = "") -> RowIterator:
     """`select ... WHERE` the (month, color) slice, with the slice as query parameters."""
     return _query(client, f"{select} WHERE {_SLICE} {tail}", trip_month)
 
 
-def _query(client: bigquery.Client, statement: str, trip_month: TripMonth) -> bigquery.RowIterator:
+def _query(client: bq.Client, statement: str, trip_month: TripMonth) -> RowIterator:
     """A query with the (month, color) slice as its parameters `@month` and `@color`."""
-    job_config = bigquery.QueryJobConfig(query_parameters=_slice_parameters(trip_month))
+    job_config = bq.QueryJobConfig(query_parameters=_slice_parameters(trip_month))
     return client.query(statement, job_config=job_config).result()
 
 
-def _slice_parameters(trip_month: TripMonth) -> list[bigquery.ScalarQueryParameter]:
+def _slice_parameters(trip_month: TripMonth) -> list[bq.ScalarQueryParameter]:
     return [
-        bigquery.ScalarQueryParameter("month", "DATE", trip_month.month),
-        bigquery.ScalarQueryParameter("color", "STRING", trip_month.color),
+        bq.ScalarQueryParameter("month", "DATE", trip_month.month),
+        bq.ScalarQueryParameter("color", "STRING", trip_month.color),
     ]

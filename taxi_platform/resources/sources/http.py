@@ -7,8 +7,7 @@ import urllib.request
 import urllib.response
 from collections.abc import Mapping
 from dataclasses import dataclass
-from email.message import Message
-from http.client import HTTPException, HTTPResponse
+from http.client import HTTPException, HTTPMessage, HTTPResponse
 from typing import IO
 
 from taxi_platform.resources.sources.errors import (
@@ -30,7 +29,7 @@ class _HeadStaysHead(urllib.request.HTTPRedirectHandler):
     """Follow a redirect of a HEAD with a HEAD: urllib (3.11) follows it with a GET, which starts a download."""
 
     def redirect_request(
-        self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str, headers: Message, newurl: str
+        self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str, headers: HTTPMessage, newurl: str
     ) -> urllib.request.Request | None:
         redirected = super().redirect_request(req, fp, code, msg, headers, newurl)
         if redirected is not None and req.get_method() == "HEAD":
