@@ -2,8 +2,10 @@
 
 The assets audit the version they have just written, before it replaces the published one (write,
 audit, publish): a failed audit leaves the previous version in place and fails the run naming the
-partition, the file, the problem, the count and the first offending rows. The asset checks run the
-same audits on what is published, so the UI keeps reporting on what readers see.
+partition, the file, the problem, the count and the first offending rows. The asset checks report
+that audit in the run that wrote the version (kept with it, `audit_record`), so each month is read
+once; run on their own, from the UI or the CLI, they audit what is published, so the UI keeps
+reporting on what readers see.
 
 Audits read parquet with pyarrow (no Spark, no JVM); pyarrow is imported when one runs, not at
 definitions import.
@@ -11,9 +13,10 @@ definitions import.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +41,15 @@ class Audit:
     passed: bool
     problem: str = ""  # one line, empty when passed: what is wrong, with the count
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def audit_record(audit: Audit) -> dict[str, Any]:
+    """An audit as plain JSON, kept with the version it judged."""
+    return json.loads(json.dumps(asdict(audit), default=str))
+
+
+def recorded_audit(record: dict[str, Any]) -> Audit:
+    return Audit(**record)
 
 
 class AuditFailed(RuntimeError):

@@ -46,6 +46,10 @@ def test_every_check_passes_on_a_real_partition(real_lake):
     assert results == {name: True for name in results}
     assert set(results) >= {spec.name for check in trip_checks for spec in check.check_specs}
     assert {str(e.partition) for e in evaluations} == {str(_key())}
+    audited = {e.check_name: e.metadata["audited"].value for e in evaluations if "audited" in e.metadata}
+    written = "the version written in this run, before it was published"
+    blocking = ["schema_is_the_course_schema", "rows_match_raw_file", "no_null_pickup_or_zones"]
+    assert audited == dict.fromkeys(blocking, written), "the run that wrote the month reports its audit, not a re-read"
 
 
 def run_check(data_dir: Path, name: str):
@@ -124,6 +128,8 @@ def test_typed_trips_check_fails_on_crafted_partition(crafted: Path, check: str,
     evaluation = run_check(crafted, check)
     assert not evaluation.passed, evaluation.metadata
     assert evaluation.severity == AssetCheckSeverity[severity]
+    if "audited" in evaluation.metadata:  # a blocking check, run on its own: it read what is published
+        assert evaluation.metadata["audited"].value == "the published partition, now"
 
 
 def test_report_total_check_fails_when_the_report_is_off(crafted: Path):

@@ -29,7 +29,7 @@ from taxi_platform.assets.unchanged import (
     stage_record,
     typed_inputs,
 )
-from taxi_platform.audits import QUARANTINE_AUDIT, parquet_files, require_passed, typed_trips_audits
+from taxi_platform.audits import QUARANTINE_AUDIT, audit_record, parquet_files, require_passed, typed_trips_audits
 from taxi_platform.failures import named_failures, require_upstream
 from taxi_platform.partitions import partition_key, trip_month_of, trip_partitions
 from taxi_platform.resources import LocalLake, SparkResource
@@ -196,7 +196,8 @@ def typed_trips_month(
     if lines:
         context.log.warning(f"{raw}: {lines} lines quarantined in {lake.path(month.quarantine_path)}")
     # Beside the version just published: what the next run compares its inputs with.
-    lake.keep_record(staging, stage_record(inputs, result, context.run_id, quarantined_lines=lines))
+    audited = {audit.check: audit_record(audit) for audit in audits}  # the checks of this run report these
+    lake.keep_record(staging, stage_record(inputs, result, context.run_id, quarantined_lines=lines, audits=audited))
     return MaterializeResult(
         metadata={**metadata, **placement},
         check_results=[

@@ -1,7 +1,8 @@
-"""Checks of one typed_trips partition, read back from the lake with pyarrow (no Spark, no JVM).
+"""Checks of one typed_trips partition: schema, row count and null keys, blocking; out-of-month pickups warn.
 
-Schema, row count and null keys are blocking errors: a partition that fails them does not flow on
-to the bucket, the report and the warehouse in the same run. Out-of-month pickups only warn.
+In the run that wrote the partition the blocking ones report the audit it passed before it was
+published (kept with it), so the month is not read again; run on their own, from the UI or the
+CLI, they read the published partition back with pyarrow (no Spark, no JVM) and audit it.
 """
 
 from collections.abc import Callable, Iterator
@@ -11,7 +12,15 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeve
 from taxi_platform.assets import typed_trips
 from taxi_platform.assets.ranges import CheckEvent, each_partition
 from taxi_platform.assets.unchanged import raw_rows
-from taxi_platform.audits import Audit, null_keys_audit, parquet_rows, pickups_in_month, rows_audit, schema_audit
+from taxi_platform.audits import (
+    Audit,
+    null_keys_audit,
+    parquet_rows,
+    pickups_in_month,
+    recorded_audit,
+    rows_audit,
+    schema_audit,
+)
 from taxi_platform.checks.readers import finished_parquet, quarantine_files
 from taxi_platform.partitions import trip_partitions
 from taxi_platform.resources import LocalLake
@@ -29,43 +38,61 @@ def typed_partition(month: TripMonth, lake: LocalLake) -> tuple[TripMonth, list[
     return month, finished_parquet(lake, month.typed_path, "typed_trips", month)
 
 
-def reported(audit: Audit) -> AssetCheckResult:
-    """An audit of the published partition, as its check's result."""
-    return AssetCheckResult(passed=audit.passed, metadata={**audit.metadata, "problem": audit.problem or "none"})
+def reported(audit: Audit, audited: str = "the published partition, now") -> AssetCheckResult:
+    """An audit as its check's result; `audited` says of what."""
+    metadata = {**audit.metadata, "problem": audit.problem or "none", "audited": audited}
+    return AssetCheckResult(passed=audit.passed, metadata=metadata)
+
+
+def audited(
+    context: AssetCheckExecutionContext, lake: LocalLake, name: str, audit_now: Callable[[TripMonth], Audit]
+) -> Iterator[CheckEvent]:
+    """Each month's check: the write's own audit when this run wrote the month, else `audit_now` of the published."""
+
+    def one_month(month: TripMonth) -> AssetCheckResult:
+        record = lake.record(month.typed_path) if lake.is_finished(month.typed_path) else None
+        kept = (
+            (record or {}).get("audits", {}).get(name) if (record or {}).get("run_id") == context.run.run_id else None
+        )
+        if kept is not None:
+            return reported(recorded_audit(kept), "the version written in this run, before it was published")
+        return reported(audit_now(month))
+
+    yield from each_partition(context, one_month)
 
 
 @typed_trips_check("The parquet has the color's typed schema: the course's columns, then the added ones, in order.")
 def schema_is_the_course_schema(context: AssetCheckExecutionContext, lake: LocalLake) -> Iterator[CheckEvent]:
-    yield from each_partition(context, lambda month: schema_is_the_course_schema_month(month, lake))
+    yield from audited(context, lake, "schema_is_the_course_schema", lambda month: schema_now(month, lake))
 
 
-def schema_is_the_course_schema_month(month: TripMonth, lake: LocalLake) -> AssetCheckResult:
+def schema_now(month: TripMonth, lake: LocalLake) -> Audit:
     month, files = typed_partition(month, lake)
-    return reported(schema_audit(files, month))
+    return schema_audit(files, month)
 
 
 @typed_trips_check(
     "The parquet holds rows, as many as the raw file has (CSV data lines or parquet rows) less the quarantined."
 )
 def rows_match_raw_file(context: AssetCheckExecutionContext, lake: LocalLake) -> Iterator[CheckEvent]:
-    yield from each_partition(context, lambda month: rows_match_raw_file_month(month, lake))
+    yield from audited(context, lake, "rows_match_raw_file", lambda month: rows_now(month, lake))
 
 
-def rows_match_raw_file_month(month: TripMonth, lake: LocalLake) -> AssetCheckResult:
+def rows_now(month: TripMonth, lake: LocalLake) -> Audit:
     month, files = typed_partition(month, lake)
     raw = lake.first_file(month.raw_paths)
     rows = raw_rows(lake, month, raw) if raw is not None else None  # raw_trips' record, else the file
-    return reported(rows_audit(files, rows, parquet_rows(quarantine_files(lake, month))))
+    return rows_audit(files, rows, parquet_rows(quarantine_files(lake, month)))
 
 
 @typed_trips_check("No trip lacks its pickup time, pickup zone or drop-off zone.")
 def no_null_pickup_or_zones(context: AssetCheckExecutionContext, lake: LocalLake) -> Iterator[CheckEvent]:
-    yield from each_partition(context, lambda month: no_null_pickup_or_zones_month(month, lake))
+    yield from audited(context, lake, "no_null_pickup_or_zones", lambda month: null_keys_now(month, lake))
 
 
-def no_null_pickup_or_zones_month(month: TripMonth, lake: LocalLake) -> AssetCheckResult:
+def null_keys_now(month: TripMonth, lake: LocalLake) -> Audit:
     month, files = typed_partition(month, lake)
-    return reported(null_keys_audit(files, month))
+    return null_keys_audit(files, month)
 
 
 @typed_trips_check(f"Fewer than {OUTSIDE_MONTH_MAX_SHARE:.0%} of the trips pick up outside the month.", blocking=False)
