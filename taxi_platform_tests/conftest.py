@@ -30,6 +30,7 @@ FAST_MODULES = {
     "test_trip_source",
     "test_sensors",
     "test_landing_zones",
+    "test_setup",
 }
 HEAVY_FIXTURES = {
     "spark",
