@@ -45,7 +45,7 @@ ERROR_TAIL_LINES = 40
 # Left out of an error's tail (they stay in the log): Spark's INFO chatter and Java stack frames.
 TAIL_NOISE = re.compile(r"\d{2}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} INFO |\s+at |\s+\.\.\. \d+ more")
 EXCEPTION_LINE = re.compile(r"[A-Za-z_][\w.]*(Error|Exception|Exit)\b")
-_Client = TypeVar("_Client", dataproc_v1.JobControllerClient, dataproc_v1.BatchControllerClient)
+_Client = TypeVar("_Client", "dataproc_v1.JobControllerClient", "dataproc_v1.BatchControllerClient")
 
 
 class Log(Protocol):
