@@ -64,6 +64,13 @@ def test_scripts_test_is_what_ci_runs():
     assert [line for line in ci if line and not line.startswith("#")][-1] == "scripts/test"
 
 
+def test_the_readme_says_what_plain_dagster_dev_keeps_without_dagster_home():
+    """`dagster dev` and `dg dev` read no setting of the project for their instance: the README says so plainly."""
+    text = " ".join(README.read_text().split())
+    assert "DAGSTER_HOME` is where `scripts/dev` keeps its run history" in text
+    assert "without it `dagster dev` and `dg dev` use a throwaway instance with no history and no two-run limit" in text
+
+
 def test_scripts_dev_serves_the_ui(tmp_path: Path):
     env = {**clean_environment(), "DAGSTER_HOME": str(dagster_home(tmp_path / "dagster_home"))}
     with running_dev(env, tmp_path) as server:
