@@ -1,5 +1,5 @@
 """The package uses its libraries' public APIs only: what an upgrade of dagster or pyspark may change without notice
-is not reached into, except PySpark's py4j gateway to Hadoop, which has no public door, in `spark/hadoop.py`."""
+is not reached into, except PySpark's py4j gateway to the JVM, which has no public door, in `spark/jvm.py`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import taxi_platform
 
 PACKAGE = Path(taxi_platform.__file__).parent
-GATEWAY = PACKAGE / "spark" / "hadoop.py"
+GATEWAY = PACKAGE / "spark" / "jvm.py"
 
 
 def package_files() -> list[Path]:

@@ -31,6 +31,7 @@ from pydantic import Field, PrivateAttr, field_validator
 from pyspark.sql import SparkSession
 
 from taxi_platform.spark.gcs import gcs_connector_settings
+from taxi_platform.spark.jvm import executor_count
 from taxi_platform.spark.settings import SESSION_SETTINGS
 from taxi_platform.spark.stages import (
     StageResult,
@@ -228,35 +229,16 @@ class SparkResource(ConfigurableResource):
         return {"spark.cores.max": str(share)}
 
     def _await_executor(self, session: SparkSession) -> None:
-        """A standalone application with no free worker cores waits forever; fail instead.
-
-        A one-task job proves an executor runs work; it is cancelled (by its job group) at the deadline.
-        """
+        """A standalone application with no free worker cores waits forever; fail instead."""
         context = session.sparkContext
-        group = f"executor-probe-{context.applicationId}"
-        finished = threading.Event()
-        problem: list[BaseException] = []
-
-        def probe() -> None:
-            context.setJobGroup(group, "waiting for a first executor", interruptOnCancel=True)
-            try:
-                session.range(1, numPartitions=1).count()
-            except BaseException as error:
-                problem.append(error)
-            finally:
-                finished.set()
-
-        threading.Thread(target=probe, name="spark-executor-probe", daemon=True).start()
         deadline = time.monotonic() + self.executor_wait_seconds
         said = 0.0
-        while not finished.wait(0.5):
+        while executor_count(session) < 1:
             if time.monotonic() - said >= 5:
                 said = time.monotonic()
                 self._say_waiting(context.applicationId)
             if time.monotonic() > deadline:
                 application = context.applicationId
-                context.cancelJobGroup(group)
-                finished.wait(10)
                 session.stop()
                 self._owns_session = False
                 raise Failure(
@@ -264,8 +246,7 @@ class SparkResource(ConfigurableResource):
                     f"{self.executor_wait_seconds:.0f}s: is a worker running with free cores? "
                     "(one application takes all of a worker's cores; the next one waits)"
                 )
-        if problem:
-            raise problem[0]
+            time.sleep(0.5)
 
     def _say_waiting(self, application: str) -> None:
         """Tell the run's log why it waits: the other applications hold the cores."""

@@ -22,7 +22,7 @@ from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from taxi_platform.spark.hadoop import file_size, glob, parquet_columns
+from taxi_platform.spark.jvm import file_size, glob, parquet_columns
 from taxi_platform.spark.lines import LineParts, split_lines
 from taxi_platform.spark.revenue import MONTH_IN_PATH, course_revenue_report, revenue_report, source_month
 from taxi_platform.spark.trips import (

@@ -1,8 +1,9 @@
-"""Hadoop's FileSystem and parquet reader as Spark sees them (local disk or `gs://`), for what Spark's API lacks.
+"""What only the JVM knows: Hadoop's FileSystem and parquet reader as Spark sees them, and the executors.
 
-PySpark offers no public door to Hadoop: its py4j gateway (`SparkContext._jvm`, `_jsc`) is the only
+PySpark offers no public door to these: its py4j gateway (`SparkContext._jvm`, `_jsc`) is the only
 one, used here and nowhere else, so that a file is listed, sized and read with the session's own
-Hadoop settings (the GCS connector's endpoint and project among them).
+Hadoop settings (the GCS connector's endpoint and project among them), and an application can tell
+whether any executor has joined it.
 """
 
 from __future__ import annotations
@@ -42,3 +43,8 @@ def parquet_columns(spark: SparkSession, path: str) -> list[tuple[str, str]]:
     finally:
         reader.close()
     return [(str(field.getName()), str(field.toString())) for field in schema.getFields()]
+
+
+def executor_count(spark: SparkSession) -> int:
+    """Executors registered with the driver (its own entry in the block managers' list not counted)."""
+    return int(spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size()) - 1
