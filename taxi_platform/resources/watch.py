@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field, field_validator
+
+from taxi_platform.tlc.months import TripMonth
 
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
@@ -33,10 +34,8 @@ class MonthWatch(ConfigurableResource):
             check_start_month(start)
         return start or None
 
-    def first_month(self, newest_held: dt.date | None) -> dt.date | None:
+    def first_month(self, color: str, newest_held: TripMonth | None) -> TripMonth | None:
         """The first month watched for one type, given its newest held month; None: that type is not watched."""
         if self.start:
-            return dt.date.fromisoformat(f"{self.start}-01")
-        if newest_held is None:
-            return None
-        return (newest_held.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+            return TripMonth.parse(color, self.start)
+        return None if newest_held is None else newest_held.following

@@ -53,21 +53,20 @@ def watched(order: list[TripMonth], held: set[TripMonth], watch: MonthWatch) -> 
     months: set[TripMonth] = set()
     unwatched = []
     for color in COLORS:
-        newest = max((month.month for month in held if month.color == color), default=None)
-        first = watch.first_month(newest)
+        newest = max((month for month in held if month.color == color), key=lambda m: m.month, default=None)
+        first = watch.first_month(color, newest)
         if first is None:
             unwatched.append(color)
             continue
-        months |= {m for m in order if m.color == color and m.month >= first and m not in held}
+        months |= {m for m in order if m.color == color and m.month >= first.month and m not in held}
     return months, unwatched
 
 
-def ranged_requests(found: list[tuple[TripMonth, SourceFile]], order: list[TripMonth]) -> list[RunRequest]:
+def ranged_requests(found: list[tuple[TripMonth, SourceFile]]) -> list[RunRequest]:
     """One request per run of consecutive months of one type (a single month is a partition's run)."""
-    position = {month: index for index, month in enumerate(sorted(order, key=lambda m: (m.color, m.month)))}
     groups: list[list[tuple[TripMonth, SourceFile]]] = []
-    for month, published in sorted(found, key=lambda item: position[item[0]]):
-        if groups and position[groups[-1][-1][0]] == position[month] - 1:
+    for month, published in sorted(found, key=lambda item: (item[0].color, item[0].month)):
+        if groups and groups[-1][-1][0].following == month:
             groups[-1].append((month, published))
         else:
             groups.append([(month, published)])
@@ -138,7 +137,7 @@ def source_months_sensor(
             f"{published.url} is published by {published.source} ({published.size} bytes): requesting {month.label}"
         )
         found.append((month, published))
-    requests = ranged_requests(found, order)
+    requests = ranged_requests(found)
     cursor = str(partition_key(probed[-1])) if probed else context.cursor
     skip = (
         None
