@@ -4,7 +4,15 @@ from dagster import AssetExecutionContext, BackfillPolicy, DataVersion, Material
 
 from taxi_platform.assets.metadata import download_metadata, file_facts, location
 from taxi_platform.assets.ranges import RangeEvent, each_month
-from taxi_platform.assets.unchanged import conditions, held_raw, is_current, offline_raw, raw_record, unchanged_raw
+from taxi_platform.assets.unchanged import (
+    conditions,
+    held_raw,
+    held_raw_file,
+    is_current,
+    offline_raw,
+    raw_record,
+    unchanged_raw,
+)
 from taxi_platform.failures import named_failures
 from taxi_platform.partitions import trip_partitions
 from taxi_platform.resources import DownloadFailed, LocalLake, TripSource
@@ -34,7 +42,7 @@ def raw_trips_month(
 ) -> MaterializeResult:
     """One month of raw_trips: its metadata, as a run of that one partition records it."""
     # With a checked copy held, a source that is down gets two tries, not the resource's five: the copy serves.
-    attempts = 2 if any(lake.record(relative) for relative in month.raw_paths) else None
+    attempts = 2 if held_raw_file(lake, month) is not None else None
     with named_failures(month, trip_source.shown_url(month)):
         try:
             published = trip_source.locate(month, attempts)

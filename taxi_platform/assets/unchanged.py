@@ -106,20 +106,26 @@ def offline_raw(
 
     A month never downloaded has no copy, and fails saying so.
     """
-    for target in month.raw_paths:
-        held = lake.record(target)
-        if held is not None:
-            context.log.warning(
-                f"{month.label}: no source could be reached ({unreachable}); using the copy held at "
-                f"{lake.path(target)}, downloaded from {held['url']}, without asking whether it changed"
-            )
-            return unchanged_raw(context, lake, target, held, source_checked=False)
-    raise DownloadFailed(f"{unreachable}; the lake holds no copy of {month.label}: it was never downloaded")
+    held = held_raw_file(lake, month)
+    if held is None:
+        raise DownloadFailed(f"{unreachable}; the lake holds no copy of {month.label}: it was never downloaded")
+    target, record = held
+    context.log.warning(
+        f"{month.label}: no source could be reached ({unreachable}); using the copy held at "
+        f"{lake.path(target)}, downloaded from {record['url']}, without asking whether it changed"
+    )
+    return unchanged_raw(context, lake, target, record, source_checked=False)
+
+
+def held_raw_file(lake: LocalLake, month: TripMonth) -> tuple[str, dict[str, Any]] | None:
+    """Where the month's raw file is held, in whichever format, and its record; None when none is held."""
+    return next(((relative, record) for relative in month.raw_paths if (record := lake.record(relative))), None)
 
 
 def raw_file_record(lake: LocalLake, month: TripMonth) -> dict[str, Any] | None:
     """The record of the month's raw file, in whichever format it is held."""
-    return next((record for relative in month.raw_paths if (record := lake.record(relative))), None)
+    held = held_raw_file(lake, month)
+    return None if held is None else held[1]
 
 
 def raw_rows(lake: LocalLake, month: TripMonth, raw: Path) -> int:
@@ -160,6 +166,11 @@ def kept_record(
         return None
     context.log.info(f"{target}: made from the same inputs by run {record['run_id']}: kept, nothing redone")
     return record
+
+
+def written_in_run(record: dict[str, Any] | None, run_id: str) -> dict[str, Any]:
+    """The record of a partition this run wrote (what its stage observed, its audits); empty for another run's."""
+    return record if record is not None and record.get("run_id") == run_id else {}
 
 
 def kept_metadata(record: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, asset_check
 
 from taxi_platform.assets import bigquery_revenue, revenue_report
 from taxi_platform.assets.ranges import CheckEvent, each_partition
+from taxi_platform.assets.unchanged import written_in_run
 from taxi_platform.audits import report_total_audit, totals_audit, totals_close
 from taxi_platform.checks.readers import finished_parquet, finished_report
 from taxi_platform.partitions import trip_partitions
@@ -44,9 +45,9 @@ def total_matches_typed_trips_month(
     """In the run that wrote the report, against the trips' total its stage observed (the month is not read
     again); on its own, against the published typed partition."""
     with finished_report(bucket, month) as report:
-        record = bucket.record(month.report_path) or {}
+        record = written_in_run(bucket.record(month.report_path), run_id)
         observed = record.get("result", {}).get("observed", {}).get("in_month_total_amount")
-        if record.get("run_id") == run_id and observed is not None:
+        if observed is not None:
             audit = report_total_audit(report, observed)
             audited = "the report written in this run, against the trips' total observed as they were read"
         else:

@@ -11,7 +11,7 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeve
 
 from taxi_platform.assets import typed_trips
 from taxi_platform.assets.ranges import CheckEvent, each_partition
-from taxi_platform.assets.unchanged import raw_rows
+from taxi_platform.assets.unchanged import raw_rows, written_in_run
 from taxi_platform.audits import (
     Audit,
     null_keys_audit,
@@ -51,9 +51,7 @@ def audited(
 
     def one_month(month: TripMonth) -> AssetCheckResult:
         record = lake.record(month.typed_path) if lake.is_finished(month.typed_path) else None
-        kept = (
-            (record or {}).get("audits", {}).get(name) if (record or {}).get("run_id") == context.run.run_id else None
-        )
+        kept = written_in_run(record, context.run.run_id).get("audits", {}).get(name)
         if kept is not None:
             return reported(recorded_audit(kept), "the version written in this run, before it was published")
         return reported(audit_now(month))
