@@ -26,8 +26,6 @@ def _version(status: os.stat_result) -> str:
 class FileTransport:
     """A missing file is "not there"; any other error reading it is worth another try."""
 
-    timeout_seconds: float
-
     def fetch(self, url: str, sink: CheckedSink, conditions: Mapping[str, str]) -> None:
         """Copy into `sink`; the copy held is `NotModified` when its ETag is this file's version."""
         path = _path(url)

@@ -139,7 +139,7 @@ class TripSource(ConfigurableResource):
 
                 self._transports[scheme] = GcsTransport(self.timeout_seconds, endpoint=self.gcs_endpoint)
             elif scheme == "file":
-                self._transports[scheme] = FileTransport(self.timeout_seconds)
+                self._transports[scheme] = FileTransport()
             else:
                 self._transports[scheme] = HttpTransport(self.timeout_seconds)
         return self._transports[scheme]
