@@ -77,11 +77,9 @@ def _arrow_types() -> dict[ColumnType, Callable[[pa.DataType], bool]]:
     }
 
 
-def schema_audit(files: list[str], month: TripMonth) -> Audit:
+def schema_audit(files: ParquetFiles, month: TripMonth) -> Audit:
     """The parquet has the color's typed schema: the course's columns, then the added ones, in order and type."""
-    import pyarrow.parquet as pq
-
-    schema = pq.read_schema(files[0])
+    schema = files.schema()
     arrow_types = _arrow_types()
     expected = typed_columns(month.color)
     found = {f.name: f.type for f in schema}
@@ -104,19 +102,48 @@ def schema_audit(files: list[str], month: TripMonth) -> Audit:
     )
 
 
-def parquet_files(directory: Path | str) -> list[str]:
-    """The parquet files of a partition directory (not its `_SUCCESS` or hidden files)."""
-    return sorted(str(p) for p in Path(directory).resolve().glob("*.parquet"))
+@dataclass(frozen=True)
+class ParquetFiles:
+    """A partition's parquet files and the pyarrow filesystem that reads them (None: the local disk).
+
+    The lake on GCS gives its versions' files with pyarrow's GCS filesystem, so an audit reads the
+    footers and the columns it needs where they are, without a copy.
+    """
+
+    paths: tuple[str, ...]
+    filesystem: Any = None
+
+    def __bool__(self) -> bool:
+        return bool(self.paths)
+
+    def schema(self) -> pa.Schema:
+        import pyarrow.parquet as pq
+
+        return pq.read_schema(self.paths[0], filesystem=self.filesystem)
+
+    def rows(self) -> int:
+        """Rows from the footers alone."""
+        import pyarrow.parquet as pq
+
+        return sum(pq.read_metadata(path, filesystem=self.filesystem).num_rows for path in self.paths)
+
+    def table(self, columns: list[str] | None = None) -> pa.Table:
+        import pyarrow.parquet as pq
+
+        return pq.read_table(list(self.paths), columns=columns, filesystem=self.filesystem)
 
 
-def parquet_rows(files: list[str]) -> int:
+def parquet_files(directory: Path | str) -> ParquetFiles:
+    """The parquet files of a local partition directory (not its `_SUCCESS` or hidden files)."""
+    return ParquetFiles(tuple(sorted(str(p) for p in Path(directory).resolve().glob("*.parquet"))))
+
+
+def parquet_rows(files: ParquetFiles) -> int:
     """Rows of parquet files, from their footers alone."""
-    import pyarrow.parquet as pq
-
-    return sum(pq.read_metadata(path).num_rows for path in files)
+    return files.rows()
 
 
-def rows_audit(files: list[str], raw_rows: int | None, quarantined: int = 0) -> Audit:
+def rows_audit(files: ParquetFiles, raw_rows: int | None, quarantined: int = 0) -> Audit:
     """The parquet holds rows, exactly as many as the raw file has data lines less the quarantined ones."""
     rows = parquet_rows(files)
     problem = ""
@@ -136,13 +163,11 @@ def rows_audit(files: list[str], raw_rows: int | None, quarantined: int = 0) -> 
     )
 
 
-def quarantine_audit(quarantine_files: list[str], data_lines: int, max_share: float) -> Audit:
+def quarantine_audit(quarantine_files: ParquetFiles, data_lines: int, max_share: float) -> Audit:
     """At most `max_share` of the month's data lines could not be parsed (the rest is a partition worth keeping)."""
-    import pyarrow.parquet as pq
-
     count = parquet_rows(quarantine_files)
     share = count / data_lines if data_lines else 0.0
-    first = pq.read_table(quarantine_files).slice(0, FIRST_OFFENDERS).to_pylist() if count else []
+    first = quarantine_files.table().slice(0, FIRST_OFFENDERS).to_pylist() if count else []
     problem = ""
     if share > max_share:
         quoted = "; ".join(f"line {row['line']}: {row['text']!r} ({row['reason']})" for row in first)
@@ -163,19 +188,18 @@ def quarantine_audit(quarantine_files: list[str], data_lines: int, max_share: fl
     )
 
 
-def null_keys_audit(files: list[str], month: TripMonth) -> Audit:
+def null_keys_audit(files: ParquetFiles, month: TripMonth) -> Audit:
     """No trip lacks its pickup time, pickup zone or drop-off zone."""
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     columns = [pickup_column(month.color), "PULocationID", "DOLocationID"]
-    keys = pq.read_table(files, columns=columns)
+    keys = files.table(columns)
     nulls = {name: keys.column(name).null_count for name in columns}
     problem, first = "", []
     if any(nulls.values()):
         masks = [pc.is_null(keys.column(name)) for name in columns]
         missing = pc.or_(pc.or_(masks[0], masks[1]), masks[2])
-        first = pq.read_table(files).filter(missing).slice(0, FIRST_OFFENDERS).to_pylist()
+        first = files.table().filter(missing).slice(0, FIRST_OFFENDERS).to_pylist()
         counts = ", ".join(f"{count} NULL {name}" for name, count in nulls.items() if count)
         problem = f"{counts}; first rows: {_rows(first)}"
     return Audit(
@@ -187,7 +211,7 @@ def null_keys_audit(files: list[str], month: TripMonth) -> Audit:
 
 
 def typed_trips_audits(
-    files: list[str], month: TripMonth, raw_rows: int | None, quarantine_files: list[str], max_share: float
+    files: ParquetFiles, month: TripMonth, raw_rows: int | None, quarantine_files: ParquetFiles, max_share: float
 ) -> list[Audit]:
     """The blocking conditions of a typed_trips version and its quarantine."""
     if not files:
@@ -210,24 +234,22 @@ def pickups_in_month(pickups: pa.ChunkedArray, month: TripMonth) -> pa.ChunkedAr
     return pc.fill_null(pc.and_(pc.greater_equal(naive, month.start), pc.less(naive, month.end)), False)
 
 
-def totals_audit(report_files: list[str], typed_files: list[str], month: TripMonth) -> Audit:
+def totals_audit(report_files: ParquetFiles, typed_files: ParquetFiles, month: TripMonth) -> Audit:
     """The report's total revenue equals total_amount over the typed trips picked up in the month."""
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
-    trips = pq.read_table(typed_files, columns=[pickup_column(month.color), "total_amount"])
+    trips = typed_files.table([pickup_column(month.color), "total_amount"])
     in_month = pickups_in_month(trips.column(0), month)
     return report_total_audit(report_files, pc.sum(pc.filter(trips.column("total_amount"), in_month)).as_py() or 0.0)
 
 
-def report_total_audit(report_files: list[str], trips_in_month_total: float) -> Audit:
+def report_total_audit(report_files: ParquetFiles, trips_in_month_total: float) -> Audit:
     """The report's total revenue equals the in-month total_amount of the trips it was built from."""
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     reported = 0.0
     if report_files:
-        column = pq.read_table(report_files, columns=["revenue_monthly_total_amount"]).column(0)
+        column = report_files.table(["revenue_monthly_total_amount"]).column(0)
         reported = pc.sum(column).as_py() or 0.0
     expected = float(trips_in_month_total)
     problem = ""
@@ -243,12 +265,11 @@ def report_total_audit(report_files: list[str], trips_in_month_total: float) -> 
     )
 
 
-def zones_audit(files: list[str], lookup_rows: int) -> Audit:
+def zones_audit(files: ParquetFiles, lookup_rows: int) -> Audit:
     """The typed zones hold every row of the checked lookup, with the lookup's columns and types, each id once."""
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
-    table = pq.read_table(files) if files else None
+    table = files.table() if files else None
     arrow_types = _arrow_types()
     problem = ""
     if table is None:

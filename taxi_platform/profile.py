@@ -74,7 +74,6 @@ def local_resources(
 
 
 def gcp_resources(
-    data_dir: str | Path | EnvVar,
     source_url: str | EnvVar,
     project: str | EnvVar,
     bucket: str | EnvVar,
@@ -88,16 +87,18 @@ def gcp_resources(
     landing_uri: str | EnvVar | None = None,
     tlc_url: str | EnvVar = DEFAULT_TLC_URL,
     sources: str | EnvVar = DEFAULT_SOURCES,
+    lake_uri: str | EnvVar | None = None,
 ) -> dict[str, Any]:
-    """Raw and typed files in a local lake; the bucket on GCS, the table in BigQuery.
+    """The lake on GCS (`gs://{bucket}/lake/`, or `lake_uri`), the bucket on GCS, the table in BigQuery.
 
     Spark runs in the run's process (`local[*]` or standalone) with the GCS connector; with
-    `dataproc` the report runs there instead (a cluster's job, or a serverless batch). With `landing_uri` (`gs://bucket/prefix`)
-    the landing zone is that prefix instead of the `landing_dir` folder.
+    `dataproc` every Spark stage runs there instead (a cluster's jobs, or serverless batches). With
+    `landing_uri` (`gs://bucket/prefix`) the landing zone is that prefix instead of the `landing_dir` folder.
     """
     from taxi_platform.resources.gcp.bucket import GCSBucket
     from taxi_platform.resources.gcp.clients import BigQueryClient, GcsClient
     from taxi_platform.resources.gcp.dataproc import DataprocSparkResource
+    from taxi_platform.resources.gcp.lake import GcsLake
     from taxi_platform.resources.gcp.landing import GcsLandingZone
     from taxi_platform.resources.gcp.warehouse import BigQueryWarehouse
 
@@ -122,7 +123,7 @@ def gcp_resources(
         # A gs:// source base (the landing zone's, or TAXI_SOURCE_URL) is read through the same endpoint.
         "trip_source": TripSource(base_url=source_url, tlc_url=tlc_url, sources=sources, gcs_endpoint=gcs_endpoint),
         "spark": spark,
-        "lake": LocalLake(root=_folder(data_dir)),
+        "lake": GcsLake(gcs=gcs, bucket=bucket, lake_uri=lake_uri),
         "bucket": GCSBucket(gcs=gcs, bucket=bucket),
         "warehouse": BigQueryWarehouse(
             bigquery=BigQueryClient(project=project, endpoint=bigquery_endpoint), dataset=dataset
@@ -165,12 +166,19 @@ class BadSetting(ValueError):
     """A variable whose value cannot work; the message names the variable and the value (credentials redacted)."""
 
 
+def _gs_uri(uri: str) -> object:
+    from taxi_platform.resources.gcp.uri import GsUri  # the gcp package is imported by the gcp profile only
+
+    return GsUri.parse(uri)
+
+
 _CHECKS: dict[str, Callable[[str], object]] = {
     "TAXI_SPARK_MASTER": check_master,
     "TAXI_SOURCE_URL": check_base_url,
     "TAXI_TLC_URL": check_base_url,
     "TAXI_SOURCES": source_order,
     "TAXI_SENSOR_START": check_start_month,
+    "TAXI_LAKE_URI": _gs_uri,
 }
 
 
@@ -233,7 +241,6 @@ def _profile_resources(profile: str) -> dict[str, Any]:
         return local_resources(data_dir, source_url, master=master, landing_dir=landing, **feed)
     project = EnvVar("TAXI_GCP_PROJECT")
     return gcp_resources(
-        data_dir,
         source_url,
         project=project,
         bucket=EnvVar("TAXI_GCS_BUCKET"),
@@ -244,6 +251,7 @@ def _profile_resources(profile: str) -> dict[str, Any]:
         dataproc=_dataproc(project),
         landing_dir=landing,
         landing_uri=_optional("TAXI_LANDING_URI"),
+        lake_uri=_optional("TAXI_LAKE_URI"),
         **feed,
     )
 

@@ -204,7 +204,7 @@ def test_dataproc_mode_submits_the_report_job(tmp_path, mirror, gcs_emulator, bi
             properties={"spark.ui.enabled": "false"}, poll_seconds=0.5,
         )  # fmt: skip
         settings = dict(
-            data_dir=tmp_path / "data", source_url=mirror.url, project=project, bucket=bucket,
+            source_url=mirror.url, project=project, bucket=bucket,
             dataset=unique_name("dataproc", "_"), gcs_endpoint=gcs_emulator.endpoint,
             bigquery_endpoint=bigquery_emulator.endpoint, spark_config=TEST_SPARK_CONFIG, tlc_url=mirror.url,
         )  # fmt: skip

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from dagster import MetadataValue, TableColumn, TableSchema
 
-from taxi_platform.audits import parquet_files
+from taxi_platform.audits import ParquetFiles
 from taxi_platform.resources.bucket import Published
-from taxi_platform.resources.lake import tree_size
+from taxi_platform.resources.lake import Stored
 from taxi_platform.resources.sources import Downloaded
 from taxi_platform.tlc.validation import TripFileFacts
 
@@ -46,15 +45,10 @@ def bucket_location(published: Published) -> dict[str, Any]:
     return {"uri": MetadataValue.url(published.uri), "files": published.files, "bytes": published.bytes}
 
 
-def location(path: Path) -> dict[str, Any]:
-    """Path, URI, file count and bytes of a lake file or partition directory."""
-    files, size = tree_size(path)
-    return {
-        "path": MetadataValue.path(str(path)),
-        "uri": MetadataValue.url(path.absolute().as_uri()),
-        "files": files,
-        "bytes": size,
-    }
+def stored(where: Stored) -> dict[str, Any]:
+    """Path (on a local lake), URI, file count and bytes of a lake file or partition."""
+    path = {} if where.path is None else {"path": MetadataValue.path(where.path)}
+    return {**path, "uri": MetadataValue.url(where.uri), "files": where.files, "bytes": where.bytes}
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]]) -> MetadataValue:
@@ -68,13 +62,8 @@ def markdown_table(rows: Sequence[Mapping[str, Any]]) -> MetadataValue:
     return MetadataValue.md("\n".join(lines))
 
 
-def parquet_summary(directory: Path) -> tuple[int, list[tuple[str, str]]]:
+def parquet_summary(files: ParquetFiles, where: str) -> tuple[int, list[tuple[str, str]]]:
     """(rows, [(column, type)]) from the parquet footers alone: no data is read, no JVM started."""
-    import pyarrow.parquet as pq
-
-    files = parquet_files(directory)
     if not files:
-        raise FileNotFoundError(f"{directory}: no parquet files")
-    rows = sum(pq.read_metadata(p).num_rows for p in files)
-    schema = pq.read_schema(files[0])
-    return rows, [(field.name, str(field.type)) for field in schema]
+        raise FileNotFoundError(f"{where}: no parquet files")
+    return files.rows(), [(field.name, str(field.type)) for field in files.schema()]

@@ -2,7 +2,7 @@ from collections.abc import Iterator
 
 from dagster import AssetExecutionContext, BackfillPolicy, DataVersion, MaterializeResult, asset
 
-from taxi_platform.assets.metadata import download_metadata, file_facts, location
+from taxi_platform.assets.metadata import download_metadata, file_facts, stored
 from taxi_platform.assets.ranges import RangeEvent, each_month
 from taxi_platform.assets.unchanged import (
     conditions,
@@ -15,7 +15,7 @@ from taxi_platform.assets.unchanged import (
 )
 from taxi_platform.failures import named_failures
 from taxi_platform.partitions import trip_partitions
-from taxi_platform.resources import DownloadFailed, LocalLake, TripSource
+from taxi_platform.resources import DownloadFailed, Lake, TripSource
 from taxi_platform.tlc import TripMonth, inspect_trip_file
 
 
@@ -33,12 +33,12 @@ from taxi_platform.tlc import TripMonth, inspect_trip_file
         "copy held serves, with `source_checked: false`. The data version is the file's sha256."
     ),
 )
-def raw_trips(context: AssetExecutionContext, trip_source: TripSource, lake: LocalLake) -> Iterator[RangeEvent]:
+def raw_trips(context: AssetExecutionContext, trip_source: TripSource, lake: Lake) -> Iterator[RangeEvent]:
     yield from each_month(context, lambda month: raw_trips_month(month, context, trip_source, lake))
 
 
 def raw_trips_month(
-    month: TripMonth, context: AssetExecutionContext, trip_source: TripSource, lake: LocalLake
+    month: TripMonth, context: AssetExecutionContext, trip_source: TripSource, lake: Lake
 ) -> MaterializeResult:
     """One month of raw_trips: its metadata, as a run of that one partition records it."""
     # With a checked copy held, a source that is down gets two tries, not the resource's five: the copy serves.
@@ -53,10 +53,10 @@ def raw_trips_month(
     if is_current(held, published):
         return unchanged_raw(context, lake, target, held)
     with named_failures(month, published.url), lake.replace_file(target) as download:
-        context.log.info(f"Downloading {month.label} from {published.source} ({published.url}) to {lake.path(target)}")
+        context.log.info(f"Downloading {month.label} from {published.source} ({published.url}) to {download.name}")
         fetched = trip_source.fetch(published, download, since=conditions(held, published))
         if fetched is not None:  # None: 304, the copy held is current and stays
-            facts = inspect_trip_file(download, month.color, name=fetched.url)
+            facts = inspect_trip_file(download.open_read, month.color, name=fetched.url)
             lake.keep_record(download, raw_record(published, fetched, facts))
     if fetched is None:
         assert held is not None, "a GET is conditional only on a copy held"
@@ -67,7 +67,7 @@ def raw_trips_month(
     context.log.info(f"{month.label}: {fetched.bytes} bytes, {facts.rows} rows in {fetched.seconds:.1f}s")
     return MaterializeResult(
         metadata={
-            **location(lake.path(target)),
+            **stored(lake.describe(target)),
             **download_metadata(fetched),
             "source_checked": True,
             **file_facts(facts),

@@ -5,7 +5,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from taxi_platform.assets.metadata import bucket_location, column_schema, download_metadata, markdown_table
 from taxi_platform.audits import parquet_files, require_passed, zones_audit
 from taxi_platform.failures import named_failures
-from taxi_platform.resources import LocalLake, SparkResource, TripBucket, TripSource
+from taxi_platform.resources import Lake, SparkResource, TripBucket, TripSource
 from taxi_platform.tlc.sources import ZONES_FILE
 from taxi_platform.tlc.zones import RAW_ZONES_PATH, ZONES_PREFIX, inspect_zone_file
 
@@ -24,31 +24,31 @@ ZONES = "taxi_zones"
     ),
 )
 def taxi_zones(
-    context: AssetExecutionContext, trip_source: TripSource, lake: LocalLake, spark: SparkResource, bucket: TripBucket
+    context: AssetExecutionContext, trip_source: TripSource, lake: Lake, spark: SparkResource, bucket: TripBucket
 ) -> MaterializeResult:
     with named_failures(ZONES, ZONES_FILE):
         published = trip_source.locate_zones()
-    raw = lake.path(RAW_ZONES_PATH)
     # Checked before it replaces the previous copy: a bad lookup leaves the published zones as they were.
     with named_failures(ZONES, published.url), lake.replace_file(RAW_ZONES_PATH) as download:
-        context.log.info(f"Downloading the zone lookup from {published.source} ({published.url}) to {raw}")
+        context.log.info(f"Downloading the zone lookup from {published.source} ({published.url}) to {download.name}")
         fetched = trip_source.fetch(published, download)
         assert fetched is not None, "a GET without a copy held to compare with always downloads"
-        facts = inspect_zone_file(download, name=fetched.url)
+        facts = inspect_zone_file(download.open_read, name=fetched.url)
+    raw = lake.uri(RAW_ZONES_PATH)
 
     def audit(written: Path) -> None:
         """Runs before publishing: the typed zones hold exactly the lookup's rows, ids once."""
-        require_passed([zones_audit(parquet_files(written), facts.rows)], ZONES, str(raw))
+        require_passed([zones_audit(parquet_files(written), facts.rows)], ZONES, raw)
 
     with named_failures(ZONES, str(raw)), bucket.replace_prefix(ZONES_PREFIX, audit=audit) as staging:
-        run = spark.run_taxi_zones(str(raw), staging)
+        run = spark.run_taxi_zones(raw, staging)
     written = bucket.describe(ZONES_PREFIX)
     context.log.info(f"Published {run.result.rows} zones to {written.uri}")
     return MaterializeResult(
         metadata={
             **bucket_location(written),
             **download_metadata(fetched),
-            "raw_path": MetadataValue.path(str(raw)),
+            "raw_path": MetadataValue.path(raw),
             **run.placement,
             "dagster/row_count": run.result.rows,
             "dagster/column_schema": column_schema(run.result.columns),

@@ -2,7 +2,6 @@ from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from dagster import (
@@ -18,7 +17,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from taxi_platform.assets.metadata import column_schema, location
+from taxi_platform.assets.metadata import column_schema, stored
 from taxi_platform.assets.ranges import Kept, RangeEvent, Together, each_month, run_together
 from taxi_platform.assets.raw_trips import raw_trips
 from taxi_platform.assets.unchanged import (
@@ -29,10 +28,10 @@ from taxi_platform.assets.unchanged import (
     stage_record,
     typed_inputs,
 )
-from taxi_platform.audits import QUARANTINE_AUDIT, audit_record, parquet_files, require_passed, typed_trips_audits
+from taxi_platform.audits import QUARANTINE_AUDIT, audit_record, require_passed, typed_trips_audits
 from taxi_platform.failures import named_failures, require_upstream
 from taxi_platform.partitions import partition_key, trip_month_of, trip_partitions
-from taxi_platform.resources import LocalLake, SparkResource
+from taxi_platform.resources import Lake, SparkResource
 from taxi_platform.spark.stages import EMPTY_QUARANTINE, StageResult, partition_folder
 from taxi_platform.tlc import TripMonth
 
@@ -91,16 +90,16 @@ class TypedTripsConfig(Config):
     ),
 )
 def typed_trips(
-    context: AssetExecutionContext, config: TypedTripsConfig, spark: SparkResource, lake: LocalLake
+    context: AssetExecutionContext, config: TypedTripsConfig, spark: SparkResource, lake: Lake
 ) -> Iterator[RangeEvent]:
     plans = {str(key): typed_plan(trip_month_of(key), context, config, lake) for key in context.partition_keys}
     # A range's CSV months are typed together; a parquet month (read with its own types) is typed alone.
-    together = [plan for plan in plans.values() if isinstance(plan, TypedInputs) and plan.raw.suffix != ".parquet"]
+    together = [plan for plan in plans.values() if isinstance(plan, TypedInputs) and not plan.raw.endswith(".parquet")]
     with lake.staging_area("typed_trips") if len(together) > 1 else nullcontext() as area:
         built = None
         if area is not None:
-            output = str(area / "output")
-            inputs = [(plan.month, str(plan.raw)) for plan in together]
+            output = f"{area}/output"
+            inputs = [(plan.month, lake.uri(plan.raw), plan.rows) for plan in together]
             job = partial(spark.run_typed_trips_range, inputs, output, config.partitions)
             built = run_together(context, [plan.month for plan in together], output, job)
 
@@ -112,23 +111,26 @@ def typed_trips(
 
 @dataclass(frozen=True)
 class TypedInputs:
-    """A month to type: its raw file and what its typed partition is made from."""
+    """A month to type: its raw file (its zone path), its data lines, and what its typed partition is made from."""
 
     month: TripMonth
-    raw: Path
+    raw: str
+    rows: int
     inputs: dict[str, Any] | None
 
 
 def typed_plan(
-    month: TripMonth, context: AssetExecutionContext, config: TypedTripsConfig, lake: LocalLake
+    month: TripMonth, context: AssetExecutionContext, config: TypedTripsConfig, lake: Lake
 ) -> TypedInputs | Kept[TypedInputs] | Exception:
     """What a month needs: its raw file to type, its record to keep it, or the error that stops it."""
     try:
         raw = lake.first_file(month.raw_paths)
-        missing = " or ".join(str(lake.path(p)) for p in month.raw_paths)
+        missing = " or ".join(lake.uri(p) for p in month.raw_paths)
         require_upstream(raw is not None, missing, "raw_trips", month)
         assert raw is not None  # require_upstream raised otherwise
-        plan = TypedInputs(month, raw, typed_inputs(lake, month, TYPED_TRIPS_CODE_VERSION, config.model_dump()))
+        # raw_trips' record; a file copied in by hand is read (and checked) here
+        rows = raw_rows(lake, month, raw)
+        plan = TypedInputs(month, raw, rows, typed_inputs(lake, month, TYPED_TRIPS_CODE_VERSION, config.model_dump()))
         finished = lake.record(month.typed_path) if lake.is_finished(month.typed_path) else None
         kept = kept_record(context, month.typed_path, finished, plan.inputs)
         return plan if kept is None else Kept(plan, kept)
@@ -142,7 +144,7 @@ def typed_trips_month(
     context: AssetExecutionContext,
     config: TypedTripsConfig,
     spark: SparkResource,
-    lake: LocalLake,
+    lake: Lake,
     built: Together | None,
 ) -> MaterializeResult:
     """One month of typed_trips: its metadata and its three checks, as a run of that one partition records them."""
@@ -158,30 +160,29 @@ def typed_trips_month(
             },
             data_version=derived_version(plan.plan.inputs),
         )
-    raw, inputs = plan.raw, plan.inputs
+    raw, inputs, rows = lake.uri(plan.raw), plan.inputs, plan.rows
     folder = partition_folder(month)
     ranged = built if built is not None and folder in built.run.results else None
     if built is not None and ranged is None:
         context.log.info(f"{raw}: not read whole by the CSV reader, or has lines to quarantine: typed alone")
     # Write aside, audit, publish: a version that fails its audit never replaces the published one.
     with (
-        named_failures(month, str(raw)),
+        named_failures(month, raw),
         lake.replace_directory(month.typed_path) as staging,
         lake.replace_directory(month.quarantine_path) as quarantine,
     ):
-        rows = raw_rows(lake, month, raw)  # raw_trips' record; an older lake's file is read (and checked) here
         if ranged is not None:
             result, placement = ranged.run.results[folder], ranged.run.placement
-            lake.move_into(Path(ranged.output) / folder, staging)
-            lake.move_into(Path(ranged.output) / EMPTY_QUARANTINE, quarantine, copy=True)
+            lake.move_into(f"{ranged.output}/{folder}", staging)
+            lake.move_into(f"{ranged.output}/{EMPTY_QUARANTINE}", quarantine, copy=True)
         else:
             context.log.info(f"Typing {raw} into {config.partitions} parquet files")
-            run = spark.run_typed_trips(str(raw), str(staging), month, config.partitions, str(quarantine))
+            run = spark.run_typed_trips(raw, str(staging), month, config.partitions, str(quarantine))
             result, placement = run.result, run.placement
         audits = typed_trips_audits(
-            parquet_files(staging), month, rows, parquet_files(quarantine), config.max_quarantined_share
+            lake.parquet_files(staging), month, rows, lake.parquet_files(quarantine), config.max_quarantined_share
         )
-        require_passed(audits, month, str(raw))
+        require_passed(audits, month, raw)
     [quarantined] = [audit for audit in audits if audit.check == QUARANTINE_AUDIT]
     lines = quarantined.metadata["quarantined_lines"]
     metadata = typed_metadata(month, lake, result, lines)
@@ -194,7 +195,7 @@ def typed_trips_month(
     if missing:
         context.log.info(f"{raw}: typed columns the file does not have, NULL in this month: {missing}")
     if lines:
-        context.log.warning(f"{raw}: {lines} lines quarantined in {lake.path(month.quarantine_path)}")
+        context.log.warning(f"{raw}: {lines} lines quarantined in {lake.uri(month.quarantine_path)}")
     # Beside the version just published: what the next run compares its inputs with.
     audited = {audit.check: audit_record(audit) for audit in audits}  # the checks of this run report these
     lake.keep_record(staging, stage_record(inputs, result, context.run_id, quarantined_lines=lines, audits=audited))
@@ -211,7 +212,7 @@ def typed_trips_month(
                 check_name="no_unknown_columns",
                 passed=not unknown,
                 severity=AssetCheckSeverity.WARN,
-                metadata={"unknown_columns": unknown, "file": str(raw)},
+                metadata={"unknown_columns": unknown, "file": raw},
             ),
             AssetCheckResult(
                 check_name="no_lines_quarantined",
@@ -224,11 +225,11 @@ def typed_trips_month(
     )
 
 
-def typed_metadata(month: TripMonth, lake: LocalLake, result: StageResult, quarantined_lines: int) -> dict[str, Any]:
+def typed_metadata(month: TripMonth, lake: Lake, result: StageResult, quarantined_lines: int) -> dict[str, Any]:
     """A typed partition's metadata from its stage's result: the same whether it was just written or kept."""
     unparsed = sum(result.observed["unparsed_values"].values())
     return {
-        **location(lake.path(month.typed_path)),
+        **stored(lake.describe(month.typed_path)),
         "dagster/row_count": result.rows,
         "dagster/column_schema": column_schema(result.columns),
         "pickups_outside_month": result.observed["pickups_outside_month"],
@@ -239,5 +240,5 @@ def typed_metadata(month: TripMonth, lake: LocalLake, result: StageResult, quara
         "read_by": result.observed["read_by"],
         "unknown_columns": ", ".join(result.observed["unknown_columns"]) or "none",
         "missing_columns": ", ".join(result.observed["missing_columns"]) or "none",
-        "quarantine": MetadataValue.path(str(lake.path(month.quarantine_path))),
+        "quarantine": MetadataValue.path(lake.uri(month.quarantine_path)),
     }

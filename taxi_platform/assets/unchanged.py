@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Any, TypeGuard
 
 from dagster import AssetExecutionContext, DataVersion, MaterializeResult, MetadataValue
 
-from taxi_platform.assets.metadata import file_facts, location
-from taxi_platform.resources import LocalLake
+from taxi_platform.assets.metadata import file_facts, stored
+from taxi_platform.resources import Lake
 from taxi_platform.resources.sources import Downloaded, DownloadFailed, SourceFile
 from taxi_platform.spark.stages import StageResult
 from taxi_platform.tlc import TripMonth, inspect_trip_file
@@ -48,7 +47,7 @@ def raw_record(published: SourceFile, fetched: Downloaded, facts: TripFileFacts)
     }
 
 
-def held_raw(lake: LocalLake, target: str, published: SourceFile) -> dict[str, Any] | None:
+def held_raw(lake: Lake, target: str, published: SourceFile) -> dict[str, Any] | None:
     """The record of the raw file held at `target`, when it was downloaded from the URL just located."""
     record = lake.record(target)
     if record is None or (record["source"], record["url"]) != (published.source, published.url):
@@ -74,7 +73,7 @@ def conditions(held: dict[str, Any] | None, published: SourceFile) -> dict[str, 
 
 
 def unchanged_raw(
-    context: AssetExecutionContext, lake: LocalLake, target: str, held: dict[str, Any], source_checked: bool = True
+    context: AssetExecutionContext, lake: Lake, target: str, held: dict[str, Any], source_checked: bool = True
 ) -> MaterializeResult:
     """The materialization of a raw file held, still the one published (or with no source to ask): no download."""
     facts = TripFileFacts(**held["facts"])
@@ -85,7 +84,7 @@ def unchanged_raw(
         )
     return MaterializeResult(
         metadata={
-            **location(lake.path(target)),
+            **stored(lake.describe(target)),
             "source": held["source"],
             "source_url": MetadataValue.url(held["url"]),
             "format": held["format"],
@@ -100,7 +99,7 @@ def unchanged_raw(
 
 
 def offline_raw(
-    context: AssetExecutionContext, lake: LocalLake, month: TripMonth, unreachable: DownloadFailed
+    context: AssetExecutionContext, lake: Lake, month: TripMonth, unreachable: DownloadFailed
 ) -> MaterializeResult:
     """No source answered: the checked copy the lake holds serves, said in the log and the metadata.
 
@@ -112,29 +111,29 @@ def offline_raw(
     target, record = held
     context.log.warning(
         f"{month.label}: no source could be reached ({unreachable}); using the copy held at "
-        f"{lake.path(target)}, downloaded from {record['url']}, without asking whether it changed"
+        f"{lake.uri(target)}, downloaded from {record['url']}, without asking whether it changed"
     )
     return unchanged_raw(context, lake, target, record, source_checked=False)
 
 
-def held_raw_file(lake: LocalLake, month: TripMonth) -> tuple[str, dict[str, Any]] | None:
+def held_raw_file(lake: Lake, month: TripMonth) -> tuple[str, dict[str, Any]] | None:
     """Where the month's raw file is held, in whichever format, and its record; None when none is held."""
     return next(((relative, record) for relative in month.raw_paths if (record := lake.record(relative))), None)
 
 
-def raw_file_record(lake: LocalLake, month: TripMonth) -> dict[str, Any] | None:
+def raw_file_record(lake: Lake, month: TripMonth) -> dict[str, Any] | None:
     """The record of the month's raw file, in whichever format it is held."""
     held = held_raw_file(lake, month)
     return None if held is None else held[1]
 
 
-def raw_rows(lake: LocalLake, month: TripMonth, raw: Path) -> int:
-    """The raw file's rows from raw_trips' record; a file without one (an older lake) is read."""
+def raw_rows(lake: Lake, month: TripMonth, raw: str) -> int:
+    """The raw file's rows from raw_trips' record; a file without one (copied in by hand) is read."""
     record = raw_file_record(lake, month)
-    return record["facts"]["rows"] if record is not None else inspect_trip_file(raw, month.color).rows
+    return record["facts"]["rows"] if record is not None else inspect_trip_file(lake.opener(raw), month.color).rows
 
 
-def typed_inputs(lake: LocalLake, month: TripMonth, code_version: str, config: dict[str, Any]) -> dict[str, Any] | None:
+def typed_inputs(lake: Lake, month: TripMonth, code_version: str, config: dict[str, Any]) -> dict[str, Any] | None:
     """What a typed partition is made from; None when the raw file has no record (its sha256 is unknown)."""
     raw = raw_file_record(lake, month)
     if raw is None:

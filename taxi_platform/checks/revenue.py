@@ -14,7 +14,7 @@ from taxi_platform.assets.unchanged import written_in_run
 from taxi_platform.audits import report_total_audit, totals_audit, totals_close
 from taxi_platform.checks.readers import finished_parquet, finished_report
 from taxi_platform.partitions import trip_partitions
-from taxi_platform.resources import LocalLake, RevenueWarehouse, TripBucket
+from taxi_platform.resources import Lake, RevenueWarehouse, TripBucket
 from taxi_platform.tlc.months import TripMonth
 from taxi_platform.tlc.schemas import REVENUE_COLUMNS
 
@@ -33,15 +33,13 @@ def _close(a: object, b: object) -> bool:
     description="Sum of revenue_monthly_total_amount equals the typed parquet's total_amount over in-month pickups.",
 )
 def total_matches_typed_trips(
-    context: AssetCheckExecutionContext, lake: LocalLake, bucket: TripBucket
+    context: AssetCheckExecutionContext, lake: Lake, bucket: TripBucket
 ) -> Iterator[CheckEvent]:
     run_id = context.run.run_id
     yield from each_partition(context, lambda month: total_matches_typed_trips_month(month, lake, bucket, run_id))
 
 
-def total_matches_typed_trips_month(
-    month: TripMonth, lake: LocalLake, bucket: TripBucket, run_id: str
-) -> AssetCheckResult:
+def total_matches_typed_trips_month(month: TripMonth, lake: Lake, bucket: TripBucket, run_id: str) -> AssetCheckResult:
     """In the run that wrote the report, against the trips' total its stage observed (the month is not read
     again); on its own, against the published typed partition."""
     with finished_report(bucket, month) as report:

@@ -14,6 +14,7 @@ from taxi_platform.assets.ranges import CheckEvent, each_partition
 from taxi_platform.assets.unchanged import raw_rows, written_in_run
 from taxi_platform.audits import (
     Audit,
+    ParquetFiles,
     null_keys_audit,
     parquet_rows,
     pickups_in_month,
@@ -23,7 +24,7 @@ from taxi_platform.audits import (
 )
 from taxi_platform.checks.readers import finished_parquet, quarantine_files
 from taxi_platform.partitions import trip_partitions
-from taxi_platform.resources import LocalLake
+from taxi_platform.resources import Lake
 from taxi_platform.tlc import pickup_column
 from taxi_platform.tlc.months import TripMonth
 
@@ -34,7 +35,7 @@ def typed_trips_check(description: str, blocking: bool = True) -> Callable:
     return asset_check(asset=typed_trips, partitions_def=trip_partitions, blocking=blocking, description=description)
 
 
-def typed_partition(month: TripMonth, lake: LocalLake) -> tuple[TripMonth, list[str]]:
+def typed_partition(month: TripMonth, lake: Lake) -> tuple[TripMonth, ParquetFiles]:
     return month, finished_parquet(lake, month.typed_path, "typed_trips", month)
 
 
@@ -45,7 +46,7 @@ def reported(audit: Audit, audited: str = "the published partition, now") -> Ass
 
 
 def audited(
-    context: AssetCheckExecutionContext, lake: LocalLake, name: str, audit_now: Callable[[TripMonth], Audit]
+    context: AssetCheckExecutionContext, lake: Lake, name: str, audit_now: Callable[[TripMonth], Audit]
 ) -> Iterator[CheckEvent]:
     """Each month's check: the write's own audit when this run wrote the month, else `audit_now` of the published."""
 
@@ -60,11 +61,11 @@ def audited(
 
 
 @typed_trips_check("The parquet has the color's typed schema: the course's columns, then the added ones, in order.")
-def schema_is_the_course_schema(context: AssetCheckExecutionContext, lake: LocalLake) -> Iterator[CheckEvent]:
+def schema_is_the_course_schema(context: AssetCheckExecutionContext, lake: Lake) -> Iterator[CheckEvent]:
     yield from audited(context, lake, "schema_is_the_course_schema", lambda month: schema_now(month, lake))
 
 
-def schema_now(month: TripMonth, lake: LocalLake) -> Audit:
+def schema_now(month: TripMonth, lake: Lake) -> Audit:
     month, files = typed_partition(month, lake)
     return schema_audit(files, month)
 
@@ -72,11 +73,11 @@ def schema_now(month: TripMonth, lake: LocalLake) -> Audit:
 @typed_trips_check(
     "The parquet holds rows, as many as the raw file has (CSV data lines or parquet rows) less the quarantined."
 )
-def rows_match_raw_file(context: AssetCheckExecutionContext, lake: LocalLake) -> Iterator[CheckEvent]:
+def rows_match_raw_file(context: AssetCheckExecutionContext, lake: Lake) -> Iterator[CheckEvent]:
     yield from audited(context, lake, "rows_match_raw_file", lambda month: rows_now(month, lake))
 
 
-def rows_now(month: TripMonth, lake: LocalLake) -> Audit:
+def rows_now(month: TripMonth, lake: Lake) -> Audit:
     month, files = typed_partition(month, lake)
     raw = lake.first_file(month.raw_paths)
     rows = raw_rows(lake, month, raw) if raw is not None else None  # raw_trips' record, else the file
@@ -84,27 +85,26 @@ def rows_now(month: TripMonth, lake: LocalLake) -> Audit:
 
 
 @typed_trips_check("No trip lacks its pickup time, pickup zone or drop-off zone.")
-def no_null_pickup_or_zones(context: AssetCheckExecutionContext, lake: LocalLake) -> Iterator[CheckEvent]:
+def no_null_pickup_or_zones(context: AssetCheckExecutionContext, lake: Lake) -> Iterator[CheckEvent]:
     yield from audited(context, lake, "no_null_pickup_or_zones", lambda month: null_keys_now(month, lake))
 
 
-def null_keys_now(month: TripMonth, lake: LocalLake) -> Audit:
+def null_keys_now(month: TripMonth, lake: Lake) -> Audit:
     month, files = typed_partition(month, lake)
     return null_keys_audit(files, month)
 
 
 @typed_trips_check(f"Fewer than {OUTSIDE_MONTH_MAX_SHARE:.0%} of the trips pick up outside the month.", blocking=False)
-def few_pickups_outside_month(context: AssetCheckExecutionContext, lake: LocalLake) -> Iterator[CheckEvent]:
+def few_pickups_outside_month(context: AssetCheckExecutionContext, lake: Lake) -> Iterator[CheckEvent]:
     yield from each_partition(context, lambda month: few_pickups_outside_one_month(month, lake))
 
 
-def few_pickups_outside_one_month(month: TripMonth, lake: LocalLake) -> AssetCheckResult:
+def few_pickups_outside_one_month(month: TripMonth, lake: Lake) -> AssetCheckResult:
     import pyarrow as pa  # at run time, not at definitions import
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     month, files = typed_partition(month, lake)
-    pickups = pq.read_table(files, columns=[pickup_column(month.color)]).column(0)
+    pickups = files.table([pickup_column(month.color)]).column(0)
     outside = len(pickups) - pc.sum(pickups_in_month(pickups, month).cast(pa.int64())).as_py()
     share = outside / len(pickups) if len(pickups) else 0.0
     return AssetCheckResult(

@@ -6,7 +6,7 @@ imported by the gcp profile only, so nothing here imports a Google client librar
 """
 
 from taxi_platform.resources.bucket import LocalBucket, Published, TripBucket
-from taxi_platform.resources.lake import LocalLake, tree_size
+from taxi_platform.resources.lake import Lake, LocalLake, StagedFile, Stored, tree_size
 from taxi_platform.resources.landing import LandedFile, LandingZone, LandingZoneMissing, LocalLandingZone
 from taxi_platform.resources.sources import DownloadFailed, MonthNotPublished, SourceFile, TripSource
 from taxi_platform.resources.spark import SparkResource, StageRun
@@ -16,6 +16,7 @@ from taxi_platform.resources.watch import MonthWatch
 __all__ = [
     "DownloadFailed",
     "DuckDBWarehouse",
+    "Lake",
     "LandedFile",
     "LandingZone",
     "LandingZoneMissing",
@@ -30,6 +31,8 @@ __all__ = [
     "SourceFile",
     "SparkResource",
     "StageRun",
+    "StagedFile",
+    "Stored",
     "TripBucket",
     "TripSource",
     "tree_size",

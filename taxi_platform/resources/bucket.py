@@ -38,7 +38,8 @@ class TripBucket(ConfigurableResource, ABC):
     """Publishes a finished partition directory, replacing whatever that prefix held."""
 
     @abstractmethod
-    def publish(self, source: Path, prefix: str) -> Published: ...
+    def publish(self, source: str, prefix: str) -> Published:
+        """Make a lake partition's files (its location: a local folder, or a `gs://` version) the prefix's content."""
 
     @abstractmethod
     def describe(self, prefix: str) -> Published:
@@ -113,9 +114,9 @@ class LocalBucket(TripBucket):
     def _path(self, prefix: str) -> Path:
         return self.lake.path(self._relative(prefix))
 
-    def publish(self, source: Path, prefix: str) -> Published:
+    def publish(self, source: str, prefix: str) -> Published:
         target = self._path(prefix)
-        files = sorted(p for p in source.resolve().iterdir() if p.is_file() and not p.name.startswith("."))
+        files = sorted(p for p in Path(source).resolve().iterdir() if p.is_file() and not p.name.startswith("."))
         if self.is_published(prefix) and fingerprint_files(files) == self.fingerprint(prefix):
             get_dagster_logger().info(f"{target} already holds these {len(files)} files; nothing to copy")
             return replace(self.describe(prefix), changed=False)
@@ -155,7 +156,7 @@ class LocalBucket(TripBucket):
     def staging_area(self, name: str) -> Iterator[str]:
         """In the lake's store, on the lake's disk: publishing a partition from it is a rename per file."""
         with self.lake.staging_area(name) as folder:
-            yield str(folder / "output")
+            yield str(Path(folder) / "output")
 
     def publish_written(
         self, prefix: str, written: str, record: Mapping[str, Any], audit: VersionAudit | None = None
@@ -164,7 +165,7 @@ class LocalBucket(TripBucket):
         if not any(source.glob("*.parquet")):
             raise FileNotFoundError(f"{source}: the job wrote no parquet for {prefix}")
         with self.lake.replace_directory(self._relative(prefix)) as version:
-            self.lake.move_into(source, version)
+            self.lake.move_into(str(source), version)
             self.lake.keep_record(version, record)
             if audit is not None:
                 audit(version)

@@ -1,4 +1,10 @@
-"""Local folders with atomic, idempotent per-partition writes, and nothing but data in the zones.
+"""The lake: raw files, typed versions, staging, quarantine and records, behind one port (`Lake`).
+
+Two implementations: `LocalLake` below (a folder; on a cluster of several hosts, a folder every worker
+mounts) and `GcsLake` (resources/gcp/lake.py, a bucket prefix every Dataproc worker reads). The
+stages get the lake's locations (paths or `gs://` URIs) and never ask which one it is.
+
+The local lake: folders with atomic, idempotent per-partition writes, and nothing but data in the zones.
 
 Other tools read the lake by globbing its zones (`pq/green/2021/*/`, `bucket/pq/green/*/*`), and
 Hadoop's and DuckDB's globs match hidden names too. So whatever keeps a write atomic lives in one
@@ -35,14 +41,17 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from dagster import ConfigurableResource
 from pydantic import Field
+
+from taxi_platform.audits import ParquetFiles, parquet_files
 
 STORE = ".taxi_platform"
 RECORD = ".json"  # a version's record: `v-<stamp>-<id>.json` beside `v-<stamp>-<id>/`
@@ -280,7 +289,117 @@ class Store:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-class LocalLake(ConfigurableResource):
+@dataclass(frozen=True)
+class Stored:
+    """Where a lake file or partition is and what it holds, for metadata."""
+
+    uri: str
+    files: int
+    bytes: int
+    path: str | None = None  # on the local disk
+
+
+class StagedFile(ABC):
+    """A file being written into the lake (a download): written, read back to be checked, then published or dropped."""
+
+    name: str  # shown in logs
+
+    @abstractmethod
+    def open_write(self) -> BinaryIO:
+        """A fresh stream over the file (a retried download starts again)."""
+
+    @abstractmethod
+    def open_read(self) -> BinaryIO: ...
+
+    @abstractmethod
+    def exists(self) -> bool: ...
+
+    @abstractmethod
+    def discard(self) -> None: ...
+
+
+@dataclass
+class LocalStagedFile(StagedFile):
+    path: Path
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return str(self.path)
+
+    def open_write(self) -> BinaryIO:
+        return open(self.path, "wb")
+
+    def open_read(self) -> BinaryIO:
+        return open(self.path, "rb")
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class Lake(ConfigurableResource, ABC):
+    """The lake's zones (`raw/`, `pq/`, `quarantine/`), each partition written whole, audited, then published.
+
+    Partitions are named by their zone path (`pq/green/2021/01`); a location (`uri`) is what Spark and
+    pyarrow read or write: a local path, or a `gs://` URI.
+    """
+
+    @abstractmethod
+    def uri(self, relative: str) -> str:
+        """Where the partition or file at `relative` is read now (a directory's current version)."""
+
+    @abstractmethod
+    def describe(self, relative: str) -> Stored: ...
+
+    @abstractmethod
+    def replace_file(self, relative: str) -> AbstractContextManager[StagedFile]:
+        """A file to write; on success (if written) it becomes the file at `relative`, with its record."""
+
+    @abstractmethod
+    def replace_directory(self, relative: str) -> AbstractContextManager[Any]:
+        """A fresh version location; on success it becomes the partition at `relative`, at once."""
+
+    @abstractmethod
+    def keep_record(self, written: Any, record: Mapping[str, Any]) -> None:
+        """Keep a small JSON record with what a `replace_*` block yielded (a staged file or a version)."""
+
+    @abstractmethod
+    def record(self, relative: str) -> dict[str, Any] | None:
+        """The record kept with what `relative` holds now; None when none describes it."""
+
+    @abstractmethod
+    def first_file(self, relatives: tuple[str, ...] | list[str]) -> str | None:
+        """The first of `relatives` that is a file (a raw partition is one file, in the format it was published in)."""
+
+    @abstractmethod
+    def opener(self, relative: str) -> Callable[[], BinaryIO]:
+        """What opens the file at `relative` for reading."""
+
+    @abstractmethod
+    def remove_file(self, relative: str) -> None:
+        """Remove a file and its record (a month's raw file in a format it is no longer published in)."""
+
+    @abstractmethod
+    def staging_area(self, name: str) -> AbstractContextManager[str]:
+        """A location outside the zones for one job's many outputs; removed afterwards."""
+
+    @abstractmethod
+    def move_into(self, written: str, version: Any, copy: bool = False) -> None:
+        """The files of a folder a job wrote in a staging area, moved (or copied) into a version a
+        `replace_directory` block yielded, with the `_SUCCESS` marker a `partitionBy` folder lacks."""
+
+    @abstractmethod
+    def is_finished(self, relative: str) -> bool:
+        """True when the partition at `relative` holds a complete write."""
+
+    @abstractmethod
+    def parquet_files(self, location: Any) -> ParquetFiles:
+        """The parquet files of a version or partition location, readable by pyarrow where they are."""
+
+
+class LocalLake(Lake):
     """The lake's zones (`raw/`, `pq/`, the local bucket `bucket/`) under one local folder."""
 
     root: str = Field(description="Folder that holds the lake zones.")
@@ -288,57 +407,69 @@ class LocalLake(ConfigurableResource):
     def path(self, relative: str) -> Path:
         return Path(self.root).expanduser().absolute() / relative
 
+    def uri(self, relative: str) -> str:
+        return str(self.path(relative))
+
+    def describe(self, relative: str) -> Stored:
+        path = self.path(relative)
+        files, size = tree_size(path)
+        return Stored(uri=path.absolute().as_uri(), files=files, bytes=size, path=str(path))
+
     def store(self) -> Store:
         return Store(self.path(""))
 
-    def replace_file(self, relative: str) -> AbstractContextManager[Path]:
-        """A temporary path (in the lake's store); on success it becomes the file at `relative`."""
-        return self.store().replace_file(self.path(relative))
+    @contextmanager
+    def replace_file(self, relative: str) -> Iterator[LocalStagedFile]:
+        """A temporary file (in the lake's store); on success it becomes the file at `relative`."""
+        with self.store().replace_file(self.path(relative)) as temporary:
+            yield LocalStagedFile(temporary)
 
     def replace_directory(self, relative: str) -> AbstractContextManager[Path]:
         """A fresh version directory (in the lake's store); on success `relative` links to it."""
         return self.store().replace_directory(self.path(relative))
 
-    def keep_record(self, written: Path, record: Mapping[str, Any]) -> None:
+    def keep_record(self, written: Path | str | LocalStagedFile, record: Mapping[str, Any]) -> None:
         """Keep a small JSON record of what a write holds, with the path a `replace_*` block yielded."""
-        self.store().keep_record(written, record)
+        self.store().keep_record(written.path if isinstance(written, LocalStagedFile) else Path(written), record)
 
     def record(self, relative: str) -> dict[str, Any] | None:
         """The record kept with the partition at `relative`, if it still describes what is published."""
         return self.store().record(self.path(relative))
 
-    def first_file(self, relatives: tuple[str, ...] | list[str]) -> Path | None:
-        """The first of `relatives` that is a file: a raw partition is one file, in the format it was published in."""
-        return next((path for path in map(self.path, relatives) if path.is_file()), None)
+    def first_file(self, relatives: tuple[str, ...] | list[str]) -> str | None:
+        return next((relative for relative in relatives if self.path(relative).is_file()), None)
+
+    def opener(self, relative: str) -> Callable[[], BinaryIO]:
+        return LocalStagedFile(self.path(relative)).open_read
 
     def remove_file(self, relative: str) -> None:
-        """Remove a file from a zone (a month's raw file in a format it is no longer published in), and its record."""
         self.store().remove_file(self.path(relative))
 
     @contextmanager
-    def staging_area(self, name: str) -> Iterator[Path]:
-        """A folder in the lake's store, on the lake's disk, for one job's many outputs; removed afterwards."""
+    def staging_area(self, name: str) -> Iterator[str]:
+        """A folder in the lake's store, on the lake's disk (publishing from it is a rename per file)."""
         staging = self.store().staging
         staging.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=staging))
         try:
-            yield folder
+            yield str(folder)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    @staticmethod
-    def move_into(written: Path, version: Path, copy: bool = False) -> None:
-        """The files of a folder a job wrote in a staging area, moved (or copied) into a version a
-        `replace_directory` block yielded, with the `_SUCCESS` marker a `partitionBy` folder lacks."""
-        version.mkdir(parents=True)
-        for path in sorted(written.iterdir()):
+    def move_into(self, written: str, version: Path | str, copy: bool = False) -> None:
+        target = Path(version)
+        target.mkdir(parents=True)
+        for path in sorted(Path(written).iterdir()):
             if path.is_file():
-                (shutil.copy2 if copy else os.replace)(path, version / path.name)
-        (version / SUCCESS).touch()
+                (shutil.copy2 if copy else os.replace)(path, target / path.name)
+        (target / SUCCESS).touch()
 
     def is_finished(self, relative: str) -> bool:
         """True when a partition directory holds a complete write (its `_SUCCESS` marker)."""
         return (self.path(relative) / SUCCESS).is_file()
+
+    def parquet_files(self, location: Path | str) -> ParquetFiles:
+        return parquet_files(location)
 
 
 def tree_size(path: Path) -> tuple[int, int]:

@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -296,12 +296,14 @@ class SparkResource(ConfigurableResource):
             result = write_typed_trips(self.spark_session, raw_path, output, month, partitions, quarantine, staging)
         return StageRun(result, self.application)
 
-    def run_typed_trips_range(self, inputs: list[tuple[TripMonth, str]], output: str, partitions: int) -> RangeRun:
-        """Type many months' local CSVs in one Spark job (`write_typed_trips_range`), in this run's session.
+    def run_typed_trips_range(self, inputs: list[tuple[TripMonth, str, int]], output: str, partitions: int) -> RangeRun:
+        """Type many months' CSVs in one Spark job (`write_typed_trips_range`), in this run's session.
 
-        Their parts are cut beside `output` (the lake's store, which a standalone cluster's workers read).
+        `inputs` are (month, raw file, its data lines). Local files are cut into parts beside a local
+        `output` (the lake's store, which a standalone cluster's workers read); `gs://` files are read whole.
         """
-        staging = str(Path(output).parent)
+        local = urlparse(output).scheme in ("", "file")
+        staging = str(Path(urlparse(output).path).parent) if local else None
         with self.described(f"typed_trips {_range_label(inputs)}"):
             results = write_typed_trips_range(self.spark_session, inputs, output, partitions, staging)
         return RangeRun(results, self.application)
@@ -333,7 +335,7 @@ class SparkResource(ConfigurableResource):
         self._owns_session = False
 
 
-def _range_label(inputs: list[tuple[TripMonth, str]]) -> str:
+def _range_label(inputs: Sequence[tuple[Any, ...]]) -> str:
     """`green 2021-01..2021-06`: the months of a ranged stage, for its Spark jobs' description."""
     first, last = inputs[0][0], inputs[-1][0]
     return first.label if len(inputs) == 1 else f"{first.label}..{last.yyyy_mm}"

@@ -20,6 +20,14 @@ Many months' reports in one job (what a ranged run submits), each month's under
     spark-submit taxi_platform/spark/job.py reports --zones data/bucket/zones --output /tmp/reports \
         --months '[{"color": "green", "month": "2021-01", "input": "data/bucket/pq/green/2021/01"}, ...]'
 
+Many months' CSVs typed in one job (what a ranged `typed_trips` submits), each month's trips under
+`--output/partition={color}-{YYYY-MM}/` and an empty quarantine under `--output/_empty_quarantine/`;
+a month whose lines are not all read whole is left out of the result, to be typed alone:
+
+    spark-submit taxi_platform/spark/job.py typed_range --output gs://bucket/lake/_staging/typed \
+        --months '[{"color": "green", "month": "2021-01", "input": "gs://.../green_tripdata_2021_01.csv.gz",
+                    "data_lines": 76518}, ...]'
+
 The zone lookup's stage (`taxi_zones`): `job.py zones --input data/raw/zones/taxi_zone_lookup.csv --output ...`.
 
 Paths may be local or `gs://` URIs. The last line printed is the stage's result as JSON (for `reports`,
@@ -43,10 +51,11 @@ from taxi_platform.spark.stages import (
     write_revenue_reports,
     write_taxi_zones,
     write_typed_trips,
+    write_typed_trips_range,
 )
 from taxi_platform.tlc.months import COLORS, TripMonth
 
-STAGES = ("course", "typed", "revenue", "reports", "zones")
+STAGES = ("course", "typed", "typed_range", "revenue", "reports", "zones")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -54,6 +63,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "stage", nargs="?", default="course", choices=STAGES,
         help="course (default): report over --input_green/--input_yellow; typed: one raw file -> parquet; "
+        "typed_range: many months' CSVs -> parquet (--months); "
         "revenue: one partition's report; reports: many partitions' reports (--months); "
         "zones: the zone lookup CSV -> parquet",
     )  # fmt: skip
@@ -67,7 +77,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--zones", help="revenue and reports (required), course (optional): the typed zones' parquet folder"
     )
-    parser.add_argument("--months", help='reports: JSON list of {"color", "month", "input"}, one per partition')
+    parser.add_argument(
+        "--months",
+        help='reports: JSON list of {"color", "month", "input"}, one per partition; typed_range: the same with '
+        '"data_lines", the raw file\'s data lines',
+    )
     parser.add_argument("--output", required=True, help="folder to write; must not exist")
     parser.add_argument(
         "--partitions", type=int, default=4,
@@ -81,8 +95,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error(f"the {args.stage} stage needs --color, --month and --input")
     if args.stage in ("revenue", "reports") and not args.zones:
         parser.error(f"the {args.stage} stage needs --zones (the typed zone lookup, published by taxi_zones)")
-    if args.stage == "reports" and not args.months:
-        parser.error("the reports stage needs --months")
+    if args.stage in ("reports", "typed_range") and not args.months:
+        parser.error(f"the {args.stage} stage needs --months")
     if args.stage == "zones" and not args.input:
         parser.error("the zones stage needs --input")
     return args
@@ -92,6 +106,11 @@ def run(spark: SparkSession, args: argparse.Namespace) -> StageResult | dict[str
     if args.stage == "reports":
         months = [(TripMonth.parse(m["color"], m["month"]), m["input"]) for m in json.loads(args.months)]
         return write_revenue_reports(spark, months, args.zones, args.output)
+    if args.stage == "typed_range":
+        typed = [
+            (TripMonth.parse(m["color"], m["month"]), m["input"], int(m["data_lines"])) for m in json.loads(args.months)
+        ]
+        return write_typed_trips_range(spark, typed, args.output, args.partitions)
     if args.stage == "course":
         inputs = {color: path for color, path in (("green", args.input_green), ("yellow", args.input_yellow)) if path}
         return write_course_report(spark, inputs, args.output, args.zones)

@@ -30,10 +30,16 @@ class LineParts:
     first_lines: list[int]
     lines: int  # lines of the whole file (a last line without a newline counts)
     header: str  # the first line, without its line end
+    whole: bool = False  # one whole file Spark reads as it is (a `gs://` gzip, in one task), not cut parts
 
     @property
     def largest(self) -> int:
-        return max((os.path.getsize(path) for path in self.paths), default=0)
+        return 0 if self.whole else max((os.path.getsize(path) for path in self.paths), default=0)
+
+
+def whole_file(path: str, lines: int, header: str) -> LineParts:
+    """A file that is not cut (a `gs://` gzip that only Spark reads): one part, its lines as raw_trips counted them."""
+    return LineParts([path], [1], lines, header, whole=True)
 
 
 def part_name(first_line: int) -> str:

@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from taxi_platform.spark.jvm import file_size, glob, parquet_columns
-from taxi_platform.spark.lines import LineParts, split_lines
+from taxi_platform.spark.lines import LineParts, split_lines, whole_file
 from taxi_platform.spark.revenue import MONTH_IN_PATH, course_revenue_report, revenue_report, source_month
 from taxi_platform.spark.trips import (
     QUARANTINE_SCHEMA,
@@ -193,27 +193,30 @@ def _write_typed_trips(
 
 
 def write_typed_trips_range(
-    spark: SparkSession, inputs: list[tuple[TripMonth, str]], output: str, partitions: int, staging: str
+    spark: SparkSession,
+    inputs: list[tuple[TripMonth, str, int]],
+    output: str,
+    partitions: int,
+    staging: str | None = None,
 ) -> dict[str, StageResult]:
-    """Type many months' local CSVs in one Spark job per color: each month's trips in `output/partition_folder(month)/`.
+    """Type many months' CSVs in one Spark job per color: each month's trips in `output/partition_folder(month)/`.
 
-    Each month is cut into `partitions` plain parts (in `staging`, a folder the executors read), all
-    are read by Spark's CSV reader side by side, typed, observed month by month, and written with
-    one `partitionBy` (no shuffle: every task writes its part's file into its month's folder). A
-    month is in the result only when that pass is its whole story: the reader read every line, no
-    line is to be quarantined, every number parsed. Any other month is left out (its folder, if
-    written, is to be ignored), so that its caller types it alone with `write_typed_trips`, which
-    reads it line by line, quarantines and counts. `output/_empty_quarantine/` is an empty
-    quarantine (one file) for the months in the result.
+    `inputs` are (month, raw file, its data lines as raw_trips counted them). With a local `staging`
+    folder the executors read, each local month is cut into `partitions` plain parts there; a month
+    on `gs://` (a Dataproc job, the lake on GCS) is read whole, one task per month. All are read by
+    Spark's CSV reader side by side, typed, observed month by month, and written with one
+    `partitionBy` (no shuffle: every task writes its part's file into its month's folder). A month
+    is in the result only when that pass is its whole story: the reader read every line, no line is
+    to be quarantined, every number parsed. Any other month is left out (its folder, if written, is
+    to be ignored), so that its caller types it alone with `write_typed_trips`, which reads it line
+    by line, quarantines and counts. `output/_empty_quarantine/` is an empty quarantine (one file)
+    for the months in the result.
     """
-    folder = Path(tempfile.mkdtemp(prefix="typed-trips-range-", dir=staging))
+    folder = None if staging is None else Path(tempfile.mkdtemp(prefix="typed-trips-range-", dir=staging))
     try:
         months = {
-            partition_folder(month): (
-                month,
-                split_lines(Path(urlparse(raw).path), folder / partition_folder(month), partitions),
-            )
-            for month, raw in inputs
+            partition_folder(month): (month, _range_parts(spark, raw, lines, folder, month, partitions))
+            for month, raw, lines in inputs
         }
         results: dict[str, StageResult] = {}
         for color in sorted({month.color for month, _ in months.values()}):
@@ -222,7 +225,18 @@ def write_typed_trips_range(
         _no_lines(spark).coalesce(1).write.parquet(f"{output}/{EMPTY_QUARANTINE}")
         return results
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _range_parts(
+    spark: SparkSession, raw: str, data_lines: int, folder: Path | None, month: TripMonth, partitions: int
+) -> LineParts:
+    """A local month cut into parts in `folder`; any other read whole (its header read by Spark)."""
+    if folder is not None and urlparse(raw).scheme in ("", "file"):
+        return split_lines(Path(urlparse(raw).path), folder / partition_folder(month), partitions)
+    first = spark.read.text(raw).first()
+    return whole_file(raw, data_lines + 1, first[0].rstrip("\r") if first is not None else "")
 
 
 EMPTY_QUARANTINE = "_empty_quarantine"

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -19,6 +21,13 @@ from taxi_platform.tlc.schemas import TRIP_COLUMNS, file_columns, header_of, req
 _GZIP_MAGIC = b"\x1f\x8b"
 _PARQUET_MAGIC = b"PAR1"
 _CHUNK = 1 << 20
+
+# A file to check: a local path, or what opens it for reading (a lake object, read where it is).
+FileToCheck = Path | Callable[[], BinaryIO]
+
+
+def open_file(source: FileToCheck) -> BinaryIO:
+    return open(source, "rb") if isinstance(source, Path) else source()
 
 
 class BadTripFile(ValueError):
@@ -95,13 +104,13 @@ def _header_problem(found: list[str], color: str) -> str | None:
     return f"header lacks the {color} trip columns {missing}"
 
 
-def inspect_trip_file(path: Path, color: str, name: str | None = None) -> TripFileFacts:
+def inspect_trip_file(path: FileToCheck, color: str, name: str | None = None) -> TripFileFacts:
     """Check a downloaded file, gzip CSV or parquet (told by its first bytes), before it enters the lake.
 
     Errors name `name` (e.g. the URL it came from) when given, else the path.
     """
     shown = name or str(path)
-    with open(path, "rb") as raw:
+    with open_file(path) as raw:
         start = raw.read(64)
     if not start:
         raise BadTripFile(shown, "is empty")
@@ -112,20 +121,21 @@ def inspect_trip_file(path: Path, color: str, name: str | None = None) -> TripFi
     return _inspect_gzip_csv(path, color, shown)
 
 
-def _inspect_parquet(path: Path, color: str, shown: str) -> TripFileFacts:
+def _inspect_parquet(path: FileToCheck, color: str, shown: str) -> TripFileFacts:
     """The magic bytes at both ends and the footer read: a file cut short or corrupt never enters the lake."""
-    with open(path, "rb") as raw:
+    with open_file(path) as raw:
         raw.seek(0, 2)
         size = raw.tell()
         raw.seek(max(size - 4, 0))
         end = raw.read(4)
-    if size < 12 or end != _PARQUET_MAGIC:
-        raise BadTripFile(shown, "parquet file is cut off (it does not end with the PAR1 footer marker)")
-    try:
-        parquet = pq.ParquetFile(path)
-        metadata, schema = parquet.metadata, parquet.schema_arrow
-    except (pa.ArrowException, OSError) as error:
-        raise BadTripFile(shown, f"parquet footer cannot be read ({error})") from None
+        if size < 12 or end != _PARQUET_MAGIC:
+            raise BadTripFile(shown, "parquet file is cut off (it does not end with the PAR1 footer marker)")
+        try:
+            raw.seek(0)
+            parquet = pq.ParquetFile(raw)
+            metadata, schema = parquet.metadata, parquet.schema_arrow
+        except (pa.ArrowException, OSError) as error:
+            raise BadTripFile(shown, f"parquet footer cannot be read ({error})") from None
     header = list(schema.names)
     problem = _header_problem(header, color)
     if problem:
@@ -142,7 +152,7 @@ def _inspect_parquet(path: Path, color: str, shown: str) -> TripFileFacts:
     )
 
 
-def _inspect_gzip_csv(path: Path, color: str, shown: str) -> TripFileFacts:
+def _inspect_gzip_csv(path: FileToCheck, color: str, shown: str) -> TripFileFacts:
     """Read the whole gzip once: proves it is complete, counts rows, checks the header (memory stays flat)."""
 
     newlines = 0
@@ -150,7 +160,7 @@ def _inspect_gzip_csv(path: Path, color: str, shown: str) -> TripFileFacts:
     head = b""
     tail = b""
     try:
-        with gzip.open(path, "rb") as stream:
+        with open_file(path) as raw, gzip.GzipFile(fileobj=raw, mode="rb") as stream:
             while chunk := stream.read(_CHUNK):
                 if len(head) < 4096:
                     head += chunk[:4096]

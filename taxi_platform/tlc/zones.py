@@ -11,10 +11,9 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from pathlib import Path
 
 from taxi_platform.tlc.schemas import ZONE_NAMES, TripColumn
-from taxi_platform.tlc.validation import BadTripFile
+from taxi_platform.tlc.validation import BadTripFile, FileToCheck, open_file
 
 # The lookup's columns, in the file's order, with their types once typed.
 ZONE_COLUMNS: tuple[TripColumn, ...] = (
@@ -50,14 +49,15 @@ class ZoneFileFacts:
     rows: int
 
 
-def inspect_zone_file(path: Path, name: str | None = None) -> ZoneFileFacts:
+def inspect_zone_file(path: FileToCheck, name: str | None = None) -> ZoneFileFacts:
     """Check a downloaded lookup: the four columns in order, rows, integer ids, each id once.
 
     Errors name `name` (e.g. the URL it came from) when given, else the path.
     """
     shown = name or str(path)
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        with open_file(path) as raw:
+            text = raw.read().decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise BadZoneFile(shown, f"is not UTF-8 text ({error})") from None
     reader = csv.reader(io.StringIO(text, newline=""))

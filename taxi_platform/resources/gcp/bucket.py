@@ -26,7 +26,7 @@ from taxi_platform.resources.bucket import (
     is_data_file,
 )
 from taxi_platform.resources.gcp.clients import GcsClient
-from taxi_platform.resources.gcp.uri import GsUri
+from taxi_platform.resources.gcp.uri import GsUri, is_gs_uri
 from taxi_platform.resources.lake import STALE_SECONDS, SUCCESS
 
 # Where Spark writes before a replace: at the bucket's root, outside every zone (`pq/`, `report/`).
@@ -77,7 +77,45 @@ class GCSBucket(TripBucket):
         """Objects directly under `prefix/` (a partition's files), not in a folder below it."""
         return {name: blob for name, blob in self._objects(prefix).items() if "/" not in name}
 
-    def publish(self, source: Path, prefix: str) -> Published:
+    def publish(self, source: str, prefix: str) -> Published:
+        """From the lake on GCS by server-side copies; from a local folder by uploads."""
+        if is_gs_uri(source):
+            return self._publish_copies(GsUri.parse(source), prefix)
+        return self._publish_uploads(Path(source), prefix)
+
+    def _publish_copies(self, source: GsUri, prefix: str) -> Published:
+        """No byte passes through this machine; each copy's MD5 is checked against its source's."""
+        client = self.gcs.get_client()
+        listed = client.list_blobs(source.bucket, prefix=f"{source.path}/")
+        files = {
+            name: blob
+            for blob in listed
+            if (name := blob.name[len(source.path) + 1 :]) and "/" not in name and not name.startswith(".")
+        }
+        uri, size = self._uri(prefix), sum(blob.size or 0 for blob in files.values())
+        existing = self._objects(prefix)
+        if {name: blob.md5_hash for name, blob in existing.items()} == {n: b.md5_hash for n, b in files.items()}:
+            get_dagster_logger().info(f"{uri} already holds these {len(files)} files; nothing to copy")
+            return Published(uri=uri, files=len(files), bytes=size, changed=False)
+        new = [n for n, b in files.items() if n != SUCCESS and getattr(existing.get(n), "md5_hash", None) != b.md5_hash]
+        self._replace(prefix, existing, new, self._copier(prefix, files), keep=set(files))
+        get_dagster_logger().info(
+            f"Published {len(new)} new of {len(files)} files ({size} bytes) to {uri}, copied in GCS"
+        )
+        return Published(uri=uri, files=len(files), bytes=size)
+
+    def _copier(self, prefix: str, sources: Mapping[str, storage.Blob]) -> Callable[[list[str]], None]:
+        """Puts named objects into the prefix by server-side copies, then checks their MD5s."""
+        bucket = self._bucket()
+
+        def put(names: list[str]) -> None:
+            for name in names:
+                sources[name].bucket.copy_blob(sources[name], bucket, f"{prefix}/{name}")
+            self._verify(prefix, {name: sources[name].md5_hash for name in names})
+
+        return put
+
+    def _publish_uploads(self, source: Path, prefix: str) -> Published:
         files = {p.name: p for p in sorted(source.resolve().iterdir()) if p.is_file() and not p.name.startswith(".")}
         digests = {name: file_md5(path) for name, path in files.items()}
         size = sum(path.stat().st_size for path in files.values())
@@ -192,14 +230,10 @@ class GCSBucket(TripBucket):
         if audit is not None:
             with self.local_copy(staging) as folder:
                 audit(folder)
-        bucket = self._bucket()
-
-        def put(names: list[str]) -> None:
-            for name in names:
-                bucket.copy_blob(written[name], bucket, f"{prefix}/{name}")
-
         existing = self._objects(prefix)
-        self._replace(prefix, existing, [n for n in written if n != SUCCESS], put, keep=set(written))
+        self._replace(
+            prefix, existing, [n for n in written if n != SUCCESS], self._copier(prefix, written), keep=set(written)
+        )
         get_dagster_logger().info(f"Replaced {self._uri(prefix)} with {len(written)} objects")
 
     @contextmanager

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from dagster import ConfigurableResource, Failure, get_dagster_logger
+from dagster import ConfigurableResource, Failure, InitResourceContext, get_dagster_logger
 from pydantic import Field
 
 if TYPE_CHECKING:  # the client libraries take ~0.3 s to import: only a Dataproc run pays it
@@ -419,6 +419,11 @@ class DataprocBatches(DataprocRunner):
         return DataprocRun(job_id=batch_id, summary=summary, placement=placement)
 
 
+def _label(months: list[TripMonth]) -> str:
+    """`green 2021-01..2021-03`: a ranged workload's months, in its label and id."""
+    return f"{months[0].label}..{months[-1].yyyy_mm}"
+
+
 def _workload_id(label: str, request_id: str) -> str:
     """`taxi-{label}-{8 hex}`: readable in the console, unique per call, and a valid job and batch id (<= 63)."""
     return f"taxi-{_slug(label)[:49].rstrip('-')}-{request_id[:8]}"
@@ -438,25 +443,28 @@ def _log_lines(log: Log, lines: list[str]) -> None:
 
 
 class DataprocSparkResource(SparkResource):
-    """Spark for the gcp profile with Dataproc: the zone lookup and the revenue report are a cluster's jobs
-    or serverless batches.
+    """Spark for the gcp profile with Dataproc: every stage (the zone lookup, the typed trips, the revenue
+    report) is a cluster's job or a serverless batch, one per stage and range.
 
-    The report reads and writes the bucket (`gs://`); the zone lookup's checked CSV is uploaded for
-    its job. `typed_trips` parses in the run's own session, since its input, the raw file, is on the
-    run's local disk; each stage says where it ran in its metadata (`spark_placement`).
+    The jobs read and write the lake and the bucket on GCS (`gs://`); nothing of the data passes
+    through the Dagster machine, which starts no JVM. Each stage says where it ran in its metadata
+    (`spark_placement`, the job or batch id, the driver output URI).
     """
 
     dataproc: DataprocRunner = Field(
-        description="Where the report runs: `DataprocJobs` (a named cluster) or `DataprocBatches` (serverless)."
+        description="Where the stages run: `DataprocJobs` (a named cluster) or `DataprocBatches` (serverless)."
     )
 
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        """No session starts early: every stage is a Dataproc workload, so this machine needs no JVM."""
+
     @staticmethod
-    def _require_gs(paths: list[str], month: TripMonth) -> None:
+    def _require_gs(paths: list[str], month: TripMonth, stage: str = "revenue_report") -> None:
         local = [path for path in paths if not is_gs_uri(path)]
         if local:
             raise Failure(
-                f"{month.label}: the revenue report runs on Dataproc, which cannot read or write the local "
-                f"path {local[0]}; the gcp profile keeps the bucket on GCS (TAXI_GCS_BUCKET)"
+                f"{month.label}: {stage} runs on Dataproc, which cannot read or write the local path "
+                f"{local[0]}; the gcp profile keeps the lake and the bucket on GCS (TAXI_LAKE_URI, TAXI_GCS_BUCKET)"
             )
 
     def run_revenue_report(self, trips_path: str, zones_path: str, output: str, month: TripMonth) -> StageRun:
@@ -465,6 +473,28 @@ class DataprocSparkResource(SparkResource):
                 "--output", output, "--zones", zones_path]  # fmt: skip
         submitted = self.dataproc.run_job(args, f"revenue_report {month.label}", get_dagster_logger())
         return StageRun(StageResult.from_dict(submitted.summary), submitted.placement)
+
+    def run_typed_trips(
+        self, raw_path: str, output: str, month: TripMonth, partitions: int, quarantine: str | None = None
+    ) -> StageRun:
+        """One month typed by a Dataproc job or batch (`job.py typed`), from the lake on GCS to a version there."""
+        self._require_gs([raw_path, output, *([quarantine] if quarantine else [])], month, "typed_trips")
+        args = ["typed", "--color", month.color, "--month", month.yyyy_mm, "--input", raw_path,
+                "--output", output, "--partitions", str(partitions)]  # fmt: skip
+        if quarantine:
+            args += ["--quarantine", quarantine]
+        submitted = self.dataproc.run_job(args, f"typed_trips {month.label}", get_dagster_logger())
+        return StageRun(StageResult.from_dict(submitted.summary), submitted.placement)
+
+    def run_typed_trips_range(self, inputs: list[tuple[TripMonth, str, int]], output: str, partitions: int) -> RangeRun:
+        """The months' CSVs typed by one Dataproc job or batch (`job.py typed_range`), each read whole from GCS."""
+        months = [month for month, _, _ in inputs]
+        self._require_gs([raw for _, raw, _ in inputs] + [output], months[0], "typed_trips")
+        spec = [{"color": m.color, "month": m.yyyy_mm, "input": raw, "data_lines": lines} for m, raw, lines in inputs]
+        args = ["typed_range", "--months", json.dumps(spec), "--output", output, "--partitions", str(partitions)]
+        submitted = self.dataproc.run_job(args, f"typed_trips {_label(months)}", get_dagster_logger())
+        results = {folder: StageResult.from_dict(values) for folder, values in submitted.summary.items()}
+        return RangeRun(results, submitted.placement)
 
     def run_taxi_zones(self, csv_path: str, output: str) -> StageRun:
         """The zone lookup typed by a Dataproc job or batch: the checked CSV is uploaded beside the job's code
@@ -488,7 +518,6 @@ class DataprocSparkResource(SparkResource):
         self._require_gs([path for _, path in inputs] + [zones_path, output], months[0])
         spec = [{"color": month.color, "month": month.yyyy_mm, "input": path} for month, path in inputs]
         args = ["reports", "--months", json.dumps(spec), "--zones", zones_path, "--output", output]
-        label = f"revenue_report {months[0].label}..{months[-1].yyyy_mm}"
-        submitted = self.dataproc.run_job(args, label, get_dagster_logger())
+        submitted = self.dataproc.run_job(args, f"revenue_report {_label(months)}", get_dagster_logger())
         results = {folder: StageResult.from_dict(values) for folder, values in submitted.summary.items()}
         return RangeRun(results, submitted.placement)

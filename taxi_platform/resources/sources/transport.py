@@ -6,8 +6,7 @@ import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from taxi_platform.resources.sources.errors import Retryable
 
@@ -32,10 +31,11 @@ class SourceFile:
 
 
 class CheckedSink:
-    """A write-only stream to disk: hashes, counts and logs progress; `check` compares the length announced."""
+    """A write-only stream into the lake (a local file or an upload): hashes, counts and logs progress; `check`
+    compares the length announced."""
 
-    def __init__(self, destination: Path, url: str, log: logging.Logger) -> None:
-        self._out = open(destination, "wb")  # noqa: SIM115 - closed by close()
+    def __init__(self, out: BinaryIO, url: str, log: logging.Logger) -> None:
+        self._out = out
         self._url = url
         self._log = log
         self._next_report = _PROGRESS_EVERY

@@ -25,6 +25,7 @@ from typing import TypeVar
 from dagster import ConfigurableResource, EnvVar, get_dagster_logger
 from pydantic import Field, PrivateAttr, field_validator
 
+from taxi_platform.resources.lake import LocalStagedFile, StagedFile
 from taxi_platform.resources.sources.errors import DownloadFailed, MonthNotPublished, NotModified, Retryable, redact
 from taxi_platform.resources.sources.file import FileTransport
 from taxi_platform.resources.sources.http import HttpTransport
@@ -176,9 +177,10 @@ class TripSource(ConfigurableResource):
         return self.first_published(self.zone_candidates(), "the zone lookup")
 
     def fetch(
-        self, published: SourceFile, destination: Path, since: Mapping[str, str] | None = None
+        self, published: SourceFile, destination: Path | StagedFile, since: Mapping[str, str] | None = None
     ) -> Downloaded | None:
-        """Write a located file to `destination` (the caller moves it into place after checks), with retries.
+        """Write a located file to `destination` (a lake's staged file, which the caller publishes after checks;
+        or a local path), with retries.
 
         `since` is the ETag / Last-Modified of the copy held (a `Downloaded.validators`): the GET is
         conditional, and a 304 returns None with nothing left at `destination`.
@@ -187,8 +189,10 @@ class TripSource(ConfigurableResource):
         log = get_dagster_logger()
         started = time.monotonic()
 
+        target = LocalStagedFile(destination) if isinstance(destination, Path) else destination
+
         def attempt() -> CheckedSink:
-            sink = CheckedSink(destination, redact(url), log)
+            sink = CheckedSink(target.open_write(), redact(url), log)
             try:
                 self.transport(url).fetch(url, sink, since or {})
             finally:
@@ -198,7 +202,7 @@ class TripSource(ConfigurableResource):
         try:
             sink, attempts = self._retrying(url, attempt)
         except NotModified:
-            destination.unlink(missing_ok=True)
+            target.discard()
             log.info(f"{redact(url)}: not modified since the copy held (HTTP 304), nothing downloaded")
             return None
         return Downloaded(
