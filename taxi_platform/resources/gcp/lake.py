@@ -25,7 +25,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -58,16 +58,22 @@ def _new_id() -> str:
 class _HashingWriter:
     """A resumable upload's stream that keeps the MD5 of what was written, to verify the object against."""
 
-    def __init__(self, stream: BinaryIO) -> None:
-        self._stream = stream
+    def __init__(
+        self, open_stream: Callable[[], BinaryIO], writing: Callable[[], AbstractContextManager[None]]
+    ) -> None:
+        self._writing = writing
+        with writing():
+            self._stream = open_stream()
         self.md5 = hashlib.md5()
 
     def write(self, data: bytes) -> int:
         self.md5.update(data)
-        return self._stream.write(data)
+        with self._writing():
+            return self._stream.write(data)
 
     def close(self) -> None:
-        self._stream.close()
+        with self._writing():
+            self._stream.close()
 
     def __enter__(self) -> _HashingWriter:
         return self
@@ -79,14 +85,18 @@ class _HashingWriter:
 class GcsStagedFile(StagedFile):
     """A download streamed into `_staging/` as a resumable upload: nothing is kept on the local disk."""
 
-    def __init__(self, blob: storage.Blob, name: str) -> None:
+    def __init__(self, blob: storage.Blob, name: str, writing: Callable[[], AbstractContextManager[None]]) -> None:
         self.blob = blob
         self.name = name
         self.record: Mapping[str, Any] | None = None
+        self._writing = writing
         self._writer: _HashingWriter | None = None
 
     def open_write(self) -> BinaryIO:
-        self._writer = _HashingWriter(self.blob.open("wb", chunk_size=UPLOAD_CHUNK, ignore_flush=True))
+        def upload() -> BinaryIO:
+            return self.blob.open("wb", chunk_size=UPLOAD_CHUNK, ignore_flush=True)  # type: ignore[return-value]
+
+        self._writer = _HashingWriter(upload, self._writing)
         return self._writer  # type: ignore[return-value]
 
     def open_read(self) -> BinaryIO:
@@ -96,7 +106,7 @@ class GcsStagedFile(StagedFile):
         return self.blob.exists()
 
     def discard(self) -> None:
-        with suppress(NotFound):
+        with suppress(NotFound, Forbidden):
             self.blob.delete()
 
     def verify(self) -> None:
@@ -176,40 +186,40 @@ class GcsLake(Lake):
     @contextmanager
     def replace_file(self, relative: str) -> Iterator[GcsStagedFile]:
         name = relative.rsplit("/", 1)[-1]
-        self._remove_stale(self._path(STAGING))
-        bucket = self._bucket()
-        staged = GcsStagedFile(
-            bucket.blob(self._path(STAGING, f"{_new_id()}.{name}.part")), self._uri(self._path(relative))
-        )
         with self._writing():
-            try:
-                yield staged
-                if not staged.exists():
-                    return  # nothing written (a 304: the file held is current)
+            self._remove_stale(self._path(STAGING))
+        bucket = self._bucket()
+        staged_path = self._path(STAGING, f"{_new_id()}.{name}.part")
+        staged = GcsStagedFile(bucket.blob(staged_path), self._uri(self._path(relative)), self._writing)
+        try:
+            yield staged
+            if not staged.exists():
+                return  # nothing written (a 304: the file held is current)
+            with self._writing():
                 staged.verify()
                 # The record travels as the object's metadata: one copy publishes the file and its record together.
-                staged.blob.metadata = (
-                    {RECORD_KEY: json.dumps(staged.record, sort_keys=True, default=str)} if staged.record else {}
-                )
+                record = json.dumps(staged.record, sort_keys=True, default=str) if staged.record else None
+                staged.blob.metadata = {RECORD_KEY: record} if record else {}
                 staged.blob.patch()
                 published = bucket.copy_blob(staged.blob, bucket, self._path(relative))
-                if published.md5_hash != staged.blob.md5_hash:
-                    raise RuntimeError(f"{staged.name}: the copy's MD5 is not the upload's")
-            finally:
-                staged.discard()
+            if published.md5_hash != staged.blob.md5_hash:
+                raise RuntimeError(f"{staged.name}: the copy's MD5 is not the upload's")
+        finally:
+            staged.discard()
 
     @contextmanager
     def replace_directory(self, relative: str) -> Iterator[str]:
         version = self._path(VERSIONS, relative, f"v-{_new_id()}")
-        with self._writing():
-            try:
-                yield self._uri(version)
-                if not self._bucket().blob(f"{version}/{SUCCESS}").exists():
-                    raise RuntimeError(f"nothing complete was written to {self._uri(version)}")
+        try:
+            yield self._uri(version)
+            if not self._bucket().blob(f"{version}/{SUCCESS}").exists():
+                raise RuntimeError(f"nothing complete was written to {self._uri(version)}")
+            with self._writing():
                 self._publish(relative, version)
-            except BaseException:
+        except BaseException:
+            with suppress(Exception):
                 self._remove_version(version)
-                raise
+            raise
         self._remove_old_versions(relative)
 
     def _publish(self, relative: str, version: str) -> None:
