@@ -7,8 +7,7 @@ process whose Spark session has the GCS connector: the report is computed from t
 
 from __future__ import annotations
 
-import base64
-import hashlib
+import json
 import threading
 from pathlib import Path
 
@@ -48,16 +47,15 @@ def gcp(tmp_path, mirror, gcs_emulator, bigquery_emulator):
 
 
 def objects(bucket: storage.Bucket, prefix: str) -> dict[str, str]:
-    """name -> md5 (base64, as GCS reports it) of the objects under a prefix."""
-    return {b.name[len(prefix) + 1 :]: b.md5_hash for b in bucket.client.list_blobs(bucket, prefix=f"{prefix}/")}
+    """name -> md5 (base64, as GCS reports it) of the objects under a prefix (not the connector's folder markers)."""
+    listed = bucket.client.list_blobs(bucket, prefix=f"{prefix}/")
+    return {b.name[len(prefix) + 1 :]: b.md5_hash for b in listed if not b.name.endswith("/")}
 
 
-def local_md5s(folder: Path) -> dict[str, str]:
-    return {
-        p.name: base64.b64encode(hashlib.md5(p.read_bytes()).digest()).decode()
-        for p in folder.resolve().iterdir()
-        if p.is_file() and not p.name.startswith(".")
-    }
+def lake_version(bucket: storage.Bucket, relative: str) -> str:
+    """The prefix of a lake partition's current version, as its `_current` record names it."""
+    pointer = json.loads(bucket.blob(f"lake/_current/{relative}.json").download_as_bytes())
+    return f"lake/_versions/{relative}/{pointer['version']}"
 
 
 def report_in_bucket(bucket: storage.Bucket, month: TripMonth, folder: Path) -> list[dict]:
@@ -89,11 +87,10 @@ def test_gcp_profile_bucket_report_and_bigquery(gcp, tmp_path):
         for check in ("total_matches_typed_trips' on 'revenue_report", "slice_matches_report' on 'bigquery_revenue"):
             assert f"Asset check '{check}' passed" in output, check
 
-    data = Path(env["TAXI_DATA_DIR"])
     assert latest_metadata(env["DAGSTER_HOME"], "raw_trips", partition(FEED_MONTH))["format"].value == "parquet"
     for month in [*MONTHS, FEED_MONTH]:
-        # The bucket holds exactly the local parquet: same names, same bytes (md5 computed here).
-        assert objects(bucket, month.typed_path) == local_md5s(data / month.typed_path)
+        # The bucket holds exactly the lake's current version: same names, same bytes (copied in GCS).
+        assert objects(bucket, month.typed_path) == objects(bucket, lake_version(bucket, month.typed_path))
         # The report was written to gs:// by Spark and equals the course SQL on the same CSV.
         report = report_in_bucket(bucket, month, tmp_path / f"report-{month.color}-{month.yyyy_mm}")
         assert_same_report(report, oracle(month, tmp_path))
@@ -121,7 +118,7 @@ def test_gcp_profile_bucket_report_and_bigquery(gcp, tmp_path):
     old_parts = objects(bucket, MONTHS[0].typed_path)
     materialize_cli(env, "raw_trips*", partition(MONTHS[0]))
     new_parts = objects(bucket, MONTHS[0].typed_path)
-    assert new_parts == local_md5s(data / MONTHS[0].typed_path) == old_parts
+    assert new_parts == objects(bucket, lake_version(bucket, MONTHS[0].typed_path)) == old_parts
     assert latest_metadata(env["DAGSTER_HOME"], "typed_trips", partition(MONTHS[0]))["unchanged"].value is True
     assert_same_report(warehouse_rows(bq, dataset), before)
 
@@ -213,7 +210,16 @@ def test_dataproc_mode_submits_the_report_job(tmp_path, mirror, gcs_emulator, bi
         result = materialize(trip_assets, resources=resources, partition_key=partition_key(month))
     assert result.success
 
-    [submitted] = [s["body"]["job"] for s in standin.submissions]
+    # Every Spark stage left this machine: the typed trips' job, then the report's.
+    typed, submitted = [s["body"]["job"] for s in standin.submissions]
+    typed_args = typed["pysparkJob"]["args"]
+    assert typed_args[:5] == ["typed", "--color", "green", "--month", "2021-01"]
+    raw = f"gs://{bucket}/lake/{month.raw_path_of('csv.gz')}"
+    assert typed_args[5:7] == ["--input", raw], "the raw file read where raw_trips put it, in the lake on GCS"
+    assert typed_args[8].startswith(f"gs://{bucket}/lake/_versions/{month.typed_path}/v-")
+    typed_meta = result.asset_materializations_for_node("typed_trips")[0].metadata
+    assert typed_meta["spark_placement"].value == "dataproc"
+    assert typed_meta["dataproc_job_id"].value == typed["reference"]["jobId"]
     job = submitted["pysparkJob"]
     assert job["mainPythonFileUri"].startswith(f"gs://{bucket}/code/") and job["mainPythonFileUri"].endswith("/job.py")
     assert job["pythonFileUris"] == [job["mainPythonFileUri"].removesuffix("job.py") + "taxi_platform.zip"]

@@ -66,10 +66,8 @@ def slice_matches_report(
 
 
 def slice_matches_report_month(month: TripMonth, bucket: TripBucket, warehouse: RevenueWarehouse) -> AssetCheckResult:
-    import pyarrow.parquet as pq  # at run time, not at definitions import
-
     with finished_report(bucket, month) as report:
-        expected = sorted(pq.read_table(report).to_pylist(), key=lambda row: row["revenue_zone"])
+        expected = sorted(report.table().to_pylist(), key=lambda row: row["revenue_zone"])
     loaded = warehouse.slice_rows(month)
     names = [c.name for c in REVENUE_COLUMNS]
     differing = [
