@@ -125,13 +125,31 @@ def test_gcp_profile_from_the_environment(gcp_chain, gcs_emulator, bigquery_emul
         assert "_SUCCESS" in objects and any(name.endswith(".parquet") for name in objects), objects
     assert_same_report(bigquery_slice(bigquery_emulator, gcp_chain), course_report())
     assert placements(gcp_chain["DAGSTER_HOME"]) == {"typed_trips": "in-process", "revenue_report": "in-process"}
+    # The lake is on GCS too: the raw file and the typed version under the bucket's `lake/`, nothing on local disk.
+    lake = bucket_objects(gcs_emulator, gcp_chain, "lake")
+    assert GREEN.raw_path_of("csv.gz") in lake and f"_current/{GREEN.typed_path}.json" in lake, sorted(lake)
+    assert not Path(gcp_chain["TAXI_DATA_DIR"]).exists(), "no lake on the run's disk"
+
+
+def test_each_asset_on_a_fresh_worker_disk(tmp_path, mirror, gcs_emulator, bigquery_emulator):
+    """As a team runs steps on short-lived workers: each asset by its own process, each with a new empty
+    TAXI_DATA_DIR. Every step finds what the one before it made in the lake on GCS."""
+    env = gcp_env(tmp_path, mirror.url, gcs_emulator, bigquery_emulator)
+    for i, asset in enumerate(("taxi_zones", "raw_trips", "typed_trips", "gcs_trips", "revenue_report",
+                               "bigquery_revenue")):  # fmt: skip
+        worker = {**env, "TAXI_DATA_DIR": str(tmp_path / f"worker-{i}")}
+        materialize_cli(worker, asset, None if asset == "taxi_zones" else PARTITION)
+        assert not any(Path(worker["TAXI_DATA_DIR"]).rglob("*")), f"{asset} left nothing on the worker's disk"
+    assert_same_report(bigquery_slice(bigquery_emulator, env), course_report())
 
 
 def test_a_missing_bucket_is_named(gcp_chain, tmp_path):
     """TAXI_GCS_BUCKET naming no bucket: each asset that touches the bucket says so, not a raw 404."""
     missing = unique_name("no-such-bucket")
-    # The typed parquet is on local disk from the chain: publishing it is the first step that needs the bucket.
-    env = {**gcp_chain, "TAXI_GCS_BUCKET": missing, "DAGSTER_HOME": str(dagster_home(tmp_path / "dagster_home"))}
+    # The lake stays where the chain put it (TAXI_LAKE_URI): publishing is the first step that needs the bucket.
+    lake = f"gs://{gcp_chain['TAXI_GCS_BUCKET']}/lake"
+    env = {**gcp_chain, "TAXI_GCS_BUCKET": missing, "TAXI_LAKE_URI": lake,
+           "DAGSTER_HOME": str(dagster_home(tmp_path / "dagster_home"))}  # fmt: skip
     for asset in ("gcs_trips", "revenue_report", "bigquery_revenue"):
         done = run_materialize(env, asset, PARTITION)
         assert done.returncode != 0, asset
@@ -141,7 +159,7 @@ def test_a_missing_bucket_is_named(gcp_chain, tmp_path):
 
 
 def test_gcp_profile_with_dataproc_from_the_environment(tmp_path, mirror, gcs_emulator, bigquery_emulator):
-    """With TAXI_DATAPROC_* set the report is a Dataproc job (the loopback stand-in); typed_trips stays in-process."""
+    """With TAXI_DATAPROC_* set every Spark stage is a Dataproc job (the loopback stand-in)."""
     cluster = "taxi-cluster"
     staging = gcs_emulator.create_bucket(unique_name("dataproc"))
     with DataprocStandIn(gcs_emulator.endpoint, staging, cluster=cluster, project=bigquery_emulator.project) as standin:
@@ -152,10 +170,11 @@ def test_gcp_profile_with_dataproc_from_the_environment(tmp_path, mirror, gcs_em
         )  # fmt: skip
         materialize_cli(env, "*", PARTITION)
 
-    [zones, submitted] = standin.submissions  # `*` materializes taxi_zones first, on the cluster too
+    [zones, typed, submitted] = standin.submissions  # `*` materializes taxi_zones first, on the cluster too
     assert zones["body"]["job"]["pysparkJob"]["args"][0] == "zones"
+    assert typed["body"]["job"]["pysparkJob"]["args"][0] == "typed"
     home = env["DAGSTER_HOME"]
-    assert placements(home) == {"typed_trips": "in-process", "revenue_report": "dataproc"}
+    assert placements(home) == {"typed_trips": "dataproc", "revenue_report": "dataproc"}
     report = latest_metadata(home, "revenue_report", PARTITION)
     assert report["dataproc_job_id"].value == submitted["body"]["job"]["reference"]["jobId"]
     assert report["dataproc_cluster"].value == cluster
@@ -163,11 +182,12 @@ def test_gcp_profile_with_dataproc_from_the_environment(tmp_path, mirror, gcs_em
 
 
 @pytest.mark.parametrize("serverless", [False, True], ids=["cluster", "serverless"])
-def test_a_range_on_the_gcp_profile_submits_one_report_job_for_all_its_months(
+def test_a_range_on_the_gcp_profile_submits_one_job_per_stage_for_all_its_months(
     serverless, tmp_path, gcs_emulator, bigquery_emulator
 ):
-    """`--partition-range` over three green months on Dataproc: one report job on the named cluster, or with
-    TAXI_DATAPROC_SERVERLESS=1 and no cluster one serverless batch (and no job); three slices either way."""
+    """`--partition-range` over three green months on Dataproc: one job per stage on the named cluster (the
+    zones', the typed trips', the reports'), or with TAXI_DATAPROC_SERVERLESS=1 and no cluster one serverless
+    batch per stage (and no job); three slices equal to the course SQL either way."""
     months = [TripMonth.parse("green", f"2021-0{number}") for number in (1, 2, 3)]
     root = tmp_path / "mirror"
     sources = mirror_folder(root, {month: 2000 + 200 * i for i, month in enumerate(months)})
@@ -189,7 +209,7 @@ def test_a_range_on_the_gcp_profile_submits_one_report_job_for_all_its_months(
     finally:
         server.stop()
 
-    # One workload per Spark stage on Dataproc: the zone lookup's, then the three months' reports.
+    # One workload per Spark stage on Dataproc: the zone lookup's, the three months' typed trips', their reports'.
     if serverless:
         assert standin.submissions == [], "no cluster job"
         runs = [(b["body"]["pysparkBatch"]["args"], b["query"]["batchId"][0]) for b in standin.batch_submissions]
@@ -201,8 +221,10 @@ def test_a_range_on_the_gcp_profile_submits_one_report_job_for_all_its_months(
             for s in standin.submissions
         ]
         where, id_key = "dataproc", "dataproc_job_id"
-    [(zones_args, zones_id), (args, run_id)] = runs
-    assert zones_args[0] == "zones" and zones_args[zones_args.index("--input") + 1].startswith(f"gs://{staging}/code/")
+    [(zones_args, zones_id), (typed_args, typed_id), (args, run_id)] = runs
+    lake = f"gs://{env['TAXI_GCS_BUCKET']}/lake"
+    assert zones_args[0] == "zones" and zones_args[zones_args.index("--input") + 1].startswith(f"{lake}/raw/zones/")
+    assert typed_args[0] == "typed_range", "the three months are typed by one Dataproc job"
     assert args[0] == "reports", "the three reports are one Dataproc job"
     home = env["DAGSTER_HOME"]
     zones = latest_metadata(home, "taxi_zones", None)
@@ -213,6 +235,9 @@ def test_a_range_on_the_gcp_profile_submits_one_report_job_for_all_its_months(
         report = latest_metadata(home, "revenue_report", key)
         assert report["spark_placement"].value == where
         assert report[id_key].value == run_id
+        typed = latest_metadata(home, "typed_trips", key)
+        assert (typed["spark_placement"].value, typed[id_key].value) == (where, typed_id)
+        assert typed["uri"].value.startswith(f"{lake}/_versions/{month.typed_path}/")
         ours = [row for row in table if row["revenue_month"] == month.month]
         assert_same_report(ours, with_zone_names(duckdb_revenue(source, "green", month.yyyy_mm)))
         assert report["dagster/row_count"].value == len(ours)
