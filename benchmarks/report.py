@@ -81,6 +81,35 @@ def scale_sections(raw: dict) -> list[str]:
         ratio_row("2. UI backfill of the 8 small real partitions / the course's batched way", get("small", ui),
                   get("small", "course"), 1.0),
     ]  # fmt: skip
+    ranged, ranged_again = "dagster, one --partition-range run", "dagster, the same run again, nothing changed"
+    rows.insert(
+        0,
+        ratio_row(
+            f"R1. 12 months of one color ({year_rows:,} rows each), one `--partition-range` run / the "
+            "course's batched way",
+            get("range", ranged),
+            get("range", "course"),
+            0.7,
+        ),
+    )
+    rows.insert(
+        1,
+        ratio_row(
+            "R4. the 12 months on a standalone master and worker / the course's batch submitted to the same master",
+            get("standalone", ranged),
+            get("standalone", "course"),
+            0.8,
+        ),
+    )
+    rows.insert(
+        2,
+        ratio_row(
+            "R5. a rerun of the unchanged 12-month range / its first run",
+            get("range", ranged_again),
+            get("range", ranged),
+            0.1,
+        ),
+    )
     if get("year", again) and get("year", ui):
         rerun, first = median_of(get("year", again), "wall_s"), median_of(get("year", ui), "wall_s")
         rows.append(["4. rerun of the unchanged 12-month backfill / its first run",
@@ -105,6 +134,13 @@ def scale_sections(raw: dict) -> list[str]:
          [(ui, "Dagster: asset backfill launched over GraphQL on a running `dagster dev` (daemon + run queue)"),
           (again, "the same backfill again, every file unchanged"),
           ("course", "the course's batched way: download loop, 1 prepare over all months, 1 spark-sql.py")]),
+        ("range", f"Twelve months of one color as one ranged run, {year_rows:,} rows each",
+         [(ranged, "Dagster: `dagster asset materialize --select 'raw_trips*' --partition-range FIRST...LAST`"),
+          (ranged_again, "the same command again, every file unchanged"),
+          ("course", "the course's batched way: download loop, 1 prepare over all months, 1 spark-sql.py")]),
+        ("standalone", f"The twelve months on a standalone master and worker, {year_rows:,} rows each",
+         [(ranged, "Dagster: the same ranged run, TAXI_PROFILE=standalone"),
+          ("course", "the course's batched way, both spark-submits to the same master")]),
         ("small", f"The 8 small real partitions: {', '.join(raw['backfill_partitions'])}",
          [(ui, "Dagster: asset backfill launched over GraphQL on a running `dagster dev`"),
           ("course", "the course's batched way")]),

@@ -240,6 +240,29 @@ class Bench:
             self.run_ui_backfill("year", YEAR, rerun=True)
             self.run_course("year", YEAR)
 
+    def ranged(self) -> None:
+        """The cluster issue's targets 1 and 5: the twelve months as one `--partition-range` run (no daemon), its
+        unchanged rerun, and the course's batched way, interleaved."""
+        self.generate(YEAR, self.year_rows)
+        for _ in range(self.heavy):
+            self.run_ranged("range", YEAR, rerun=True)
+            self.run_course("range", YEAR)
+
+    def standalone(self) -> None:
+        """Target 4: the twelve months on one standalone master and 2-core worker, the platform's ranged run
+        against the course's batch submitted to the same master."""
+        from taxi_platform_tests.support.standalone import StandaloneCluster
+
+        self.generate(YEAR, self.year_rows)
+        cluster = StandaloneCluster(cores=os.cpu_count() or 2, memory="4g").start()
+        try:
+            master = {"TAXI_PROFILE": "standalone", "TAXI_SPARK_MASTER": cluster.master_url}
+            for _ in range(self.heavy):
+                self.run_ranged("standalone", YEAR, more=master)
+                self.run_course("standalone", YEAR, master=cluster.master_url)
+        finally:
+            cluster.stop()
+
     def big(self) -> None:
         """Target 5: a 10-million-row month through the chain with the platform's default driver memory."""
         self.generate([BIG], self.big_rows)
@@ -277,11 +300,28 @@ class Bench:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(CACHE / f"{color}_tripdata_{month}-{rows}-{seed}.csv.gz", target)
 
-    def run_course(self, item: str, partitions: list[str]) -> dict:
+    def run_course(self, item: str, partitions: list[str], master: str = "local[*]") -> dict:
         """The course's way as a student runs it for many months: download loop, 1 prepare, 1 spark-sql.py."""
         folder = self.fresh(f"course-{item}")
-        command = [PY, str(PLAIN), "--base", self.url, "--lake", str(folder), "--batched", *partitions]
+        command = [PY, str(PLAIN), "--base", self.url, "--lake", str(folder), "--batched", "--master", master,
+                   *partitions]  # fmt: skip
         return self.record(item, "course", timed(command))
+
+    def run_ranged(self, item: str, partitions: list[str], rerun: bool = False, more: dict | None = None) -> None:
+        """One `dagster asset materialize --partition-range` run of the chain over the months (one color), as
+        README documents it; with `rerun`, the same command again with nothing changed."""
+        from taxi_platform.partitions import partition_key
+        from taxi_platform.tlc.months import TripMonth
+
+        first, last = (str(partition_key(TripMonth.parse(*p.split(":")))) for p in (partitions[0], partitions[-1]))
+        env = {**self.dagster_env(self.fresh(f"ranged-{item}")), **(more or {})}
+        self.with_zones(env)
+        dagster = str(Path(PY).parent / "dagster")
+        command = [dagster, "asset", "materialize", "-m", "taxi_platform.definitions", "--select", "raw_trips*",
+                   "--partition-range", f"{first}...{last}"]  # fmt: skip
+        self.record(item, "dagster, one --partition-range run", timed(command, env))
+        if rerun:
+            self.record(item, "dagster, the same run again, nothing changed", timed(command, env))
 
     def run_ui_backfill(self, item: str, partitions: list[str], rerun: bool = False) -> None:
         """An asset backfill launched over GraphQL against a running `dagster dev` (the UI's own mutation)."""
@@ -352,6 +392,8 @@ class Bench:
         self.url = server.url
         try:
             for name in (
+                "range",
+                "standalone",
                 "month",
                 "small",
                 "year",
@@ -373,7 +415,8 @@ class Bench:
                     {"import": self.import_time, "ui": self.ui, "download": self.download_memory,
                      "sensor": self.sensor, "one": self.one_partition, "backfill": self.backfill, "feed": self.feed,
                      "synthetic": self.synthetic, "month": self.month, "small": self.small, "year": self.year,
-                     "big": self.big, "capacity": self.capacity}[name]()  # fmt: skip
+                     "big": self.big, "capacity": self.capacity, "range": self.ranged,
+                     "standalone": self.standalone}[name]()  # fmt: skip
                 except Exception as error:  # report the others; the failure is named in RESULTS.md
                     self.notes.append(f"FAILED: {name}: {str(error)[-1500:]}")
                     log(self.notes[-1])
@@ -399,7 +442,7 @@ def main() -> None:
     parser.add_argument("--big-rows", type=int, default=10_000_000, help="rows of the 2019-size month")
     parser.add_argument(
         "--only",
-        help="comma-separated items: month,small,year,big (issue 13's targets), "
+        help="comma-separated items: range,standalone,year,small (the cluster issue's targets), month,big, "
         "import,ui,download,sensor,one,feed,backfill,synthetic",
     )
     parser.add_argument("--merge", action="store_true", help="add these runs to those of the last results.json")

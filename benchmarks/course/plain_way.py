@@ -35,10 +35,13 @@ SETTINGS = {
 }
 
 
+MASTER = "local[*]"  # --master: the course's standalone run submits to the cluster's master instead
+
+
 def spark_submit(script: Path, *args: str) -> None:
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1", "PYTHONPATH": str(REPO)}
     confs = [part for key, value in SETTINGS.items() for part in ("--conf", f"{key}={value}")]
-    command = [str(SPARK_SUBMIT), "--master", "local[*]", *confs, str(script), *args]
+    command = [str(SPARK_SUBMIT), "--master", MASTER, *confs, str(script), *args]
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
@@ -57,8 +60,11 @@ def main() -> None:
     parser.add_argument("--base", required=True, help="release base URL (the mirror)")
     parser.add_argument("--lake", type=Path, required=True)
     parser.add_argument("--batched", action="store_true", help="one prepare and one report over all months")
+    parser.add_argument("--master", default="local[*]", help="where spark-submit runs (a standalone spark://...)")
     parser.add_argument("months", nargs="+", help="color:YYYY-MM")
     args = parser.parse_args()
+    global MASTER
+    MASTER = args.master
     months = [tuple(item.split(":")) for item in args.months]
     lake = args.lake.absolute()
     started = time.perf_counter()
