@@ -33,6 +33,13 @@ SHAPES = [  # (name, master, workers, worker type)
     ("1 master n1-standard-4 + 4 workers n1-standard-8", "n1-standard-4", 4, "n1-standard-8"),
 ]
 LATEST_DELAY_MONTHS = 2  # the TLC publishes a month about two months after it ends
+# Dataproc Serverless (cloud.google.com/dataproc-serverless/pricing, read 2026-12-03): $0.060 per DCU-hour
+# (Standard); a batch takes at least 12 DCUs by default (a 4-vCPU driver and two 4-vCPU executors: 8 task
+# vCPUs); no VM or disk charge. A batch's start (provisioning) is assumed to be a minute.
+SERVERLESS_PER_DCU_HOUR = 0.060
+SERVERLESS_DCUS, SERVERLESS_TASK_VCPUS = 12, 8
+SERVERLESS_START_S = 60
+RANGE_MONTHS = 12  # months per ranged run of one color: one Dataproc workload per stage and range
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,19 @@ def rates(results: dict, cores: int) -> list[Rate]:
             )
         )
     return sorted(measured, key=lambda r: r.rows)
+
+
+def ranged_rates(raw: dict, cores: int) -> Rate | None:
+    """The stages' rates in the `range` item's first runs: the twelve months as one ranged run, step by step."""
+    runs = [r for r in raw["results"].get("range", {}).get("dagster, one --partition-range run", []) if r.get("steps")]
+    if not runs:
+        return None
+    return Rate(
+        rows=RANGE_MONTHS * raw.get("year_rows", 0),
+        typed_s=statistics.median(r["steps"]["typed_trips"] for r in runs),
+        report_s=statistics.median(r["steps"]["revenue_report"] for r in runs),
+        cores=cores,
+    )
 
 
 def months_to(latest: dt.date) -> list[str]:
@@ -106,6 +126,9 @@ def write(results_path: Path = HERE / "results.json", output: Path = HERE / "CAP
     overhead_s = max(0.0, small.typed_s - small.rows / typed_rate / cores) + max(
         0.0, small.report_s - small.rows / report_rate / cores
     )
+    ranged = ranged_rates(raw, cores)
+    if ranged is not None:  # the ranged run's own step times: per-month costs included, none to add
+        typed_rate, report_rate, overhead_s = ranged.per_core(ranged.typed_s), ranged.per_core(ranged.report_s), 0.0
     total_rows = sum(r for r, _, _ in sizes.values())
     total_bytes = sum(b for _, b, _ in sizes.values())
     partitions = len(sizes)
@@ -123,6 +146,12 @@ def write(results_path: Path = HERE / "results.json", output: Path = HERE / "CAP
         if month.get("dagster") and month.get("bare spark")
         else 1.0
     )
+    share_said = (
+        f"its Spark steps took {dagster_share:.2f}x bare Spark's stage time on the 3M-row month: session start, "
+        "checks' reads"
+    )
+    if ranged is not None:
+        dagster_share, share_said = 1.0, "the rates are the ranged run's own steps"
     big_runs = raw["results"].get("big", {}).get("dagster", [])
     big_rss = max((r.get("tree_rss_mib", 0) for r in big_runs), default=None)
 
@@ -146,11 +175,23 @@ def write(results_path: Path = HERE / "results.json", output: Path = HERE / "CAP
                           measured, strict=True):  # fmt: skip
         lines.append(f"| {name} | {rate.rows:,} | {rate.typed_s:.1f} s | {rate.per_core(rate.typed_s):,.0f} | "
                      f"{rate.report_s:.1f} s | {rate.per_core(rate.report_s):,.0f} |")  # fmt: skip
+    if ranged is not None:
+        lines += [
+            "",
+            f"**The plan uses the ranged run's rates** (the `range` item: {RANGE_MONTHS} months of "
+            f"{ranged.rows // RANGE_MONTHS:,} rows as one `--partition-range` run, its `typed_trips` and "
+            f"`revenue_report` steps {ranged.typed_s:.1f} s and {ranged.report_s:.1f} s): {typed_rate:,.0f} and "
+            f"{report_rate:,.0f} rows/s/core, with each month's audits, publication and checks in them, so no "
+            "fixed cost per partition is added.",
+        ]
+    else:
+        lines += [
+            "",
+            f"The plan uses the largest size's rates ({typed_rate:,.0f} and {report_rate:,.0f} rows/s/core), where "
+            f"fixed costs matter least, plus a fixed cost per partition of {overhead_s:.1f} s (what the smallest "
+            "month takes beyond its rows at those rates: job start, listing, audits).",
+        ]
     lines += [
-        "",
-        f"The plan uses the largest size's rates ({typed_rate:,.0f} and {report_rate:,.0f} rows/s/core), where "
-        f"fixed costs matter least, plus a fixed cost per partition of {overhead_s:.1f} s (what the smallest "
-        "month takes beyond its rows at those rates: job start, listing, audits).",
         "",
         "## The history to backfill",
         "",
@@ -167,8 +208,7 @@ def write(results_path: Path = HERE / "results.json", output: Path = HERE / "CAP
         "",
         f"- **Time**: {core_s / 3600:.1f} core-hours of Spark stages → {laptop_s / 3600:.1f} h of wall time on 2 "
         f"cores ({total_rows / 1e6:,.0f} M rows at the rates above, plus {partitions} x {overhead_s:.1f} s); "
-        f"about {laptop_s * dagster_share / 3600:.1f} h as Dagster runs it (its Spark steps took "
-        f"{dagster_share:.2f}x bare Spark's stage time on the 3M-row month: session start, checks' reads). "
+        f"about {laptop_s * dagster_share / 3600:.1f} h as Dagster runs it ({share_said}). "
         "Not counted: the download (at 10 MB/s, "
         f"{total_bytes / 10e6 / 3600:.1f} h; it overlaps the work of earlier months in a backfill).",
         f"- **Disk**: the raw files ({total_bytes / 2**30:.1f} GiB) plus the typed parquet ({typed_share:.2f}x the "
@@ -204,7 +244,21 @@ def write(results_path: Path = HERE / "results.json", output: Path = HERE / "CAP
         hourly = vcpus * DATAPROC_PER_VCPU_HOUR + VM_PER_HOUR[master] + workers * VM_PER_HOUR[worker_type]
         lines.append(f"| {name} | {vcpus} ({task_vcpus}) | {seconds / 3600:.2f} h | ${hourly * seconds / 3600:.2f} "
                      f"(${hourly:.2f}/h) |")  # fmt: skip
+    batches = 2 * (-(-len({m for _, m in sizes}) // RANGE_MONTHS)) * 2 + 1  # typed and report per range, + zones
+    serverless_s = core_s / SERVERLESS_TASK_VCPUS + batches * SERVERLESS_START_S
+    serverless_cost = SERVERLESS_DCUS * SERVERLESS_PER_DCU_HOUR * (core_s / SERVERLESS_TASK_VCPUS) / 3600 + (
+        batches * SERVERLESS_DCUS * SERVERLESS_PER_DCU_HOUR * SERVERLESS_START_S / 3600
+    )
+    lines.append(
+        f"| Dataproc Serverless, default batch size, {batches} batches one after another | 12 DCUs "
+        f"({SERVERLESS_TASK_VCPUS}) | {serverless_s / 3600:.2f} h | ${serverless_cost:.2f} "
+        f"(${SERVERLESS_DCUS * SERVERLESS_PER_DCU_HOUR:.2f}/h) |"
+    )
     lines += [
+        "",
+        f"Serverless: ${SERVERLESS_PER_DCU_HOUR:.3f} per DCU-hour, a default batch 12 DCUs with 8 task vCPUs, no "
+        f"VM charge; each range of {RANGE_MONTHS} months of one color is one batch per stage, each assumed to "
+        f"take {SERVERLESS_START_S} s to start and to be billed for it.",
         "",
         "Storage: the GCS copy of the typed months costs about $0.02 per GB-month (standard class) beyond "
         "the backfill, and BigQuery loads from GCS are free; neither changes the picture.",

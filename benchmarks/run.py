@@ -20,6 +20,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -70,8 +71,18 @@ def timed(command: list[str], env: dict[str, str] | None = None, timeout: float 
     if code:
         raise RuntimeError(f"{' '.join(command)} failed:\n{stderr[-4000:]}")
     lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    steps = step_seconds(stderr)
     return {"wall_s": wall, "load_before": load, "load_after": os.getloadavg()[0], "tree_rss_mib": memory.peak_mib,
-            **(json.loads(lines[-1]) if lines else {})}  # fmt: skip
+            **({"steps": steps} if steps else {}), **(json.loads(lines[-1]) if lines else {})}  # fmt: skip
+
+
+_STEP_DONE = re.compile(r'Finished execution of step "(\w+)" in ([\d.]+)(ms|s|m)\b')
+
+
+def step_seconds(log: str) -> dict[str, float]:
+    """Each step's time from a `dagster asset materialize` log ("Finished execution of step ... in 4.2s")."""
+    unit = {"ms": 0.001, "s": 1.0, "m": 60.0}
+    return {name: float(value) * unit[scale] for name, value, scale in _STEP_DONE.findall(log)}
 
 
 class Bench:
