@@ -171,7 +171,9 @@ def test_rerun_of_an_unchanged_month_runs_no_spark_job_and_keeps_the_first_evalu
         kept, built = metadata(second, "revenue_report"), metadata(first, "revenue_report")
         assert kept["unchanged"] is True and kept["made_by_run"] == first.run_id and "unchanged" not in built
         assert kept["dagster/row_count"] == built["dagster/row_count"] and kept["preview"] == built["preview"]
-        assert metadata(second, "gcs_trips")["changed"] is False
+        published = metadata(second, "gcs_trips")
+        assert published["changed"] is False and published["made_by_run"] == first.run_id, "decided from its record"
+        assert published["dagster/row_count"] == metadata(first, "gcs_trips")["dagster/row_count"]
         loaded = metadata(second, "bigquery_revenue")
         assert loaded["unchanged"] is True and loaded["made_by_run"] == first.run_id
         assert loaded["dagster/row_count"] == built["dagster/row_count"]

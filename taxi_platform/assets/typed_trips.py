@@ -128,8 +128,8 @@ def typed_plan(
         missing = " or ".join(lake.uri(p) for p in month.raw_paths)
         require_upstream(raw is not None, missing, "raw_trips", month)
         assert raw is not None  # require_upstream raised otherwise
-        # raw_trips' record; a file copied in by hand is read (and checked) here
-        rows = raw_rows(lake, month, raw)
+        with named_failures(month, lake.uri(raw)):  # raw_trips' record; a file copied in by hand is read here
+            rows = raw_rows(lake, month, raw)
         plan = TypedInputs(month, raw, rows, typed_inputs(lake, month, TYPED_TRIPS_CODE_VERSION, config.model_dump()))
         finished = lake.record(month.typed_path) if lake.is_finished(month.typed_path) else None
         kept = kept_record(context, month.typed_path, finished, plan.inputs)

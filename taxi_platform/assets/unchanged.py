@@ -130,7 +130,9 @@ def raw_file_record(lake: Lake, month: TripMonth) -> dict[str, Any] | None:
 def raw_rows(lake: Lake, month: TripMonth, raw: str) -> int:
     """The raw file's rows from raw_trips' record; a file without one (copied in by hand) is read."""
     record = raw_file_record(lake, month)
-    return record["facts"]["rows"] if record is not None else inspect_trip_file(lake.opener(raw), month.color).rows
+    if record is not None:
+        return record["facts"]["rows"]
+    return inspect_trip_file(lake.opener(raw), month.color, name=lake.uri(raw)).rows
 
 
 def typed_inputs(lake: Lake, month: TripMonth, code_version: str, config: dict[str, Any]) -> dict[str, Any] | None:

@@ -38,8 +38,10 @@ class TripBucket(ConfigurableResource, ABC):
     """Publishes a finished partition directory, replacing whatever that prefix held."""
 
     @abstractmethod
-    def publish(self, source: str, prefix: str) -> Published:
-        """Make a lake partition's files (its location: a local folder, or a `gs://` version) the prefix's content."""
+    def publish(self, source: str, prefix: str, record: Mapping[str, Any] | None = None) -> Published:
+        """Make a lake partition's files (its location: a local folder, or a `gs://` version) the prefix's content,
+        with `record` kept (`record(prefix)`); a prefix already holding the same data files is left, its record
+        replaced."""
 
     @abstractmethod
     def describe(self, prefix: str) -> Published:
@@ -114,17 +116,21 @@ class LocalBucket(TripBucket):
     def _path(self, prefix: str) -> Path:
         return self.lake.path(self._relative(prefix))
 
-    def publish(self, source: str, prefix: str) -> Published:
+    def publish(self, source: str, prefix: str, record: Mapping[str, Any] | None = None) -> Published:
         target = self._path(prefix)
         files = sorted(p for p in Path(source).resolve().iterdir() if p.is_file() and not p.name.startswith("."))
         if self.is_published(prefix) and fingerprint_files(files) == self.fingerprint(prefix):
             get_dagster_logger().info(f"{target} already holds these {len(files)} files; nothing to copy")
+            if record is not None:
+                self.lake.keep_record(target.resolve(), record)
             return replace(self.describe(prefix), changed=False)
         with self.lake.replace_directory(self._relative(prefix)) as staging:
             staging.mkdir(parents=True)
             # Data first, the `_SUCCESS` marker last, as a reader of the bucket expects.
             for path in sorted(files, key=lambda p: p.name == SUCCESS):
                 shutil.copy2(path, staging / path.name)
+            if record is not None:
+                self.lake.keep_record(staging, record)
         published = self.describe(prefix)
         get_dagster_logger().info(f"Published {published.files} files ({published.bytes} bytes) to {target}")
         return published

@@ -77,11 +77,16 @@ class GCSBucket(TripBucket):
         """Objects directly under `prefix/` (a partition's files), not in a folder below it."""
         return {name: blob for name, blob in self._objects(prefix).items() if "/" not in name}
 
-    def publish(self, source: str, prefix: str) -> Published:
-        """From the lake on GCS by server-side copies; from a local folder by uploads."""
+    def publish(self, source: str, prefix: str, record: Mapping[str, Any] | None = None) -> Published:
+        """From the lake on GCS by server-side copies; from a local folder by uploads. The record is the marker's
+        content, written last (one object write)."""
         if is_gs_uri(source):
-            return self._publish_copies(GsUri.parse(source), prefix)
-        return self._publish_uploads(Path(source), prefix)
+            published = self._publish_copies(GsUri.parse(source), prefix)
+        else:
+            published = self._publish_uploads(Path(source), prefix)
+        if record is not None:
+            self.keep_record(self._uri(prefix), record)
+        return published
 
     def _publish_copies(self, source: GsUri, prefix: str) -> Published:
         """No byte passes through this machine; each copy's MD5 is checked against its source's."""
@@ -94,7 +99,7 @@ class GCSBucket(TripBucket):
         }
         uri, size = self._uri(prefix), sum(blob.size or 0 for blob in files.values())
         existing = self._objects(prefix)
-        if {name: blob.md5_hash for name, blob in existing.items()} == {n: b.md5_hash for n, b in files.items()}:
+        if SUCCESS in existing and _data_md5s(existing) == _data_md5s(files):
             get_dagster_logger().info(f"{uri} already holds these {len(files)} files; nothing to copy")
             return Published(uri=uri, files=len(files), bytes=size, changed=False)
         new = [n for n, b in files.items() if n != SUCCESS and getattr(existing.get(n), "md5_hash", None) != b.md5_hash]
@@ -122,7 +127,7 @@ class GCSBucket(TripBucket):
         existing = self._objects(prefix)
         uri = self._uri(prefix)
         log = get_dagster_logger()
-        if {name: blob.md5_hash for name, blob in existing.items()} == digests:
+        if SUCCESS in existing and _data_md5s(existing) == {n: d for n, d in digests.items() if is_data_file(n)}:
             log.info(f"{uri} already holds these {len(files)} files; nothing to upload")
             return Published(uri=uri, files=len(files), bytes=size, changed=False)
         bucket = self._bucket()
@@ -292,3 +297,8 @@ class GCSBucket(TripBucket):
         except ValueError:
             return None  # a marker another writer filled
         return record if isinstance(record, dict) else None
+
+
+def _data_md5s(blobs: Mapping[str, storage.Blob]) -> dict[str, str | None]:
+    """The MD5s of a prefix's data files (not its `_SUCCESS` marker, which may hold a record)."""
+    return {name: blob.md5_hash for name, blob in blobs.items() if is_data_file(name)}
