@@ -7,6 +7,7 @@ a loopback mirror of this test's own; what the instance recorded is read back fr
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 
 import duckdb
@@ -286,3 +287,53 @@ def test_a_range_types_and_reports_in_as_many_spark_jobs_for_six_months_as_for_t
             assert typed.metadata["dagster/row_count"].value == typed_rows == data_lines(source)
     for stage, by_count in jobs.items():
         assert 0 < by_count[3] == by_count[6], f"Spark jobs of {stage} by months in the range: {jobs}"
+
+
+def lake_state(root: Path) -> dict[str, tuple[int, int]]:
+    """(inode, mtime) of every file and link of the lake, its store included: a rewrite of any shows."""
+    state = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(folder, name)
+            if name == "sweep.lock" or name.startswith("warehouse.duckdb") or (path.is_dir() and not path.is_symlink()):
+                continue
+            status = path.lstat()
+            state[str(path.relative_to(root))] = (status.st_ino, status.st_mtime_ns)
+    return state
+
+
+def evaluation_times(instance: DagsterInstance, check: AssetCheckKey) -> dict[str | None, list[float]]:
+    """When each of a check's evaluations was recorded, by partition."""
+    history = instance.event_log_storage.get_asset_check_execution_history(check, limit=100)
+    times: dict[str | None, list[float]] = {}
+    for record in history:
+        if record.event.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION":
+            times.setdefault(record.partition, []).append(record.event.timestamp)
+    return times
+
+
+def test_a_rerun_of_an_unchanged_range_runs_no_spark_job_and_rewrites_nothing(small_mirror, tmp_path: Path, spark):
+    """The three months again, every file unchanged: no Spark job in any stage, no file of the lake or the bucket
+    written, nothing loaded, and the asset's own checks keep the first run's evaluations, with their times."""
+    data_dir = tmp_path / "data"
+    resources, instance = local_platform(data_dir, small_mirror.url), DagsterInstance.ephemeral()
+    materialize_zones(resources, instance=instance)
+    first = run_range(resources, instance, MONTHS[0], MONTHS[-1])
+    assert first.success
+    quarantine = AssetCheckKey(AssetKey("typed_trips"), "no_lines_quarantined")
+    evaluated = evaluation_times(instance, quarantine)
+    before, jobs = lake_state(data_dir), spark_jobs(spark)
+
+    again = run_range(resources, instance, MONTHS[0], MONTHS[-1])
+    assert again.success
+    assert spark_jobs(spark) == jobs, "the rerun ran Spark jobs"
+    assert lake_state(data_dir) == before, "the rerun wrote into the lake or the bucket"
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as db:
+        assert db.execute("SELECT DISTINCT run_id FROM revenue_loads").fetchall() == [(first.run_id,)]
+    for month in MONTHS:
+        key = str(partition_key(month))
+        assert evaluation_times(instance, quarantine)[key] == evaluated[key], "an old result shown as a new one"
+        assert len(evaluated[key]) == 1
+        for asset in ASSETS:
+            [latest, *_] = materializations(instance, asset, month)
+            assert latest.metadata["unchanged" if asset != "gcs_trips" else "changed"].value is (asset != "gcs_trips")
