@@ -4,6 +4,7 @@ taxi_platform.definitions` in a fresh process. Nothing is built in Python here; 
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import duckdb
@@ -158,6 +159,17 @@ def test_a_missing_bucket_is_named(gcp_chain, tmp_path):
         assert "/storage/v1/b/" not in done.stderr, asset
 
 
+def test_a_lake_that_cannot_be_written_fails_the_first_step_naming_its_bucket_and_prefix(gcp_chain, tmp_path):
+    missing = unique_name("no-such-lake")
+    env = {**gcp_chain, "TAXI_LAKE_URI": f"gs://{missing}/team/lake",
+           "DAGSTER_HOME": str(dagster_home(tmp_path / "dagster_home"))}  # fmt: skip
+    done = run_materialize(env, "raw_trips", PARTITION)
+    assert done.returncode != 0
+    shown = "\n".join(failure_shown(done.stderr, "STEP_FAILURE"))
+    assert "Failure: green 2021-01: " in shown.splitlines()[0], shown
+    assert f"the lake gs://{missing}/team/lake cannot be written (bucket {missing}, prefix team/lake)" in shown, shown
+
+
 def test_gcp_profile_with_dataproc_from_the_environment(tmp_path, mirror, gcs_emulator, bigquery_emulator):
     """With TAXI_DATAPROC_* set every Spark stage is a Dataproc job (the loopback stand-in)."""
     cluster = "taxi-cluster"
@@ -241,6 +253,43 @@ def test_a_range_on_the_gcp_profile_submits_one_job_per_stage_for_all_its_months
         ours = [row for row in table if row["revenue_month"] == month.month]
         assert_same_report(ours, with_zone_names(duckdb_revenue(source, "green", month.yyyy_mm)))
         assert report["dagster/row_count"].value == len(ours)
+
+
+def test_a_month_failing_its_audit_in_a_dataproc_range_is_named_and_its_neighbours_published(
+    tmp_path, gcs_emulator, bigquery_emulator
+):
+    """Three months typed on the cluster, the second with lines that are not trips (more than the share allowed):
+    the ranged job leaves it out, its own job quarantines them, its audit refuses it, and the step fails naming it;
+    the first and third months are published from the ranged job."""
+    months = [TripMonth.parse("green", f"2021-0{number}") for number in (1, 2, 3)]
+    root = tmp_path / "mirror"
+    sources = mirror_folder(root, dict.fromkeys(months, 2000))
+    lines = gzip.decompress(sources[months[1]].read_bytes()).splitlines(keepends=True)
+    sources[months[1]].write_bytes(gzip.compress(b"".join(lines[:100] + [b"not,a,trip\n"] * 20 + lines[100:])))
+    server = MirrorServer(root).start()
+    cluster, staging = "taxi-cluster", gcs_emulator.create_bucket(unique_name("dataproc"))
+    try:
+        with DataprocStandIn(
+            gcs_emulator.endpoint, staging, cluster=cluster, project=bigquery_emulator.project
+        ) as standin:
+            env = gcp_env(
+                tmp_path, server.url, gcs_emulator, bigquery_emulator, TAXI_DATAPROC_CLUSTER=cluster,
+                TAXI_DATAPROC_REGION="europe-west1", TAXI_DATAPROC_CODE_URI=f"gs://{staging}/code",
+                TAXI_DATAPROC_ENDPOINT=standin.url,
+            )  # fmt: skip
+            materialize_cli(env, "taxi_zones", None)
+            ranged = f"{partition_key(months[0])}...{partition_key(months[-1])}"
+            done = run_materialize(env, "raw_trips,typed_trips", None, partition_range=ranged)
+    finally:
+        server.stop()
+
+    assert done.returncode != 0
+    shown = "\n".join(failure_shown(done.stderr, "STEP_FAILURE"))
+    assert "typed_trips: 1 of 3 months failed: green 2021-02: " in shown and "not published" in shown, shown
+    stages = [s["body"]["job"]["pysparkJob"]["args"][0] for s in standin.submissions]
+    assert stages == ["zones", "typed_range", "typed"], "the range in one job, the month it left out in its own"
+    published = sorted(bucket_objects(gcs_emulator, env, "lake/_current/pq"))
+    assert published == [f"{month.typed_path.removeprefix('pq/')}.json" for month in (months[0], months[2])]
 
 
 def test_a_gcp_profile_with_both_a_cluster_and_serverless_fails_at_load_naming_both(tmp_path):
