@@ -469,7 +469,9 @@ def main() -> None:
         help="comma-separated items: range,standalone,year,small (the cluster issue's targets), month,big, "
         "import,ui,download,sensor,one,feed,backfill,synthetic",
     )
-    parser.add_argument("--merge", action="store_true", help="add these runs to those of the last results.json")
+    parser.add_argument(
+        "--merge", action="store_true", help="keep the items of the last results.json that this run does not measure"
+    )
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks/RESULTS.md")
     args = parser.parse_args()
     data, notes = args.data, []
@@ -504,13 +506,10 @@ def main() -> None:
     }
     if args.merge and args.output.with_name("results.json").exists():  # keep the items not run this time
         previous = json.loads(args.output.with_name("results.json").read_text())
-        merged = previous["results"]
-        for item, variants in bench.results.items():
-            for variant, runs in variants.items():
-                merged.setdefault(item, {}).setdefault(variant, []).extend(runs)
-        raw["results"] = merged
-        raw["machine"] = previous["machine"]
-        raw["notes"] = [*previous["notes"], f"more runs of {', '.join(bench.results)} added on {info['date']}"]
+        kept = {item: runs for item, runs in previous["results"].items() if item not in bench.results}
+        raw["results"] = {**kept, **bench.results}  # an item measured again replaces its old runs whole
+        raw["notes"] = [*raw.get("notes", []), f"{', '.join(bench.results)} measured on {info['date']}; "
+                        f"{', '.join(kept) or 'nothing'} kept from {previous['machine']['date']}"]  # fmt: skip
     args.output.with_name("results.json").write_text(json.dumps(raw, indent=1, default=str) + "\n")
     write_results(raw, args.output)
     log(f"wrote {args.output}")
