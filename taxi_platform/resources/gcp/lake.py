@@ -155,10 +155,10 @@ class GcsLake(Lake):
                 f"{str(error).splitlines()[0]}; check TAXI_LAKE_URI / TAXI_GCS_BUCKET and the credentials' roles"
             ) from None
 
-    def _listing(self, path: str) -> list[storage.Blob]:
-        """Objects under `path/`, without the connector's folder markers."""
+    def _listing(self, path: str, markers: bool = False) -> list[storage.Blob]:
+        """Objects under `path/`, without the GCS connector's folder markers unless `markers` (to remove them too)."""
         blobs = self.gcs.get_client().list_blobs(self._root.bucket, prefix=f"{path}/")
-        return [blob for blob in blobs if not blob.name.endswith("/")]
+        return [blob for blob in blobs if markers or not blob.name.endswith("/")]
 
     def _read_json(self, path: str) -> dict[str, Any] | None:
         try:
@@ -233,7 +233,7 @@ class GcsLake(Lake):
             self._bucket().blob(f"{previous}{SUPERSEDED}").upload_from_string(b"")
 
     def _remove_version(self, version: str) -> None:
-        for blob in self._listing(version):
+        for blob in self._listing(version, markers=True):
             blob.delete()
         for suffix in (RECORD, SUPERSEDED):
             with suppress(NotFound):
@@ -244,7 +244,7 @@ class GcsLake(Lake):
         current = self._current(relative)
         now = datetime.now(UTC)
         versions: dict[str, dict[str, datetime]] = {}
-        for blob in self._listing(self._path(VERSIONS, relative)):
+        for blob in self._listing(self._path(VERSIONS, relative), markers=True):
             rest = blob.name[len(self._path(VERSIONS, relative)) + 1 :]
             name = rest.split("/", 1)[0]
             for suffix in (RECORD, SUPERSEDED):
@@ -267,7 +267,7 @@ class GcsLake(Lake):
     def _remove_stale(self, path: str) -> None:
         """Staged uploads and outputs a killed run left behind, old enough that no writer is still at work."""
         cutoff = datetime.now(UTC) - timedelta(seconds=STALE_SECONDS)
-        for blob in self._listing(path):
+        for blob in self._listing(path, markers=True):
             if blob.time_created is not None and blob.time_created < cutoff:
                 blob.delete()
 
@@ -308,7 +308,7 @@ class GcsLake(Lake):
         try:
             yield self._uri(area)
         finally:
-            for blob in self._listing(area):
+            for blob in self._listing(area, markers=True):
                 blob.delete()
 
     def move_into(self, written: str, version: Any, copy: bool = False) -> None:
