@@ -69,7 +69,11 @@ def rates(results: dict, cores: int) -> list[Rate]:
 
 def ranged_rates(raw: dict, cores: int) -> Rate | None:
     """The stages' rates in the `range` item's first runs: the twelve months as one ranged run, step by step."""
-    runs = [r for r in raw["results"].get("range", {}).get("dagster, one --partition-range run", []) if r.get("steps")]
+    runs = [
+        r
+        for r in raw["results"].get("range", {}).get("dagster, one --partition-range run", [])
+        if {"typed_trips", "revenue_report"} <= set(r.get("steps", {}))
+    ]
     if not runs:
         return None
     return Rate(

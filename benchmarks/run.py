@@ -76,13 +76,17 @@ def timed(command: list[str], env: dict[str, str] | None = None, timeout: float 
             **({"steps": steps} if steps else {}), **(json.loads(lines[-1]) if lines else {})}  # fmt: skip
 
 
-_STEP_DONE = re.compile(r'Finished execution of step "(\w+)" in ([\d.]+)(ms|s|m)\b')
+_STEP_DONE = re.compile(r'Finished execution of step "(\w+)" in ([^.]*(?:\.\d+)?[a-z]*)\.')
+_DURATION_PART = re.compile(r"([\d.]+)\s*(ms|h|m|s)")
 
 
 def step_seconds(log: str) -> dict[str, float]:
-    """Each step's time from a `dagster asset materialize` log ("Finished execution of step ... in 4.2s")."""
-    unit = {"ms": 0.001, "s": 1.0, "m": 60.0}
-    return {name: float(value) * unit[scale] for name, value, scale in _STEP_DONE.findall(log)}
+    """Each step's time from a `dagster asset materialize` log ("... in 4.2s.", "... in 1m 22s.", "... in 310ms.")."""
+    unit = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    return {
+        name: sum(float(value) * unit[scale] for value, scale in _DURATION_PART.findall(duration))
+        for name, duration in _STEP_DONE.findall(log)
+    }
 
 
 class Bench:
