@@ -59,7 +59,7 @@ def test_every_row_is_kept_including_empty_vendor_block(green_typed, green_rows)
 
 def test_values_survive_crlf_and_parse(green_typed, green_rows):
     result, frame = green_typed
-    assert result.observed["read_by"] == "csv_reader", "a real month is read by Spark's CSV reader"
+    assert result.observed["read_by"] == "fields", "a real month is typed in one pass, without line numbers"
     # congestion_surcharge is the last column: a stray '\r' would turn it NULL.
     present = sum(1 for row in green_rows if row["congestion_surcharge"] != "")
     assert frame.where("congestion_surcharge IS NOT NULL").count() == present
@@ -249,9 +249,11 @@ def test_a_csv_read_in_parts_keeps_exact_line_numbers_across_part_boundaries(spa
     assert sorted(normal, key=repr) == sorted(theirs, key=repr)
 
 
-def test_a_csv_the_csv_reader_reads_whole_gives_what_reading_line_by_line_gives(spark, tmp_path, green_rows):
-    """A month whose every line Spark's CSV reader reads is typed by it, quarantine and counts included; one blank
-    line sends the month line by line, where it is quarantined with its number and the trips are the same."""
+def test_the_pass_without_line_numbers_gives_what_reading_line_by_line_gives(spark, tmp_path, green_rows):
+    """A month is typed by the pass without line numbers, its quarantine (with numbers) and counts included; a blank
+    line is quarantined as the line-by-line read says; the header repeated inside the file (two files joined) makes
+    the pass miss a line, so the month is read line by line, where that header is quarantined; the trips are the
+    same every time."""
     columns = list(COURSE_TYPES["green"])
     rows = [dict(row) for row in green_rows[:3000]]
     rows[9]["PULocationID"] = ""  # line 11: not a trip
@@ -268,7 +270,7 @@ def test_a_csv_the_csv_reader_reads_whole_gives_what_reading_line_by_line_gives(
         return result, spark.read.parquet(str(out)), bad
 
     clean, trips, quarantined = typed("clean", lines)
-    assert clean.observed["read_by"] == "csv_reader"
+    assert clean.observed["read_by"] == "fields"
     assert quarantined == [(11, lines[10], "no PULocationID")]
     assert clean.rows == trips.count() == 2999
     assert clean.observed["unparsed_values"]["passenger_count"] == 1
@@ -283,7 +285,14 @@ def test_a_csv_the_csv_reader_reads_whole_gives_what_reading_line_by_line_gives(
     assert trips.agg({"passenger_count": "sum"}).first()[0] == passengers
 
     blank, blank_trips, blank_quarantined = typed("blank", [*lines[:500], "", *lines[500:]])
-    assert blank.observed["read_by"] == "lines"
+    assert blank.observed["read_by"] == "fields"
     assert blank_quarantined == [(11, lines[10], "no PULocationID"), (501, "", "1 fields, the header has 20")]
     assert blank.rows == 2999 and blank.observed["unparsed_values"] == clean.observed["unparsed_values"]
     assert blank_trips.exceptAll(trips).count() == 0 and trips.exceptAll(blank_trips).count() == 0
+
+    joined, joined_trips, joined_quarantined = typed("joined", [*lines[:500], lines[0], *lines[500:]])
+    assert joined.observed["read_by"] == "lines"
+    assert joined_quarantined[0] == (11, lines[10], "no PULocationID")
+    assert joined_quarantined[1] == (501, lines[0], "lpep_pickup_datetime is not a timestamp: lpep_pickup_datetime")
+    assert joined.rows == 2999 and joined.observed["unparsed_values"] == clean.observed["unparsed_values"]
+    assert joined_trips.exceptAll(trips).count() == 0 and trips.exceptAll(joined_trips).count() == 0

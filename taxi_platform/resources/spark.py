@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +32,7 @@ from pyspark.sql import SparkSession
 
 from taxi_platform.spark.gcs import gcs_connector_settings
 from taxi_platform.spark.jvm import executor_count
-from taxi_platform.spark.settings import SESSION_SETTINGS
+from taxi_platform.spark.settings import SESSION_SETTINGS, java_options
 from taxi_platform.spark.stages import (
     StageResult,
     write_revenue_report,
@@ -41,7 +41,7 @@ from taxi_platform.spark.stages import (
     write_typed_trips,
     write_typed_trips_range,
 )
-from taxi_platform.tlc.months import TripMonth
+from taxi_platform.tlc.months import TripMonth, range_label
 
 # Settings a user's `spark_config` may override; SESSION_SETTINGS may not be overridden.
 _DEFAULTS: dict[str, str] = {
@@ -135,7 +135,7 @@ class SparkResource(ConfigurableResource):
         }
         gcs = gcs_connector_settings(self.gcs_endpoint, self.gcp_project) if self.gcs_connector else {}
         user = {k: str(v) for k, v in self.spark_config.items()}
-        return {**_DEFAULTS, **placement, **gcs, **user, **SESSION_SETTINGS}
+        return {**_DEFAULTS, **placement, **gcs, **user, **java_options(user), **SESSION_SETTINGS}
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         # Only a session of our own starts early; one already in the process is reused where it is used.
@@ -304,7 +304,7 @@ class SparkResource(ConfigurableResource):
         """
         local = urlparse(output).scheme in ("", "file")
         staging = str(Path(urlparse(output).path).parent) if local else None
-        with self.described(f"typed_trips {_range_label(inputs)}"):
+        with self.described(f"typed_trips {range_label([month for month, *_ in inputs])}"):
             results = write_typed_trips_range(self.spark_session, inputs, output, partitions, staging)
         return RangeRun(results, self.application)
 
@@ -316,7 +316,7 @@ class SparkResource(ConfigurableResource):
 
     def run_revenue_reports(self, inputs: list[tuple[TripMonth, str]], zones_path: str, output: str) -> RangeRun:
         """Many months' reports in one Spark job (`write_revenue_reports`), in this run's session."""
-        with self.described(f"revenue_report {_range_label(inputs)}"):
+        with self.described(f"revenue_report {range_label([month for month, *_ in inputs])}"):
             results = write_revenue_reports(self.spark_session, inputs, zones_path, output)
         return RangeRun(results, self.application)
 
@@ -333,12 +333,6 @@ class SparkResource(ConfigurableResource):
             self._session.stop()
         self._session = None
         self._owns_session = False
-
-
-def _range_label(inputs: Sequence[tuple[Any, ...]]) -> str:
-    """`green 2021-01..2021-06`: the months of a ranged stage, for its Spark jobs' description."""
-    first, last = inputs[0][0], inputs[-1][0]
-    return first.label if len(inputs) == 1 else f"{first.label}..{last.yyyy_mm}"
 
 
 def _alive_cores(status: dict[str, Any]) -> int:

@@ -42,6 +42,19 @@ def whole_file(path: str, lines: int, header: str) -> LineParts:
     return LineParts([path], [1], lines, header, whole=True)
 
 
+def is_gzip(path: Path) -> bool:
+    """Whether a file is gzip, told by its first bytes (as `split_lines` tells it)."""
+    with open(path, "rb") as raw:
+        return raw.read(2) == _GZIP_MAGIC
+
+
+def whole_local_gzip(path: Path, lines: int) -> LineParts:
+    """A local gzip read whole (one task), its lines as raw_trips counted them, its header read here."""
+    with gzip.open(path, "rb") as text:
+        header = text.readline().rstrip(b"\n").rstrip(b"\r").decode("utf-8", "replace")
+    return whole_file(str(path), lines, header)
+
+
 def part_name(first_line: int) -> str:
     """A part's file name, from which `first_line_of` reads its first line number back."""
     return f"{first_line:012d}.txt"

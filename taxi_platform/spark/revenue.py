@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from functools import reduce
 
 from pyspark.sql import Column, DataFrame
@@ -38,8 +39,20 @@ def revenue_report(trips: DataFrame, color: str, start: dt.datetime, end: dt.dat
     2008-12, a partition's report keeps only pickups inside [start, end); callers count the rest
     with `pickup_outside_month`.
     """
-    in_month = trips.where(~pickup_outside_month(color, start, end))
-    return with_zone_names(_revenue(common_trips(in_month, color)), zones)
+    return revenue_reports([(trips, color, start, end)], zones)
+
+
+def revenue_reports(months: Sequence[tuple[DataFrame, str, dt.datetime, dt.datetime]], zones: DataFrame) -> DataFrame:
+    """`revenue_report` of many months in one aggregation: each (trips, color, start, end) one month's typed trips.
+
+    Each month's frame says which month it is, so nothing is read from file names (a regular
+    expression over `input_file_name()` on every row costs more than the aggregation).
+    """
+    in_month = [
+        common_trips(trips.where(~pickup_outside_month(color, start, end)), color)
+        for trips, color, start, end in months
+    ]
+    return with_zone_names(_revenue(reduce(DataFrame.unionByName, in_month)), zones)
 
 
 def course_revenue_report(trips_by_color: dict[str, DataFrame], zones: DataFrame | None = None) -> DataFrame:

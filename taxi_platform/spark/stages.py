@@ -10,7 +10,7 @@ import json
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import reduce
@@ -18,26 +18,25 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
+from pyspark.sql import DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from taxi_platform.spark.jvm import file_size, glob, parquet_columns
-from taxi_platform.spark.lines import LineParts, split_lines, whole_file
-from taxi_platform.spark.revenue import MONTH_IN_PATH, course_revenue_report, revenue_report, source_month
+from taxi_platform.spark.lines import LineParts, is_gzip, split_lines, whole_file, whole_local_gzip
+from taxi_platform.spark.revenue import MONTH_IN_PATH, course_revenue_report, revenue_report, revenue_reports
 from taxi_platform.spark.trips import (
     QUARANTINE_SCHEMA,
     REASON,
-    UNREAD_BY_CSV_READER,
     UnreadableColumn,
     parquet_trip_rows,
     parse_trip_lines,
     part_read_settings,
     pickup_outside_month,
     quarantined_lines,
-    read_csv_parts,
     read_numbered_lines,
     read_numbered_parts,
+    read_trip_fields,
     struct_type,
     typed_trips,
     unparsed_any,
@@ -51,7 +50,6 @@ from taxi_platform.tlc.zones import ZONE_COLUMNS, ZONE_ID
 PREVIEW_ROWS = 10
 # With this on, Spark 3.5 reads a TIMESTAMP(NANOS) column as the long it stores (the typed stage makes it a timestamp).
 NANOS_AS_LONG = "spark.sql.legacy.parquet.nanosAsLong"
-TIME_PARSER_POLICY = "spark.sql.legacy.timeParserPolicy"
 
 
 @dataclass(frozen=True)
@@ -105,9 +103,6 @@ def write_typed_trips(
     parts = partitions or spark.sparkContext.defaultParallelism
     with (
         _session_setting(spark, NANOS_AS_LONG, "true"),
-        # A time the CSV reader cannot parse is a bad value (the month is read again line by line), not an
-        # error asking whether the pre-3.0 parser, which would read `2021-13-45 25:61:00`, was meant.
-        _session_setting(spark, TIME_PARSER_POLICY, "CORRECTED"),
         _text_parts(spark, raw_path, parts, staging) as text_parts,
         _parquet_splits(spark, raw_path, parts),
     ):
@@ -156,14 +151,14 @@ def _write_typed_trips(
         rows, source_format, header = read_trip_rows(spark, raw_path, color, text_parts)
         fast = None
         if text_parts is not None:
-            # Spark's CSV reader first; the month is read again line by line only if it cannot read every line.
-            fast = read_csv_parts(spark, text_parts, color, header)
+            # Split without line numbers first; the month is read again line by line only if a line went missing.
+            fast = read_trip_fields(spark, text_parts, color, header)
     except UnreadableColumn as error:
         raise UnreadableColumn(f"{raw_path}: {error}") from None
     expected_lines = None if text_parts is None else text_parts.lines - 1
     observed, schema = _typed_pass(fast if fast is not None else rows, color, trip_month, output)
-    read_by = "csv_reader" if fast is not None else "lines"
-    if fast is not None and (observed["unread_by_csv_reader"] or observed["lines"] != expected_lines):
+    read_by = "fields" if fast is not None else "lines"
+    if fast is not None and observed["lines"] != expected_lines:
         observed, schema = _typed_pass(rows, color, trip_month, output)
         read_by = "lines"
     lines = observed["lines"]
@@ -201,21 +196,22 @@ def write_typed_trips_range(
 ) -> dict[str, StageResult]:
     """Type many months' CSVs in one Spark job per color: each month's trips in `output/partition_folder(month)/`.
 
-    `inputs` are (month, raw file, its data lines as raw_trips counted them). With a local `staging`
-    folder the executors read, each local month is cut into `partitions` plain parts there; a month
-    on `gs://` (a Dataproc job, the lake on GCS) is read whole, one task per month. All are read by
-    Spark's CSV reader side by side, typed, observed month by month, and written with one
-    `partitionBy` (no shuffle: every task writes its part's file into its month's folder). A month
-    is in the result only when that pass is its whole story: the reader read every line, no line is
-    to be quarantined, every number parsed. Any other month is left out (its folder, if written, is
-    to be ignored), so that its caller types it alone with `write_typed_trips`, which reads it line
-    by line, quarantines and counts. `output/_empty_quarantine/` is an empty quarantine (one file)
-    for the months in the result.
+    `inputs` are (month, raw file, its data lines as raw_trips counted them). A range of at least
+    `partitions` months reads each month whole, one task per month, which keeps every core busy
+    without cutting the files; a shorter range of local months cuts each into `partitions` plain
+    parts in the `staging` folder the executors read. A month on `gs://` (a Dataproc job, the lake
+    on GCS) is always read whole. All are split into fields (`read_trip_fields`) side by side, typed,
+    observed month by month, and written with one `partitionBy` (no shuffle: every task writes its
+    part's file into its month's folder). A month is in the result only when that pass is its whole
+    story: every line read, no line to quarantine, every number parsed. Any other month is left
+    out (its folder, if written, is to be ignored), so that its caller types it alone with
+    `write_typed_trips`, which reads it line by line, quarantines and counts.
+    `output/_empty_quarantine/` is an empty quarantine (one file) for the months in the result.
     """
     folder = None if staging is None else Path(tempfile.mkdtemp(prefix="typed-trips-range-", dir=staging))
     try:
         months = {
-            partition_folder(month): (month, _range_parts(spark, raw, lines, folder, month, partitions))
+            partition_folder(month): (month, _range_parts(spark, raw, lines, folder, month, partitions, len(inputs)))
             for month, raw, lines in inputs
         }
         results: dict[str, StageResult] = {}
@@ -230,33 +226,44 @@ def write_typed_trips_range(
 
 
 def _range_parts(
-    spark: SparkSession, raw: str, data_lines: int, folder: Path | None, month: TripMonth, partitions: int
+    spark: SparkSession, raw: str, data_lines: int, folder: Path | None, month: TripMonth, partitions: int, months: int
 ) -> LineParts:
-    """A local month cut into parts in `folder`; any other read whole (its header read by Spark)."""
+    """How one month of a range is read: cut into parts in `folder` (a local month, in a range of fewer months
+    than `partitions`, so every core has work), else whole, one task per month (its header read apart)."""
     if folder is not None and urlparse(raw).scheme in ("", "file"):
-        return split_lines(Path(urlparse(raw).path), folder / partition_folder(month), partitions)
+        path = Path(urlparse(raw).path)
+        if months < partitions or not is_gzip(path):
+            return split_lines(path, folder / partition_folder(month), partitions)
+        return whole_local_gzip(path, data_lines + 1)
     first = spark.read.text(raw).first()
     return whole_file(raw, data_lines + 1, first[0].rstrip("\r") if first is not None else "")
 
 
 EMPTY_QUARANTINE = "_empty_quarantine"
+# A `partitionBy` write sorts each task's rows by the partition column first (a whole month, spilled to disk)
+# unless it may keep a writer per folder open. Every task of a ranged typed write holds one month: one writer.
+ONE_FOLDER_PER_TASK = {
+    "spark.sql.optimizer.plannedWrite.enabled": "false",  # else the sort is planned before the writer is asked
+    "spark.sql.maxConcurrentOutputFileWriters": "2",  # a task seeing more folders falls back to the sort
+}
 
 
 def _typed_range_of_color(
     spark: SparkSession, months: dict[str, tuple[TripMonth, LineParts]], output: str
 ) -> dict[str, StageResult]:
     """One color's months of `write_typed_trips_range`: one read per month, one union, one write."""
-    # Under the largest part's settings every part of every month is read whole, in a task of its own.
-    settings = part_read_settings(max((parts for _, parts in months.values()), key=lambda parts: parts.largest))
+    # Under the largest part's settings every part of every month is read whole, in a task of its own (a
+    # gzip read whole is one task anyway).
+    largest = max((parts for _, parts in months.values()), key=lambda parts: parts.largest)
+    settings = part_read_settings(largest) if largest.largest else {}
     frames, observations, headers = [], {}, {}
     with ExitStack() as stack:
-        for key, value in settings.items():
+        for key, value in {**settings, **ONE_FOLDER_PER_TASK}.items():
             stack.enter_context(_session_setting(spark, key, value))
-        stack.enter_context(_session_setting(spark, TIME_PARSER_POLICY, "CORRECTED"))
         for key, (month, parts) in months.items():
             headers[key] = header_names(parts.header)
             try:
-                fast = read_csv_parts(spark, parts, month.color, headers[key])
+                fast = read_trip_fields(spark, parts, month.color, headers[key])
             except UnreadableColumn as error:
                 raise UnreadableColumn(f"{month.label}: {error}") from None
             observations[key] = Observation(f"typed_trips {month.label}")
@@ -267,8 +274,7 @@ def _typed_range_of_color(
     results = {}
     for key, (month, parts) in months.items():
         observed = {name: int(value or 0) for name, value in observations[key].get.items()}
-        whole = observed["lines"] == parts.lines - 1 and not observed["unread_by_csv_reader"]
-        if not whole or observed["quarantined"] or observed["unparsed_rows"]:
+        if observed["lines"] != parts.lines - 1 or observed["quarantined"] or observed["unparsed_rows"]:
             continue  # typed again alone, line by line (see above)
         header = headers[key]
         results[key] = StageResult(
@@ -276,7 +282,7 @@ def _typed_range_of_color(
             columns=_columns(schema),
             observed={
                 "source_format": "csv.gz",
-                "read_by": "csv_reader",
+                "read_by": "fields",
                 "data_lines": observed["lines"],
                 "file_data_lines": parts.lines - 1,
                 "quarantined_lines": 0,
@@ -302,7 +308,6 @@ def _observed_typed(rows: DataFrame, trip_month: TripMonth, observation: Observa
         observation,
         F.count(F.lit(1)).alias("lines"),
         F.sum((~trip).cast("int")).alias("quarantined"),
-        F.sum((F.col(REASON) == UNREAD_BY_CSV_READER).cast("int")).alias("unread_by_csv_reader"),
         # One sum, not one per column: the per-column counts are taken by a second pass, only when needed.
         F.sum((trip & F.col("_unparsed")).cast("int")).alias("unparsed_rows"),
         F.sum((trip & pickup_outside_month(color, trip_month.start, trip_month.end)).cast("int")).alias(
@@ -426,7 +431,6 @@ def write_revenue_report(
 # The column, and so the folder (`partition=green-2021-01/`), each month's report is written under by
 # `write_revenue_reports`.
 PARTITION_COLUMN = "partition"
-FILE_MONTH = "_file_month"
 
 
 def partition_folder(trip_month: TripMonth) -> str:
@@ -439,30 +443,22 @@ def write_revenue_reports(
 ) -> dict[str, StageResult]:
     """Many months' revenue reports in one Spark job: each month's in `output/partition_folder(month)/`, one file.
 
-    A color's months are read in one scan, each trip in the month of the `{YYYY}/{MM}/` folder its
-    file sits in (as the course's report over many months, `course_revenue_report`), aggregated
-    once, and written with one `partitionBy`, so the count of Spark jobs does not grow with the
-    months. Each month's counts are observed on the way. The result, by folder name, is what
-    `write_revenue_report` gives for one month; a month with no report row has no folder and no
-    result (its caller builds it alone).
+    Each month's typed trips are read as a frame of their own, counted on the way as
+    `write_revenue_report` counts them, and all are aggregated at once (`revenue_reports`) and
+    written with one `partitionBy`, so the count of Spark jobs does not grow with the months. The
+    result, by folder name, is what `write_revenue_report` gives for one month; a month with no
+    report row has no folder and no result (its caller builds it alone).
     """
     zones = spark.read.parquet(zones_path)
-    observed: dict[str, Callable[[], dict[str, Any]]] = {}
-    trips_by_color = {}
-    for color in sorted({month.color for month, _ in inputs}):
-        months = [(month, path) for month, path in inputs if month.color == color]
-        for month, path in months:
-            found = re.search(r"(\d{4})/(\d{2})/*$", path)
-            if found is None or found.groups() != (month.yyyy_mm[:4], month.yyyy_mm[5:]):
-                raise ValueError(f"{path}: not the `{{YYYY}}/{{MM}}/` folder of {month.label}")
-        # The file's month as a column: an observed metric may not hold `input_file_name()` (non-deterministic).
-        trips = spark.read.parquet(*(path for _, path in months))
-        trips = trips.withColumn(FILE_MONTH, source_month(F.input_file_name()))
-        observation = Observation(f"revenue_reports {color}")
-        trips_by_color[color] = trips.observe(observation, *_month_counts(months))
-        for month, _ in months:
-            observed[partition_folder(month)] = _month_values(observation, month)
-    report = course_revenue_report(trips_by_color, zones).withColumn(
+    observations: dict[str, Observation] = {}
+    months = []
+    for month, path in inputs:
+        observation = observations[partition_folder(month)] = Observation(f"revenue_report {month.label}")
+        # With its schema given, a month's read starts no job of its own to read a footer.
+        typed = spark.read.schema(struct_type(typed_columns(month.color))).parquet(path)
+        trips = _observed_trips(typed, month, observation)
+        months.append((trips, month.color, month.start, month.end))
+    report = revenue_reports(months, zones).withColumn(
         PARTITION_COLUMN, F.concat_ws("-", "service_type", F.date_format("revenue_month", "yyyy-MM"))
     )
     # A few hundred rows a month: cached, so the statistics and the previews do not recompute the months.
@@ -486,43 +482,12 @@ def write_revenue_reports(
             previews.setdefault(folder, []).append(values)
         columns = _columns(report.drop(PARTITION_COLUMN).schema)
         return {
-            folder: _report_result(values(), by_folder[folder], columns, previews[folder])
-            for folder, values in observed.items()
+            folder: _report_result(observation.get, by_folder[folder], columns, previews[folder])
+            for folder, observation in observations.items()
             if folder in by_folder
         }
     finally:
         report.unpersist()
-
-
-def _month_counts(months: list[tuple[TripMonth, str]]) -> list[Column]:
-    """Per month of one scan: its trips, their pickups outside the month, the in-month total (`_month_values`)."""
-    file_month = F.col(FILE_MONTH)
-    counts = []
-    for month, _ in months:
-        mine = file_month == F.lit(month.month)
-        outside = pickup_outside_month(month.color, month.start, month.end)
-        key = month.yyyy_mm.replace("-", "_")
-        counts += [
-            F.sum(mine.cast("int")).alias(f"trips_{key}"),
-            F.sum((mine & outside).cast("int")).alias(f"outside_{key}"),
-            F.sum(F.when(mine & ~outside, F.col("total_amount"))).alias(f"total_{key}"),
-        ]
-    return counts
-
-
-def _month_values(observation: Observation, month: TripMonth) -> Callable[[], dict[str, Any]]:
-    """One month's counts from a scan's observation, as `_observed_trips` names them (read once the job ran)."""
-    key = month.yyyy_mm.replace("-", "_")
-
-    def values() -> dict[str, Any]:
-        got = observation.get
-        return {
-            "trips": got[f"trips_{key}"] or 0,
-            "pickups_outside_month": got[f"outside_{key}"],
-            "in_month_total_amount": got[f"total_{key}"],
-        }
-
-    return values
 
 
 def _observed_trips(trips: DataFrame, trip_month: TripMonth, observation: Observation) -> DataFrame:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 COLORS: tuple[str, ...] = ("green", "yellow")
@@ -135,3 +136,9 @@ def _known(file_format: str) -> str:
     if file_format not in FORMATS:
         raise ValueError(f"unknown trip file format {file_format!r}; expected one of {', '.join(FORMATS)}")
     return file_format
+
+
+def range_label(months: Sequence[TripMonth]) -> str:
+    """`green 2021-01..2021-06` (one month: `green 2021-01`): a ranged stage's months, for its jobs' names."""
+    first, last = months[0], months[-1]
+    return first.label if len(months) == 1 else f"{first.label}..{last.yyyy_mm}"

@@ -32,8 +32,9 @@ import taxi_platform
 from taxi_platform.resources.gcp.clients import client_options, storage_client
 from taxi_platform.resources.gcp.uri import GsUri, is_gs_uri
 from taxi_platform.resources.spark import RangeRun, SparkResource, StageRun
+from taxi_platform.spark.settings import java_options
 from taxi_platform.spark.stages import StageResult
-from taxi_platform.tlc.months import TripMonth
+from taxi_platform.tlc.months import TripMonth, range_label
 
 PACKAGE_ROOT = Path(taxi_platform.__file__).resolve().parent
 MAIN_FILE = PACKAGE_ROOT / "spark" / "job.py"
@@ -202,6 +203,11 @@ class DataprocRunner(ConfigurableResource):
     poll_seconds: float = Field(default=5.0, description="Seconds between status polls.")
     timeout_seconds: float = Field(default=3600.0, description="Cancel the job or batch and fail after this long.")
 
+    @property
+    def spark_properties(self) -> dict[str, str]:
+        """The job's Spark properties: the user's, with the JVM options every platform JVM gets."""
+        return {**self.properties, **java_options(self.properties)}
+
     def run_job(self, args: list[str], label: str, log: Log) -> DataprocRun:
         """Runs job.py with `args`, follows it to the end and returns its JSON summary."""
         raise NotImplementedError
@@ -317,7 +323,7 @@ class DataprocJobs(DataprocRunner):
                 args=args,
                 python_file_uris=[package_uri],
                 jar_file_uris=self.jar_uris,
-                properties=self.properties,
+                properties=self.spark_properties,
             ),
             labels=_labels(label),
         )
@@ -383,7 +389,9 @@ class DataprocBatches(DataprocRunner):
                 python_file_uris=[package_uri],
                 jar_file_uris=self.jar_uris,
             ),
-            runtime_config=dataproc_v1.RuntimeConfig(version=self.runtime_version or "", properties=self.properties),
+            runtime_config=dataproc_v1.RuntimeConfig(
+                version=self.runtime_version or "", properties=self.spark_properties
+            ),
             labels=_labels(label),
         )
         client = self.batch_client()
@@ -417,11 +425,6 @@ class DataprocBatches(DataprocRunner):
             "dataproc_driver_output": output_uri,
         }
         return DataprocRun(job_id=batch_id, summary=summary, placement=placement)
-
-
-def _label(months: list[TripMonth]) -> str:
-    """`green 2021-01..2021-03`: a ranged workload's months, in its label and id."""
-    return f"{months[0].label}..{months[-1].yyyy_mm}"
 
 
 def _workload_id(label: str, request_id: str) -> str:
@@ -492,7 +495,7 @@ class DataprocSparkResource(SparkResource):
         self._require_gs([raw for _, raw, _ in inputs] + [output], months[0], "typed_trips")
         spec = [{"color": m.color, "month": m.yyyy_mm, "input": raw, "data_lines": lines} for m, raw, lines in inputs]
         args = ["typed_range", "--months", json.dumps(spec), "--output", output, "--partitions", str(partitions)]
-        submitted = self.dataproc.run_job(args, f"typed_trips {_label(months)}", get_dagster_logger())
+        submitted = self.dataproc.run_job(args, f"typed_trips {range_label(months)}", get_dagster_logger())
         results = {folder: StageResult.from_dict(values) for folder, values in submitted.summary.items()}
         return RangeRun(results, submitted.placement)
 
@@ -518,6 +521,6 @@ class DataprocSparkResource(SparkResource):
         self._require_gs([path for _, path in inputs] + [zones_path, output], months[0])
         spec = [{"color": month.color, "month": month.yyyy_mm, "input": path} for month, path in inputs]
         args = ["reports", "--months", json.dumps(spec), "--zones", zones_path, "--output", output]
-        submitted = self.dataproc.run_job(args, f"revenue_report {_label(months)}", get_dagster_logger())
+        submitted = self.dataproc.run_job(args, f"revenue_report {range_label(months)}", get_dagster_logger())
         results = {folder: StageResult.from_dict(values) for folder, values in submitted.summary.items()}
         return RangeRun(results, submitted.placement)
