@@ -7,7 +7,6 @@ process whose Spark session has the GCS connector: the report is computed from t
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from taxi_platform.partitions import partition_key
 from taxi_platform.profile import gcp_resources
 from taxi_platform.resources.gcp.clients import BigQueryClient
 from taxi_platform.resources.gcp.dataproc import DataprocJobs
+from taxi_platform.resources.gcp.uri import GsUri
 from taxi_platform.resources.gcp.warehouse import BigQueryWarehouse
 from taxi_platform.spark.gcs import gcs_connector_jar
 from taxi_platform.tlc import TripMonth
@@ -57,10 +57,9 @@ def data_files(bucket: storage.Bucket, prefix: str) -> dict[str, str]:
     return {name: md5 for name, md5 in objects(bucket, prefix).items() if not name.startswith("_")}
 
 
-def lake_version(bucket: storage.Bucket, relative: str) -> str:
-    """The prefix of a lake partition's current version, as its `_current` record names it."""
-    pointer = json.loads(bucket.blob(f"lake/_current/{relative}.json").download_as_bytes())
-    return f"lake/_versions/{relative}/{pointer['version']}"
+def lake_version(env: dict[str, str], month: TripMonth) -> str:
+    """The prefix of a typed partition's current lake version, as its materialization's `uri` names it."""
+    return GsUri.parse(latest_metadata(env["DAGSTER_HOME"], "typed_trips", partition(month))["uri"].value).path
 
 
 def report_in_bucket(bucket: storage.Bucket, month: TripMonth, folder: Path) -> list[dict]:
@@ -96,7 +95,7 @@ def test_gcp_profile_bucket_report_and_bigquery(gcp, tmp_path):
     for month in [*MONTHS, FEED_MONTH]:
         # The bucket holds exactly the lake's current version: same names, same bytes (copied in GCS), and a marker
         # that holds the record of what was published.
-        assert data_files(bucket, month.typed_path) == data_files(bucket, lake_version(bucket, month.typed_path))
+        assert data_files(bucket, month.typed_path) == data_files(bucket, lake_version(env, month))
         assert "_SUCCESS" in objects(bucket, month.typed_path)
         # The report was written to gs:// by Spark and equals the course SQL on the same CSV.
         report = report_in_bucket(bucket, month, tmp_path / f"report-{month.color}-{month.yyyy_mm}")
@@ -126,7 +125,7 @@ def test_gcp_profile_bucket_report_and_bigquery(gcp, tmp_path):
     materialize_cli(env, "raw_trips*", partition(MONTHS[0]))
     new_parts = objects(bucket, MONTHS[0].typed_path)
     assert new_parts == old_parts
-    assert data_files(bucket, MONTHS[0].typed_path) == data_files(bucket, lake_version(bucket, MONTHS[0].typed_path))
+    assert data_files(bucket, MONTHS[0].typed_path) == data_files(bucket, lake_version(env, MONTHS[0]))
     assert latest_metadata(env["DAGSTER_HOME"], "typed_trips", partition(MONTHS[0]))["unchanged"].value is True
     assert_same_report(warehouse_rows(bq, dataset), before)
 

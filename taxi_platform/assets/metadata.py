@@ -51,6 +51,11 @@ def stored(where: Stored) -> dict[str, Any]:
     return {**path, "uri": MetadataValue.url(where.uri), "files": where.files, "bytes": where.bytes}
 
 
+def location(uri: str) -> MetadataValue:
+    """A lake file or folder as the UI shows it: a link for a `gs://` URI, a path on the lake's disk."""
+    return MetadataValue.url(uri) if "://" in uri else MetadataValue.path(uri)
+
+
 def markdown_table(rows: Sequence[Mapping[str, Any]]) -> MetadataValue:
     if not rows:
         return MetadataValue.md("_no rows_")

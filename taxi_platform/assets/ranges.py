@@ -16,6 +16,7 @@ month and its problem. A run of one partition fails with the month's own error, 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -82,11 +83,12 @@ class _Done(Generic[Outcome]):
 
 
 def each_month(
-    context: AssetExecutionContext, one_month: Callable[[TripMonth], MaterializeResult]
+    context: AssetExecutionContext, one_month: Callable[[TripMonth], MaterializeResult], at_once: int = 1
 ) -> Iterator[RangeEvent]:
-    """Run `one_month` for every month of the run and record each on its own partition (see the module)."""
+    """Run `one_month` for every month of the run, `at_once` at a time, and record each on its own partition
+    (see the module)."""
     asset = context.asset_key.to_user_string()
-    done, failed = _run_months(context, one_month, asset)
+    done, failed = _run_months(context, one_month, asset, at_once)
     selected_keys = context.selected_asset_check_keys
     selected = {spec.name: spec for spec in context.assets_def.check_specs if spec.key in selected_keys}
     if failed:
@@ -145,21 +147,30 @@ def _run_months(
     context: AssetExecutionContext | AssetCheckExecutionContext,
     one_month: Callable[[TripMonth], Outcome],
     what: str,
+    at_once: int = 1,
 ) -> tuple[list[_Done[Outcome]], list[tuple[TripMonth, Exception]]]:
-    """Every month of the run, in order: those done with their outcome, those failed with their error."""
+    """Every month of the run, `at_once` at a time, in order: those done with their outcome, those failed with
+    their error."""
     keys = context.partition_keys
-    done: list[_Done[Outcome]] = []
-    failed: list[tuple[TripMonth, Exception]] = []
-    for i, key in enumerate(keys, 1):
+    if len(keys) == 1:  # one partition: its own error, exactly as a run of one month reports it
+        month = trip_month_of(keys[0])
+        context.log.info(f"1/1 {month.label}: {what}")
+        return [_Done(str(keys[0]), one_month(month))], []
+
+    def attempt(numbered: tuple[int, str]) -> _Done[Outcome] | tuple[TripMonth, Exception]:
+        i, key = numbered
         month = trip_month_of(key)
         context.log.info(f"{i}/{len(keys)} {month.label}: {what}")
         try:
-            done.append(_Done(str(key), one_month(month)))
+            return _Done(str(key), one_month(month))
         except Exception as error:
-            if len(keys) == 1:
-                raise  # one partition: its own error, exactly as a run of one month reports it
             context.log.error(f"{i}/{len(keys)} {month.label}: {what} failed: {first_line(error)}")
-            failed.append((month, error))
+            return month, error
+
+    with ThreadPoolExecutor(max_workers=max(1, at_once), thread_name_prefix=what) as pool:
+        outcomes = list(pool.map(attempt, enumerate(keys, 1)))
+    done = [outcome for outcome in outcomes if isinstance(outcome, _Done)]
+    failed = [outcome for outcome in outcomes if not isinstance(outcome, _Done)]
     return done, failed
 
 

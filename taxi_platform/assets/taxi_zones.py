@@ -1,8 +1,8 @@
 from pathlib import Path
 
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, asset
 
-from taxi_platform.assets.metadata import bucket_location, column_schema, download_metadata, markdown_table
+from taxi_platform.assets.metadata import bucket_location, column_schema, download_metadata, location, markdown_table
 from taxi_platform.audits import parquet_files, require_passed, zones_audit
 from taxi_platform.failures import named_failures
 from taxi_platform.resources import Lake, SparkResource, TripBucket, TripSource
@@ -48,7 +48,7 @@ def taxi_zones(
         metadata={
             **bucket_location(written),
             **download_metadata(fetched),
-            "raw_path": MetadataValue.path(raw),
+            "raw_path": location(raw),
             **run.placement,
             "dagster/row_count": run.result.rows,
             "dagster/column_schema": column_schema(run.result.columns),

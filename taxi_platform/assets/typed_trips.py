@@ -12,21 +12,19 @@ from dagster import (
     BackfillPolicy,
     Config,
     MaterializeResult,
-    MetadataValue,
     asset,
 )
 from pydantic import Field
 
-from taxi_platform.assets.metadata import column_schema, stored
+from taxi_platform.assets.metadata import column_schema, location, stored
 from taxi_platform.assets.ranges import Kept, RangeEvent, Together, each_month, run_together
 from taxi_platform.assets.raw_trips import raw_trips
 from taxi_platform.assets.unchanged import (
     derived_version,
     kept_metadata,
     kept_record,
-    raw_rows,
+    raw_file,
     stage_record,
-    typed_inputs,
 )
 from taxi_platform.audits import QUARANTINE_AUDIT, audit_record, require_passed, typed_trips_audits
 from taxi_platform.failures import named_failures, require_upstream
@@ -124,13 +122,13 @@ def typed_plan(
 ) -> TypedInputs | Kept[TypedInputs] | Exception:
     """What a month needs: its raw file to type, its record to keep it, or the error that stops it."""
     try:
-        raw = lake.first_file(month.raw_paths)
+        raw = raw_file(lake, month)
         missing = " or ".join(lake.uri(p) for p in month.raw_paths)
         require_upstream(raw is not None, missing, "raw_trips", month)
         assert raw is not None  # require_upstream raised otherwise
-        with named_failures(month, lake.uri(raw)):  # raw_trips' record; a file copied in by hand is read here
-            rows = raw_rows(lake, month, raw)
-        plan = TypedInputs(month, raw, rows, typed_inputs(lake, month, TYPED_TRIPS_CODE_VERSION, config.model_dump()))
+        with named_failures(month, lake.uri(raw.path)):  # raw_trips' record; a file copied in by hand is read here
+            rows = raw.rows(lake, month)
+        plan = TypedInputs(month, raw.path, rows, raw.typed_inputs(TYPED_TRIPS_CODE_VERSION, config.model_dump()))
         finished = lake.record(month.typed_path) if lake.is_finished(month.typed_path) else None
         kept = kept_record(context, month.typed_path, finished, plan.inputs)
         return plan if kept is None else Kept(plan, kept)
@@ -240,5 +238,5 @@ def typed_metadata(month: TripMonth, lake: Lake, result: StageResult, quarantine
         "read_by": result.observed["read_by"],
         "unknown_columns": ", ".join(result.observed["unknown_columns"]) or "none",
         "missing_columns": ", ".join(result.observed["missing_columns"]) or "none",
-        "quarantine": MetadataValue.path(lake.uri(month.quarantine_path)),
+        "quarantine": location(lake.uri(month.quarantine_path)),
     }

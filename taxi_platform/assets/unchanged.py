@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from dagster import AssetExecutionContext, DataVersion, MaterializeResult, MetadataValue
@@ -121,26 +122,30 @@ def held_raw_file(lake: Lake, month: TripMonth) -> tuple[str, dict[str, Any]] | 
     return next(((relative, record) for relative in month.raw_paths if (record := lake.record(relative))), None)
 
 
-def raw_file_record(lake: Lake, month: TripMonth) -> dict[str, Any] | None:
-    """The record of the month's raw file, in whichever format it is held."""
-    held = held_raw_file(lake, month)
-    return None if held is None else held[1]
+@dataclass(frozen=True)
+class RawFile:
+    """The month's raw file in the lake and raw_trips' record of it (None: a file copied in by hand)."""
+
+    path: str
+    record: dict[str, Any] | None
+
+    def rows(self, lake: Lake, month: TripMonth) -> int:
+        """Its rows, from the record; a file without one is read."""
+        if self.record is not None:
+            return self.record["facts"]["rows"]
+        return inspect_trip_file(lake.opener(self.path), month.color, name=lake.uri(self.path)).rows
+
+    def typed_inputs(self, code_version: str, config: dict[str, Any]) -> dict[str, Any] | None:
+        """What a typed partition made from it is made from; None without a record (its sha256 is unknown)."""
+        if self.record is None:
+            return None
+        return {"raw_sha256": self.record["sha256"], "code_version": code_version, "config": config}
 
 
-def raw_rows(lake: Lake, month: TripMonth, raw: str) -> int:
-    """The raw file's rows from raw_trips' record; a file without one (copied in by hand) is read."""
-    record = raw_file_record(lake, month)
-    if record is not None:
-        return record["facts"]["rows"]
-    return inspect_trip_file(lake.opener(raw), month.color, name=lake.uri(raw)).rows
-
-
-def typed_inputs(lake: Lake, month: TripMonth, code_version: str, config: dict[str, Any]) -> dict[str, Any] | None:
-    """What a typed partition is made from; None when the raw file has no record (its sha256 is unknown)."""
-    raw = raw_file_record(lake, month)
-    if raw is None:
-        return None
-    return {"raw_sha256": raw["sha256"], "code_version": code_version, "config": config}
+def raw_file(lake: Lake, month: TripMonth) -> RawFile | None:
+    """The month's raw file, in whichever format it is held, with its record; None when there is none."""
+    path = lake.first_file(month.raw_paths)
+    return None if path is None else RawFile(path, lake.record(path))
 
 
 def derived_version(inputs: dict[str, Any] | None) -> DataVersion | None:

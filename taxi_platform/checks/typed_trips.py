@@ -11,7 +11,7 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeve
 
 from taxi_platform.assets import typed_trips
 from taxi_platform.assets.ranges import CheckEvent, each_partition
-from taxi_platform.assets.unchanged import raw_rows, written_in_run
+from taxi_platform.assets.unchanged import raw_file, written_in_run
 from taxi_platform.audits import (
     Audit,
     ParquetFiles,
@@ -79,8 +79,8 @@ def rows_match_raw_file(context: AssetCheckExecutionContext, lake: Lake) -> Iter
 
 def rows_now(month: TripMonth, lake: Lake) -> Audit:
     month, files = typed_partition(month, lake)
-    raw = lake.first_file(month.raw_paths)
-    rows = raw_rows(lake, month, raw) if raw is not None else None  # raw_trips' record, else the file
+    raw = raw_file(lake, month)
+    rows = raw.rows(lake, month) if raw is not None else None  # raw_trips' record, else the file
     return rows_audit(files, rows, parquet_rows(quarantine_files(lake, month)))
 
 

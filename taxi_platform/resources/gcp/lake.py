@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from google.api_core.exceptions import Forbidden, NotFound
 from google.cloud import storage
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from taxi_platform.audits import ParquetFiles
 from taxi_platform.resources.gcp.clients import GcsClient
@@ -127,6 +127,8 @@ class GcsLake(Lake):
         default=STALE_SECONDS,
         description="How long a version that is no longer current is kept for jobs still reading it.",
     )
+    # `_staging/` swept of a killed run's uploads: once per resource, not on every download of a range.
+    _staging_swept: bool = PrivateAttr(default=False)
 
     @property
     def _root(self) -> GsUri:
@@ -186,8 +188,10 @@ class GcsLake(Lake):
     @contextmanager
     def replace_file(self, relative: str) -> Iterator[GcsStagedFile]:
         name = relative.rsplit("/", 1)[-1]
-        with self._writing():
-            self._remove_stale(self._path(STAGING))
+        if not self._staging_swept:
+            with self._writing():
+                self._remove_stale(self._path(STAGING))
+            self._staging_swept = True
         bucket = self._bucket()
         staged_path = self._path(STAGING, f"{_new_id()}.{name}.part")
         staged = GcsStagedFile(bucket.blob(staged_path), self._uri(self._path(relative)), self._writing)
@@ -269,7 +273,8 @@ class GcsLake(Lake):
         cutoff = datetime.now(UTC) - timedelta(seconds=STALE_SECONDS)
         for blob in self._listing(path, markers=True):
             if blob.time_created is not None and blob.time_created < cutoff:
-                blob.delete()
+                with suppress(NotFound):  # another month's download, swept at the same time
+                    blob.delete()
 
     def keep_record(self, written: Any, record: Mapping[str, Any]) -> None:
         if isinstance(written, GcsStagedFile):
