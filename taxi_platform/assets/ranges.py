@@ -73,7 +73,7 @@ def run_together(
         return None
 
 
-Outcome = TypeVar("Outcome", MaterializeResult, AssetCheckResult)
+Outcome = TypeVar("Outcome", MaterializeResult, AssetCheckResult | None)
 
 
 @dataclass(frozen=True)
@@ -112,13 +112,15 @@ def each_month(
 
 
 def each_partition(
-    context: AssetCheckExecutionContext, one_month: Callable[[TripMonth], AssetCheckResult]
+    context: AssetCheckExecutionContext, one_month: Callable[[TripMonth], AssetCheckResult | None]
 ) -> Iterator[CheckEvent]:
-    """Evaluate a partitioned `@asset_check` on every month of the run, one evaluation per partition."""
+    """Evaluate a partitioned `@asset_check` on every month of the run, one evaluation per partition (none for a
+    month whose `one_month` is None: kept unchanged by this run, its evaluations stand)."""
     [spec] = context.check_specs
     done, failed = _run_months(context, one_month, spec.name)
     for one in done:
-        yield evaluation(spec, one.outcome, one.key)
+        if one.outcome is not None:
+            yield evaluation(spec, one.outcome, one.key)
     _raise_failed(spec.name, len(done) + len(failed), failed)
     yield from _check_outputs(context.op_execution_context.assets_def, [spec])
 

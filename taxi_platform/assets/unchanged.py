@@ -17,9 +17,17 @@ import json
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
-from dagster import AssetExecutionContext, DataVersion, MaterializeResult, MetadataValue
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetExecutionContext,
+    AssetRecordsFilter,
+    DataVersion,
+    MaterializeResult,
+    MetadataValue,
+)
 
 from taxi_platform.assets.metadata import file_facts, stored
+from taxi_platform.partitions import partition_key
 from taxi_platform.resources import Lake
 from taxi_platform.resources.sources import Downloaded, DownloadFailed, SourceFile
 from taxi_platform.spark.stages import StageResult
@@ -177,6 +185,22 @@ def kept_record(
 def written_in_run(record: dict[str, Any] | None, run_id: str) -> dict[str, Any]:
     """The record of a partition this run wrote (what its stage observed, its audits); empty for another run's."""
     return record if record is not None and record.get("run_id") == run_id else {}
+
+
+def kept_by_this_run(context: AssetCheckExecutionContext, month: TripMonth) -> bool:
+    """Whether this run's step of the checked asset kept the month as an earlier run made it (`kept_metadata`).
+
+    Its checks then emit no evaluation: the UI keeps showing those of the version kept, and nothing
+    is read again. A check run on its own (the asset not materialized in the run) audits the partition now.
+    """
+    asset = context.check_specs[0].asset_key
+    latest = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=asset, asset_partitions=[str(partition_key(month))]), limit=1
+    ).records
+    if not latest or latest[0].run_id != context.run.run_id or latest[0].asset_materialization is None:
+        return False
+    unchanged = latest[0].asset_materialization.metadata.get("unchanged")
+    return unchanged is not None and unchanged.value is True
 
 
 def kept_metadata(record: dict[str, Any]) -> dict[str, Any]:

@@ -5,12 +5,13 @@ report left stale by a rewritten typed partition, or a warehouse slice that drif
 """
 
 from collections.abc import Iterator
+from typing import Any
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, asset_check
 
 from taxi_platform.assets import bigquery_revenue, revenue_report
 from taxi_platform.assets.ranges import CheckEvent, each_partition
-from taxi_platform.assets.unchanged import written_in_run
+from taxi_platform.assets.unchanged import kept_by_this_run, written_in_run
 from taxi_platform.audits import report_total_audit, totals_audit, totals_close
 from taxi_platform.checks.readers import finished_parquet, finished_report
 from taxi_platform.partitions import trip_partitions
@@ -35,15 +36,23 @@ def _close(a: object, b: object) -> bool:
 def total_matches_typed_trips(
     context: AssetCheckExecutionContext, lake: Lake, bucket: TripBucket
 ) -> Iterator[CheckEvent]:
-    run_id = context.run.run_id
-    yield from each_partition(context, lambda month: total_matches_typed_trips_month(month, lake, bucket, run_id))
+    def one_month(month: TripMonth) -> AssetCheckResult | None:
+        if kept_by_this_run(context, month):
+            return None
+        return total_matches_typed_trips_month(
+            month, lake, bucket, bucket.record(month.report_path), context.run.run_id
+        )
+
+    yield from each_partition(context, one_month)
 
 
-def total_matches_typed_trips_month(month: TripMonth, lake: Lake, bucket: TripBucket, run_id: str) -> AssetCheckResult:
+def total_matches_typed_trips_month(
+    month: TripMonth, lake: Lake, bucket: TripBucket, record: dict[str, Any] | None, run_id: str
+) -> AssetCheckResult:
     """In the run that wrote the report, against the trips' total its stage observed (the month is not read
     again); on its own, against the published typed partition."""
     with finished_report(bucket, month) as report:
-        record = written_in_run(bucket.record(month.report_path), run_id)
+        record = written_in_run(record, run_id)
         observed = record.get("result", {}).get("observed", {}).get("in_month_total_amount")
         if observed is not None:
             audit = report_total_audit(report, observed)

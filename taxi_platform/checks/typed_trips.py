@@ -11,7 +11,7 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeve
 
 from taxi_platform.assets import typed_trips
 from taxi_platform.assets.ranges import CheckEvent, each_partition
-from taxi_platform.assets.unchanged import raw_file, written_in_run
+from taxi_platform.assets.unchanged import kept_by_this_run, raw_file, written_in_run
 from taxi_platform.audits import (
     Audit,
     ParquetFiles,
@@ -50,11 +50,13 @@ def audited(
 ) -> Iterator[CheckEvent]:
     """Each month's check: the write's own audit when this run wrote the month, else `audit_now` of the published."""
 
-    def one_month(month: TripMonth) -> AssetCheckResult:
+    def one_month(month: TripMonth) -> AssetCheckResult | None:
         record = lake.record(month.typed_path) if lake.is_finished(month.typed_path) else None
         kept = written_in_run(record, context.run.run_id).get("audits", {}).get(name)
         if kept is not None:
             return reported(recorded_audit(kept), "the version written in this run, before it was published")
+        if kept_by_this_run(context, month):
+            return None
         return reported(audit_now(month))
 
     yield from each_partition(context, one_month)
