@@ -162,7 +162,7 @@ def typed_trips_month(
     folder = partition_folder(month)
     ranged = built if built is not None and folder in built.run.results else None
     if built is not None and ranged is None:
-        context.log.info(f"{raw}: not read whole by the CSV reader, or has lines to quarantine: typed alone")
+        context.log.info(f"{raw}: the range's pass missed a line, or it has lines to quarantine: typed alone")
     # Write aside, audit, publish: a version that fails its audit never replaces the published one.
     with (
         named_failures(month, raw),
@@ -234,7 +234,7 @@ def typed_metadata(month: TripMonth, lake: Lake, result: StageResult, quarantine
         "unparsed_values": unparsed,
         "quarantined_lines": quarantined_lines,
         "source_format": result.observed["source_format"],
-        # csv_reader: Spark's CSV reader read every line; lines: read line by line (exact reasons and numbers)
+        # fields: typed by the pass without line numbers; lines: read line by line (exact reasons and numbers)
         "read_by": result.observed["read_by"],
         "unknown_columns": ", ".join(result.observed["unknown_columns"]) or "none",
         "missing_columns": ", ".join(result.observed["missing_columns"]) or "none",
