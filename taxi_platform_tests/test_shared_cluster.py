@@ -20,11 +20,11 @@ from taxi_platform_tests.support.oracle import assert_same_report, duckdb_revenu
 _RUN = """
 import sys, time
 from taxi_platform.resources import SparkResource
-spark = SparkResource(master=sys.argv[1], master_ui_url=sys.argv[2], executor_wait_seconds=5,
+spark = SparkResource(master=sys.argv[1], master_ui_url=sys.argv[2], executor_wait_seconds=10,
                       spark_config={"spark.ui.enabled": "false"}, start_early=False)
 session = spark.spark_session
 print(spark.application["spark_cores_max"], flush=True)
-session.range(4).rdd.map(lambda x: time.sleep(2) or x).collect()
+session.range(6).rdd.map(lambda x: time.sleep(2) or x).collect()  # 12 s on its one core: more than the wait
 spark.teardown_after_execution(None)
 """
 
