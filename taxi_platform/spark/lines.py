@@ -67,8 +67,8 @@ def split_lines(path: Path, folder: Path, parts: int) -> LineParts:
     part that would be empty is not written.
     """
     folder.mkdir(parents=True, exist_ok=True)
+    compressed = is_gzip(path)
     with open(path, "rb") as raw:
-        compressed = raw.read(2) == _GZIP_MAGIC
         size = _uncompressed_size(raw) if compressed else os.fstat(raw.fileno()).st_size
         raw.seek(0)
         stream: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw  # type: ignore[assignment]
