@@ -18,6 +18,10 @@ from taxi_platform.partitions import trip_partitions
 from taxi_platform.resources import DownloadFailed, Lake, TripSource
 from taxi_platform.tlc import TripMonth, inspect_trip_file
 
+# A range's months are fetched and checked side by side: a download waits on the network, and reading a
+# gzip to check it is mostly zlib, which lets go of the GIL, so two cores check two months at once.
+MONTHS_AT_ONCE = 4
+
 
 @asset(
     partitions_def=trip_partitions,
@@ -35,11 +39,6 @@ from taxi_platform.tlc import TripMonth, inspect_trip_file
 )
 def raw_trips(context: AssetExecutionContext, trip_source: TripSource, lake: Lake) -> Iterator[RangeEvent]:
     yield from each_month(context, lambda month: raw_trips_month(month, context, trip_source, lake), MONTHS_AT_ONCE)
-
-
-# A range's months are fetched and checked side by side: a download waits on the network, and reading a
-# gzip to check it is mostly zlib, which lets go of the GIL, so two cores check two months at once.
-MONTHS_AT_ONCE = 4
 
 
 def raw_trips_month(
