@@ -26,6 +26,7 @@ from taxi_platform.spark.jvm import file_size, glob, parquet_columns
 from taxi_platform.spark.lines import LineParts, is_gzip, split_lines, whole_file, whole_local_gzip
 from taxi_platform.spark.revenue import MONTH_IN_PATH, course_revenue_report, revenue_report, revenue_reports
 from taxi_platform.spark.trips import (
+    MONTH_INDEX,
     QUARANTINE_SCHEMA,
     REASON,
     UnreadableColumn,
@@ -42,7 +43,7 @@ from taxi_platform.spark.trips import (
     unparsed_any,
     unparsed_value_counts,
 )
-from taxi_platform.tlc.months import TripMonth
+from taxi_platform.tlc.months import TripMonth, range_label
 from taxi_platform.tlc.schemas import typed_columns
 from taxi_platform.tlc.validation import header_names, missing_columns, unknown_columns
 from taxi_platform.tlc.zones import ZONE_COLUMNS, ZONE_ID
@@ -152,7 +153,7 @@ def _write_typed_trips(
         fast = None
         if text_parts is not None:
             # Split without line numbers first; the month is read again line by line only if a line went missing.
-            fast = read_trip_fields(spark, text_parts, color, header)
+            fast = read_trip_fields(spark, [text_parts], color, header)
     except UnreadableColumn as error:
         raise UnreadableColumn(f"{raw_path}: {error}") from None
     expected_lines = None if text_parts is None else text_parts.lines - 1
@@ -246,82 +247,109 @@ ONE_FOLDER_PER_TASK = {
     "spark.sql.optimizer.plannedWrite.enabled": "false",  # else the sort is planned before the writer is asked
     "spark.sql.maxConcurrentOutputFileWriters": "2",  # a task seeing more folders falls back to the sort
 }
+# The months of a ranged typed read are a union of their reads, typed by one projection above it. Pushed into
+# each month's branch (with the month's own literals) it would be compiled once per month, on every task.
+EXCLUDED_RULES = "spark.sql.optimizer.excludedRules"
+PROJECTION_ABOVE_UNION = "org.apache.spark.sql.catalyst.optimizer.PushProjectionThroughUnion"
 
 
 def _typed_range_of_color(
     spark: SparkSession, months: dict[str, tuple[TripMonth, LineParts]], output: str
 ) -> dict[str, StageResult]:
-    """One color's months of `write_typed_trips_range`: one read per month, one union, one write."""
+    """One color's months of `write_typed_trips_range`: one frame per header, typed once, one write."""
     # Under the largest part's settings every part of every month is read whole, in a task of its own (a
     # gzip read whole is one task anyway).
     largest = max((parts for _, parts in months.values()), key=lambda parts: parts.largest)
     settings = part_read_settings(largest) if largest.largest else {}
-    frames, observations, headers = [], {}, {}
+    by_header: dict[tuple[str, ...], list[str]] = {}
+    for key, (_, parts) in months.items():
+        by_header.setdefault(tuple(header_names(parts.header)), []).append(key)
+    frames, observations = [], []
+    excluded = ",".join(filter(None, [spark.conf.get(EXCLUDED_RULES, None), PROJECTION_ABOVE_UNION]))
     with ExitStack() as stack:
-        for key, value in {**settings, **ONE_FOLDER_PER_TASK}.items():
-            stack.enter_context(_session_setting(spark, key, value))
-        for key, (month, parts) in months.items():
-            headers[key] = header_names(parts.header)
+        for setting, value in {**settings, **ONE_FOLDER_PER_TASK, EXCLUDED_RULES: excluded}.items():
+            stack.enter_context(_session_setting(spark, setting, value))
+        for names, keys in by_header.items():
+            group = [months[key] for key in keys]
             try:
-                fast = read_trip_fields(spark, parts, month.color, headers[key])
+                fast = read_trip_fields(spark, [parts for _, parts in group], group[0][0].color, list(names))
             except UnreadableColumn as error:
-                raise UnreadableColumn(f"{month.label}: {error}") from None
-            observations[key] = Observation(f"typed_trips {month.label}")
-            trips, schema = _observed_typed(fast, month, observations[key])
-            frames.append(trips.withColumn(PARTITION_COLUMN, F.lit(key.split("=", 1)[1])))
-        union = reduce(DataFrame.unionByName, frames)
-        union.write.partitionBy(PARTITION_COLUMN).parquet(output)
+                raise UnreadableColumn(f"{range_label([month for month, _ in group])}: {error}") from None
+            observation = Observation(f"typed_trips {range_label([month for month, _ in group])}")
+            observations.append((keys, observation))
+            trips, schema = _observed_typed(fast, [month for month, _ in group], observation)
+            folders = F.array(*(F.lit(key.split("=", 1)[1]) for key in keys))
+            frames.append(
+                trips.withColumn(PARTITION_COLUMN, F.element_at(folders, F.col(MONTH_INDEX) + 1)).drop(MONTH_INDEX)
+            )
+        reduce(DataFrame.unionByName, frames).write.partitionBy(PARTITION_COLUMN).parquet(output)
     results = {}
-    for key, (month, parts) in months.items():
-        observed = {name: int(value or 0) for name, value in observations[key].get.items()}
-        if observed["lines"] != parts.lines - 1 or observed["quarantined"] or observed["unparsed_rows"]:
-            continue  # typed again alone, line by line (see above)
-        header = headers[key]
-        results[key] = StageResult(
-            rows=observed["lines"],
-            columns=_columns(schema),
-            observed={
-                "source_format": "csv.gz",
-                "read_by": "fields",
-                "data_lines": observed["lines"],
-                "file_data_lines": parts.lines - 1,
-                "quarantined_lines": 0,
-                "pickups_outside_month": observed["pickups_outside_month"],
-                "unparsed_values": {c.name: 0 for c in typed_columns(month.color) if c.type != "string"},
-                "missing_columns": missing_columns(header, month.color),
-                "unknown_columns": unknown_columns(header, month.color),
-            },
-        )
+    for keys, observation in observations:
+        values = observation.get
+        for index, key in enumerate(keys):
+            month, parts = months[key]
+            observed = {name: int(values.get(f"{name}_{index}") or 0) for name in _OBSERVED}
+            if observed["lines"] != parts.lines - 1 or observed["quarantined"] or observed["unparsed_rows"]:
+                continue  # typed again alone, line by line (see above)
+            header = header_names(parts.header)
+            results[key] = StageResult(
+                rows=observed["lines"],
+                columns=_columns(schema),
+                observed={
+                    "source_format": "csv.gz",
+                    "read_by": "fields",
+                    "data_lines": observed["lines"],
+                    "file_data_lines": parts.lines - 1,
+                    "quarantined_lines": 0,
+                    "pickups_outside_month": observed["pickups_outside_month"],
+                    "unparsed_values": {c.name: 0 for c in typed_columns(month.color) if c.type != "string"},
+                    "missing_columns": missing_columns(header, month.color),
+                    "unknown_columns": unknown_columns(header, month.color),
+                },
+            )
     return results
 
 
-def _observed_typed(rows: DataFrame, trip_month: TripMonth, observation: Observation) -> tuple[DataFrame, T.StructType]:
-    """A month's rows typed, with what its metadata says counted on the way (the pass `_typed_pass` writes)."""
-    color = trip_month.color
+_OBSERVED = ("lines", "quarantined", "unparsed_rows", "pickups_outside_month")
+
+
+def _observed_typed(
+    rows: DataFrame, months: list[TripMonth], observation: Observation
+) -> tuple[DataFrame, T.StructType]:
+    """Rows of `months` typed, with what each month's metadata says counted on the way (`_OBSERVED`).
+
+    With more than one month, each row's month is its `MONTH_INDEX`, kept in the result, and each
+    count is named with the month's index (`lines_0`, ...).
+    """
+    color = months[0].color
     trip = F.col(REASON).isNull()
     # The pass carries only what it writes and counts (not the lines' text, not a flag per column).
     known = {c.name for c in typed_columns(color)}
+    keep = (MONTH_INDEX,) if len(months) > 1 else ()
     first_pass = rows.select(
-        *(name for name in rows.columns if name in known), REASON, unparsed_any(rows).alias("_unparsed")
+        *keep, *(name for name in rows.columns if name in known), REASON, unparsed_any(rows).alias("_unparsed")
     )
-    observed_rows = first_pass.observe(
-        observation,
-        F.count(F.lit(1)).alias("lines"),
-        F.sum((~trip).cast("int")).alias("quarantined"),
-        # One sum, not one per column: the per-column counts are taken by a second pass, only when needed.
-        F.sum((trip & F.col("_unparsed")).cast("int")).alias("unparsed_rows"),
-        F.sum((trip & pickup_outside_month(color, trip_month.start, trip_month.end)).cast("int")).alias(
-            "pickups_outside_month"
-        ),
-    )
-    trips = typed_trips(observed_rows, color)
-    return trips, trips.schema
+    counts = []
+    for index, month in enumerate(months):
+        of_month = F.col(MONTH_INDEX) == index if keep else F.lit(True)
+        suffix = f"_{index}" if keep else ""
+        counts += [
+            F.count(F.when(of_month, 1)).alias(f"lines{suffix}"),
+            F.count(F.when(of_month & ~trip, 1)).alias(f"quarantined{suffix}"),
+            # One count, not one per column: the per-column counts are taken by a second pass, only when needed.
+            F.count(F.when(of_month & trip & F.col("_unparsed"), 1)).alias(f"unparsed_rows{suffix}"),
+            F.count(F.when(of_month & trip & pickup_outside_month(color, month.start, month.end), 1)).alias(
+                f"pickups_outside_month{suffix}"
+            ),
+        ]
+    trips = typed_trips(first_pass.observe(observation, *counts), color, keep)
+    return trips, typed_trips(first_pass, color).schema
 
 
 def _typed_pass(rows: DataFrame, color: str, trip_month: TripMonth, output: str) -> tuple[dict[str, int], T.StructType]:
     """The one pass that writes the trips of `rows` (replacing `output`) and counts what the month's metadata says."""
     observation = Observation(f"typed_trips {trip_month.label}")
-    trips, schema = _observed_typed(rows, trip_month, observation)
+    trips, schema = _observed_typed(rows, [trip_month], observation)
     trips.write.mode("overwrite").parquet(output)
     return {name: int(value or 0) for name, value in observation.get.items()}, schema
 

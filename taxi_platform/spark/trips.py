@@ -62,6 +62,7 @@ QUARANTINE_SCHEMA = T.StructType(
     ]
 )
 REASON = "_reason"  # NULL for a trip, else why the row is quarantined
+MONTH_INDEX = "_month"  # a row's month in a ranged read: its index in the list of months read
 
 
 class UnreadableColumn(ValueError):
@@ -135,13 +136,15 @@ _PARSED = "_parsed_"  # prefix of the columns holding the one parse of a stored 
 UNPARSED = "_unparsed_"  # prefix of the flags: a stored value that is not of its column's type, kept as NULL
 
 
-def with_reasons(rows: DataFrame, color: str, first_reason: Column | None = None, worded: bool = True) -> DataFrame:
+def with_reasons(
+    rows: DataFrame, color: str, first_reason: Column | None = None, worded: bool = True, keep: tuple[str, ...] = ()
+) -> DataFrame:
     """`rows` (line, text and stored values under typed names) typed once, plus `_reason` (NULL for a trip).
 
     The result has `line`, `text`, the typed columns the rows have (typed), `_reason`, and per
     non-text typed column a flag `_unparsed_{name}`: stored, but not of its type (kept as NULL).
     Not `worded`, a reason does not quote the value (the same rows are trips; nothing is built
-    for a quarantine the caller does not write).
+    for a quarantine the caller does not write). The columns in `keep` are carried through.
     Each stored text is parsed once, in its own projection (Spark keeps a projection whose costly
     columns are used more than once); the typed values, reasons and flags are cheap on top of it.
     """
@@ -184,6 +187,7 @@ def with_reasons(rows: DataFrame, color: str, first_reason: Column | None = None
     return parsed_rows.select(
         "line",
         "text",
+        *keep,
         *(typed[c.name].alias(c.name) for c, _ in stored),
         F.coalesce(*reasons).alias(REASON),
         *unparsed,
@@ -239,19 +243,26 @@ def read_numbered_parts(spark: SparkSession, parts: LineParts) -> DataFrame:
     return lines.select((first + index).alias("line"), without_cr(F.col("value")).alias("text"))
 
 
-def read_trip_fields(spark: SparkSession, parts: LineParts, color: str, header: list[str]) -> DataFrame:
-    """The data lines of `parts` split and typed as `parse_trip_lines` does, without numbers: the fast first pass.
+def read_trip_fields(spark: SparkSession, months: list[LineParts], color: str, header: list[str]) -> DataFrame:
+    """The data lines of `months` (files with this one `header`) split and typed as `parse_trip_lines` does,
+    without numbers: the fast first pass. `MONTH_INDEX` is each row's index in `months`.
 
     The same split, casts and rules decide every line, so its trips and counts are the line-by-line
     read's; only what the quarantine needs is left out (line numbers, the lines' text, worded
     reasons). That is about four times cheaper than Spark's CSV reader on these files (its parser
-    converts every field; a split and a cast are compiled code over one string). The header is told
-    by its text, so a caller whose line count differs from `parts.lines - 1` (the header repeated
-    inside the file) reads the month again line by line.
+    converts every field; a split and a cast are compiled code over one string). The months are one
+    frame, typed by one projection: planning it costs the driver once, not once per month. The
+    header is told by its text, so a caller whose line count differs from `parts.lines - 1` (the
+    header repeated inside the file) reads the month again line by line.
     """
-    lines = spark.read.option("lineSep", "\n").text(parts.paths)
-    text = lines.select(F.lit(None).cast("long").alias("line"), without_cr(F.col("value")).alias("text"))
-    return _split_fields(text.where(~F.col("text").eqNullSafe(parts.header)), color, header, worded=False)
+    reads = [
+        spark.read.option("lineSep", "\n").text(parts.paths).select(F.lit(index).alias(MONTH_INDEX), "value")
+        for index, parts in enumerate(months)
+    ]
+    lines = reduce(DataFrame.union, reads)
+    text = lines.select(MONTH_INDEX, F.lit(None).cast("long").alias("line"), without_cr(F.col("value")).alias("text"))
+    data = text.where(~F.col("text").isin(*{parts.header for parts in months}))
+    return _split_fields(data, color, header, worded=False, keep=(MONTH_INDEX,))
 
 
 def without_cr(text: Column) -> Column:
@@ -275,10 +286,12 @@ def parse_trip_lines(lines: DataFrame, color: str, header: list[str]) -> DataFra
     return _split_fields(lines.where(F.col("line") > 1), color, header, worded=True)
 
 
-def _split_fields(lines: DataFrame, color: str, header: list[str], worded: bool) -> DataFrame:
+def _split_fields(
+    lines: DataFrame, color: str, header: list[str], worded: bool, keep: tuple[str, ...] = ()
+) -> DataFrame:
     """`line` and `text` split at commas into the typed columns of `header`, with their reasons (`with_reasons`)."""
     # The split in a projection of its own: every column reads it, Spark splits each line once.
-    split = lines.select("line", "text", F.split(F.col("text"), ",", -1).alias("_fields"))
+    split = lines.select("line", "text", *keep, F.split(F.col("text"), ",", -1).alias("_fields"))
     fields = F.col("_fields")
     typed_names = file_columns(header, color)
     texts = []
@@ -289,7 +302,7 @@ def _split_fields(lines: DataFrame, color: str, header: list[str], worded: bool)
     count = F.size(fields)
     said = F.format_string(f"%d fields, the header has {len(header)}", count) if worded else F.lit("field count")
     wrong_count = F.when(count != len(header), said)
-    return with_reasons(split.select("line", "text", "_fields", *texts), color, wrong_count, worded)
+    return with_reasons(split.select("line", "text", *keep, "_fields", *texts), color, wrong_count, worded, keep)
 
 
 def timestamp_from_nanos(nanos: Column) -> Column:
@@ -317,10 +330,10 @@ def parquet_trip_rows(parquet: DataFrame, color: str, nanosecond_columns: Collec
     return with_reasons(rows, color)
 
 
-def typed_trips(rows: DataFrame, color: str) -> DataFrame:
+def typed_trips(rows: DataFrame, color: str, keep: tuple[str, ...] = ()) -> DataFrame:
     """The trips among `parse_trip_lines` or `parquet_trip_rows`' rows (typed already), in the color's typed schema.
 
-    A typed column the file does not have is NULL.
+    A typed column the file does not have is NULL. The columns in `keep` follow the typed ones.
     """
     present = set(rows.columns)
     return rows.where(F.col(REASON).isNull()).select(
@@ -328,6 +341,7 @@ def typed_trips(rows: DataFrame, color: str) -> DataFrame:
             (F.col(c.name) if c.name in present else F.lit(None).cast(_SPARK_TYPES[c.type])).alias(c.name)
             for c in typed_columns(color)
         ]
+        + [F.col(name) for name in keep]
     )
 
 
