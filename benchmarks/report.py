@@ -82,6 +82,7 @@ def scale_sections(raw: dict) -> list[str]:
                   get("small", "course"), 1.0),
     ]  # fmt: skip
     ranged, ranged_again = "dagster, one --partition-range run", "dagster, the same run again, nothing changed"
+    per_color = "dagster, one --partition-range run per color, at once"
     rows.insert(
         0,
         ratio_row(
@@ -102,7 +103,27 @@ def scale_sections(raw: dict) -> list[str]:
         ),
     )
     rows.insert(
+        1,
+        ratio_row(
+            "R2. the 12 months as a UI backfill on `dagster dev`, the daemon's pick-up included / the course's "
+            "batched way",
+            get("year", ui),
+            get("year", "course"),
+            1.0,
+        ),
+    )
+    rows.insert(
         2,
+        ratio_row(
+            "R3. the 8 small real partitions, two `--partition-range` runs at once (one per color) / the course's "
+            "batched way",
+            get("small", per_color),
+            get("small", "course"),
+            1.0,
+        ),
+    )
+    rows.insert(
+        4,
         ratio_row(
             "R5. a rerun of the unchanged 12-month range / its first run",
             get("range", ranged_again),
@@ -142,7 +163,8 @@ def scale_sections(raw: dict) -> list[str]:
          [(ranged, "Dagster: the same ranged run, TAXI_PROFILE=standalone"),
           ("course", "the course's batched way, both spark-submits to the same master")]),
         ("small", f"The 8 small real partitions: {', '.join(raw['backfill_partitions'])}",
-         [(ui, "Dagster: asset backfill launched over GraphQL on a running `dagster dev`"),
+         [(per_color, "Dagster: one `--partition-range` run per color, both started at once"),
+          (ui, "Dagster: asset backfill launched over GraphQL on a running `dagster dev`"),
           ("course", "the course's batched way")]),
         ("big", f"A 2019-size month: {raw.get('big_rows', 0):,} generated yellow rows",
          [("dagster", "Dagster: `trip_chain`, one run, the platform's default Spark driver memory")]),
@@ -162,6 +184,11 @@ def scale_sections(raw: dict) -> list[str]:
             elif "prepare_s" in runs[0]:
                 detail = (f"download {fmt(col(runs, 'download_s'))}, prepare {fmt(col(runs, 'prepare_s'))}, "
                           f"report {fmt(col(runs, 'report_s'))}")  # fmt: skip
+            elif "run_process_s" in runs[0]:
+                detail = f"{runs[0]['runs']} runs; the longer {fmt([max(r['run_process_s']) for r in runs])}"
+            elif "steps" in runs[0] and "typed_trips" in runs[0]["steps"]:
+                detail = ", ".join(f"`{step}` {fmt([r['steps'].get(step, 0.0) for r in runs])}"
+                                   for step in ("raw_trips", "typed_trips", "revenue_report"))  # fmt: skip
             elif "stages_s" in runs[0]:
                 detail = f"typed {fmt(col(runs, 'typed_s'))}, report {fmt(col(runs, 'revenue_s'))}"
             else:
