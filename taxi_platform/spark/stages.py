@@ -7,6 +7,7 @@ Each writes to the directory it is given; making that write atomic is the caller
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 import tempfile
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from pyspark.sql import DataFrame, Observation, SparkSession, Window
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -445,13 +446,8 @@ def write_revenue_report(
     report = report.orderBy("revenue_zone").cache()
     try:
         report.coalesce(1).write.parquet(output)
-        stats = report.agg(
-            F.count(F.lit(1)).alias("rows"),
-            F.sum("revenue_monthly_total_amount").alias("report_total_amount"),
-            F.sum(F.col("zone").isNull().cast("int")).alias("zones_without_names"),
-        ).first()
-        preview = _top_rows(report, "revenue_monthly_total_amount")
-        return _report_result(observation.get, stats, _columns(report.schema), preview)
+        rows = [row.asDict() for row in report.collect()]
+        return _report_result(observation.get, rows, _columns(report.schema))
     finally:
         report.unpersist()
 
@@ -489,28 +485,17 @@ def write_revenue_reports(
     report = revenue_reports(months, zones).withColumn(
         PARTITION_COLUMN, F.concat_ws("-", "service_type", F.date_format("revenue_month", "yyyy-MM"))
     )
-    # A few hundred rows a month: cached, so the statistics and the previews do not recompute the months.
+    # A few hundred rows a month: cached, so collecting them after the write does not recompute the months.
     report = report.repartition(PARTITION_COLUMN).sortWithinPartitions(PARTITION_COLUMN, "revenue_zone").cache()
     try:
         report.write.partitionBy(PARTITION_COLUMN).parquet(output)
-        stats = report.groupBy(PARTITION_COLUMN).agg(
-            F.count(F.lit(1)).alias("rows"),
-            F.sum("revenue_monthly_total_amount").alias("report_total_amount"),
-            F.sum(F.col("zone").isNull().cast("int")).alias("zones_without_names"),
-        )
-        by_folder = {f"{PARTITION_COLUMN}={row[PARTITION_COLUMN]}": row for row in stats.collect()}
-        rank = F.row_number().over(
-            Window.partitionBy(PARTITION_COLUMN).orderBy(F.col("revenue_monthly_total_amount").desc_nulls_last())
-        )
-        previews: dict[str, list[dict[str, Any]]] = {}
-        for row in report.withColumn("_rank", rank).where(F.col("_rank") <= PREVIEW_ROWS).orderBy("_rank").collect():
+        by_folder: dict[str, list[dict[str, Any]]] = {}
+        for row in report.collect():
             values = row.asDict()
-            folder = f"{PARTITION_COLUMN}={values.pop(PARTITION_COLUMN)}"
-            values.pop("_rank")
-            previews.setdefault(folder, []).append(values)
+            by_folder.setdefault(f"{PARTITION_COLUMN}={values.pop(PARTITION_COLUMN)}", []).append(values)
         columns = _columns(report.drop(PARTITION_COLUMN).schema)
         return {
-            folder: _report_result(observation.get, by_folder[folder], columns, previews[folder])
+            folder: _report_result(observation.get, by_folder[folder], columns)
             for folder, observation in observations.items()
             if folder in by_folder
         }
@@ -529,21 +514,25 @@ def _observed_trips(trips: DataFrame, trip_month: TripMonth, observation: Observ
     )
 
 
-def _report_result(
-    observed: dict[str, Any], stats: Any, columns: list[tuple[str, str]], preview: list[dict[str, Any]]
-) -> StageResult:
+def _report_result(observed: dict[str, Any], rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> StageResult:
+    """A month's report result from its rows: a few hundred, summed and ranked here rather than by more Spark jobs."""
+    totals = [row[REPORT_TOTAL] for row in rows if row[REPORT_TOTAL] is not None]
+    ranked = sorted(rows, key=lambda row: (row[REPORT_TOTAL] is None, -(row[REPORT_TOTAL] or 0.0)))
     return StageResult(
-        rows=int(stats["rows"]),
+        rows=len(rows),
         columns=columns,
         observed={
             "trips": int(observed["trips"]),
             "pickups_outside_month": int(observed["pickups_outside_month"] or 0),
             "in_month_total_amount": observed["in_month_total_amount"],
-            "report_total_amount": stats["report_total_amount"],
-            "zones_without_names": int(stats["zones_without_names"] or 0),
+            "report_total_amount": math.fsum(totals) if totals else None,
+            "zones_without_names": sum(row["zone"] is None for row in rows),
         },
-        preview=preview,
+        preview=ranked[:PREVIEW_ROWS],  # the largest totals first, NULL last
     )
+
+
+REPORT_TOTAL = "revenue_monthly_total_amount"
 
 
 def write_course_report(
