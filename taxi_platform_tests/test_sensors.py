@@ -8,10 +8,9 @@ from pathlib import Path
 from dagster import AssetMaterialization, build_sensor_context, instance_for_test, materialize
 
 from taxi_platform.assets import raw_trips
-from taxi_platform.partitions import partition_key, trip_months
+from taxi_platform.partitions import RANGE_END, RANGE_START, partition_key, trip_months
 from taxi_platform.resources import MonthWatch, TripSource
 from taxi_platform.sensors import landing_files_sensor, source_months_sensor
-from taxi_platform.sensors.source import RANGE_END, RANGE_START
 from taxi_platform.sensors.zones import retry_wait
 from taxi_platform.tlc import TripMonth
 from taxi_platform_tests.support.data import GREEN_CSV, GREEN_PARQUET

@@ -25,11 +25,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from dagster import ConfigurableResource, EnvVar, Failure, InitResourceContext, get_dagster_logger
+from dagster import (
+    AssetRecordsFilter,
+    ConfigurableResource,
+    EnvVar,
+    Failure,
+    InitResourceContext,
+    get_dagster_logger,
+)
 from dagster_pyspark.resources import spark_session_from_config
 from pydantic import Field, PrivateAttr, field_validator
 from pyspark.sql import SparkSession
 
+from taxi_platform.partitions import run_partition_keys
 from taxi_platform.spark.gcs import gcs_connector_settings
 from taxi_platform.spark.jvm import executor_count
 from taxi_platform.spark.settings import SESSION_SETTINGS, java_options
@@ -112,7 +120,9 @@ class SparkResource(ConfigurableResource):
     start_early: bool = Field(
         default=True,
         description="Start the run's Spark session in the background when the run starts, so the JVM starts "
-        "while the steps before the first Spark step (the download) run, not after them.",
+        "while the steps before the first Spark step (the download) run, not after them. Not when every asset "
+        "of the run was materialized before for every partition of the run (most likely a rerun that keeps "
+        "them): its session then starts where it is first used.",
     )
     _session: SparkSession | None = PrivateAttr(default=None)
     _owns_session: bool = PrivateAttr(default=False)
@@ -139,7 +149,7 @@ class SparkResource(ConfigurableResource):
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         # Only a session of our own starts early; one already in the process is reused where it is used.
-        if self.start_early and SparkSession.getActiveSession() is None:
+        if self.start_early and SparkSession.getActiveSession() is None and _makes_new_partitions(context):
             self._starting = threading.Thread(target=self._start, name="spark-session-start", daemon=True)
             self._starting.start()
 
@@ -353,3 +363,22 @@ def _require_reachable(master: str, timeout: float = 5.0) -> None:
         f"Spark master {master} is not reachable ({problem}). Start it (scripts/standalone, see docs/profiles.md) "
         "or point TAXI_SPARK_MASTER at a running master."
     )
+
+
+def _makes_new_partitions(context: InitResourceContext) -> bool:
+    """Whether one of the run's assets may never have been materialized for one of the run's partitions.
+
+    A run that only makes partitions made before is most often a rerun that keeps them: a JVM started
+    early would compete for the cores with steps that find nothing to do. One query per asset: its
+    latest materializations, as many as the run has partitions, name each partition once only if
+    every one was made (else, as when they name one twice, the session starts early).
+    """
+    instance, run = context.instance, context.dagster_run
+    keys = run_partition_keys(run.tags) if run is not None else []
+    if instance is None or run is None or not keys or not run.asset_selection:
+        return True
+    for asset in run.asset_selection:
+        latest = instance.fetch_materializations(AssetRecordsFilter(asset_key=asset, asset_partitions=keys), len(keys))
+        if {record.partition_key for record in latest.records} != set(keys):
+            return True
+    return False

@@ -27,14 +27,12 @@ from dagster import (
 
 from taxi_platform.assets import raw_trips
 from taxi_platform.jobs import taxi_zones_job, trip_chain
-from taxi_platform.partitions import partition_key, trip_month_of, trip_months
+from taxi_platform.partitions import RANGE_END, RANGE_START, partition_key, trip_month_of, trip_months
 from taxi_platform.resources import DownloadFailed, MonthWatch, SourceFile, TripSource
 from taxi_platform.sensors.zones import zones_first
 from taxi_platform.tlc.months import COLORS, TripMonth
 
 # The tags a run over a range of partitions carries (what `dagster asset materialize --partition-range` sets).
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
 
 PROBES_PER_TICK = 12
 
