@@ -149,26 +149,38 @@ def _write_typed_trips(
     text_parts: LineParts | None,
 ) -> StageResult:
     color = trip_month.color
-    try:
-        rows, source_format, header = read_trip_rows(spark, raw_path, color, text_parts)
-        fast = None
-        if text_parts is not None:
-            # Split without line numbers first; the month is read again line by line only if a line went missing.
+    rows: DataFrame | None = None
+    source_format, header = "csv.gz", header_names(text_parts.header if text_parts is not None else "")
+
+    def line_rows() -> DataFrame:
+        """The month read line by line: planned only when needed (a parquet month, a fallback, a quarantine)."""
+        nonlocal rows, source_format, header
+        if rows is None:
+            try:
+                rows, source_format, header = read_trip_rows(spark, raw_path, color, text_parts)
+            except UnreadableColumn as error:
+                raise UnreadableColumn(f"{raw_path}: {error}") from None
+        return rows
+
+    fast: DataFrame | None = None
+    if text_parts is not None:
+        # Split without line numbers first; the month is read again line by line only if a line went missing.
+        try:
             fast = read_trip_fields(spark, [text_parts], color, header)
-    except UnreadableColumn as error:
-        raise UnreadableColumn(f"{raw_path}: {error}") from None
+        except UnreadableColumn as error:
+            raise UnreadableColumn(f"{raw_path}: {error}") from None
     expected_lines = None if text_parts is None else text_parts.lines - 1
-    observed, schema = _typed_pass(fast if fast is not None else rows, color, trip_month, output)
+    observed, schema = _typed_pass(fast if fast is not None else line_rows(), color, trip_month, output)
     read_by = "fields" if fast is not None else "lines"
     if fast is not None and observed["lines"] != expected_lines:
-        observed, schema = _typed_pass(rows, color, trip_month, output)
+        observed, schema = _typed_pass(line_rows(), color, trip_month, output)
         read_by = "lines"
     lines = observed["lines"]
     if expected_lines is not None and lines != expected_lines:
         raise RuntimeError(f"{raw_path}: Spark read {lines} data lines where counting newlines finds {expected_lines}")
     quarantined, outside = observed["quarantined"], observed["pickups_outside_month"]
     # The quarantine needs each line's text, which only the line-by-line read keeps.
-    second = rows if quarantined or fast is None else fast
+    second = line_rows() if quarantined or fast is None else fast
     counts = _quarantine_and_count_unparsed(spark, second, color, quarantine, quarantined, observed["unparsed_rows"])
     unparsed = {c.name: int(counts.get(c.name) or 0) for c in typed_columns(color) if c.type != "string"}
     return StageResult(
