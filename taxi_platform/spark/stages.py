@@ -283,14 +283,14 @@ def _typed_range_of_color(
         for setting, value in {**settings, **ONE_FOLDER_PER_TASK, EXCLUDED_RULES: excluded}.items():
             stack.enter_context(_session_setting(spark, setting, value))
         for names, keys in by_header.items():
-            group = [months[key] for key in keys]
+            group = [months[key][0] for key in keys]
             try:
-                fast = read_trip_fields(spark, [parts for _, parts in group], group[0][0].color, list(names))
+                fast = read_trip_fields(spark, [months[key][1] for key in keys], group[0].color, list(names))
             except UnreadableColumn as error:
-                raise UnreadableColumn(f"{range_label([month for month, _ in group])}: {error}") from None
-            observation = Observation(f"typed_trips {range_label([month for month, _ in group])}")
+                raise UnreadableColumn(f"{range_label(group)}: {error}") from None
+            observation = Observation(f"typed_trips {range_label(group)}")
             observations.append((keys, observation))
-            trips, schema = _observed_typed(fast, [month for month, _ in group], observation)
+            trips, schema = _observed_typed(fast, group, observation)
             folders = F.array(*(F.lit(key.split("=", 1)[1]) for key in keys))
             frames.append(
                 trips.withColumn(PARTITION_COLUMN, F.element_at(folders, F.col(MONTH_INDEX) + 1)).drop(MONTH_INDEX)
@@ -356,7 +356,7 @@ def _observed_typed(
             ),
         ]
     trips = typed_trips(first_pass.observe(observation, *counts), color, keep)
-    return trips, typed_trips(first_pass, color).schema
+    return trips, trips.drop(*keep).schema
 
 
 def _typed_pass(rows: DataFrame, color: str, trip_month: TripMonth, output: str) -> tuple[dict[str, int], T.StructType]:
