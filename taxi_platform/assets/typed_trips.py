@@ -175,7 +175,7 @@ def typed_trips_month(
             lake.move_into(f"{ranged.output}/{EMPTY_QUARANTINE}", quarantine, copy=True)
         else:
             context.log.info(f"Typing {raw} into {config.partitions} parquet files")
-            run = spark.run_typed_trips(raw, str(staging), month, config.partitions, str(quarantine))
+            run = spark.run_typed_trips(raw, str(staging), month, config.partitions, str(quarantine), rows)
             result, placement = run.result, run.placement
         audits = typed_trips_audits(
             lake.parquet_files(staging), month, rows, lake.parquet_files(quarantine), config.max_quarantined_share

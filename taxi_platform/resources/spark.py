@@ -40,7 +40,7 @@ from pyspark.sql import SparkSession
 from taxi_platform.partitions import run_partition_keys
 from taxi_platform.spark.gcs import gcs_connector_settings
 from taxi_platform.spark.jvm import executor_count
-from taxi_platform.spark.settings import SESSION_SETTINGS, java_options
+from taxi_platform.spark.settings import SESSION_SETTINGS, is_quick, java_options
 from taxi_platform.spark.stages import (
     StageResult,
     write_revenue_report,
@@ -117,12 +117,19 @@ class SparkResource(ConfigurableResource):
     cores_max: int | None = Field(
         default=None, ge=1, description="`spark.cores.max` for a standalone application instead of its share."
     )
+    quick_jit_rows: int = Field(
+        default=1_000_000,
+        ge=0,
+        description="A session started for typing fewer rows than this compiles with C1 only "
+        "(`-XX:TieredStopAtLevel=1`): short work starts sooner and takes less CPU, long work runs its hot "
+        "loops at half speed. 0: never.",
+    )
     start_early: bool = Field(
         default=True,
-        description="Start the run's Spark session in the background when the run starts, so the JVM starts "
-        "while the steps before the first Spark step (the download) run, not after them. Not when every asset "
-        "of the run was materialized before for every partition of the run (most likely a rerun that keeps "
-        "them): its session then starts where it is first used.",
+        description="With `quick_jit_rows` 0, start the run's Spark session in the background when the run "
+        "starts, so the JVM starts while the steps before the first Spark step (the download) run. Not when "
+        "every asset of the run was materialized before for every partition of the run (most likely a rerun "
+        "that keeps them). Otherwise a session starts where it is first used, when the size of its work is known.",
     )
     _session: SparkSession | None = PrivateAttr(default=None)
     _owns_session: bool = PrivateAttr(default=False)
@@ -137,7 +144,7 @@ class SparkResource(ConfigurableResource):
             check_master(master)
         return master
 
-    def _settings(self) -> dict[str, str]:
+    def _settings(self, quick: bool = False) -> dict[str, str]:
         placement = {
             "spark.driver.host": self.driver_host,
             "spark.driver.bindAddress": self.driver_host,
@@ -145,11 +152,13 @@ class SparkResource(ConfigurableResource):
         }
         gcs = gcs_connector_settings(self.gcs_endpoint, self.gcp_project) if self.gcs_connector else {}
         user = {k: str(v) for k, v in self.spark_config.items()}
-        return {**_DEFAULTS, **placement, **gcs, **user, **java_options(user), **SESSION_SETTINGS}
+        return {**_DEFAULTS, **placement, **gcs, **user, **java_options(user, quick), **SESSION_SETTINGS}
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         # Only a session of our own starts early; one already in the process is reused where it is used.
-        if self.start_early and SparkSession.getActiveSession() is None and _makes_new_partitions(context):
+        # A session started before its work is sized cannot choose its compiler (`quick_jit_rows`).
+        early = self.start_early and not self.quick_jit_rows
+        if early and SparkSession.getActiveSession() is None and _makes_new_partitions(context):
             self._starting = threading.Thread(target=self._start, name="spark-session-start", daemon=True)
             self._starting.start()
 
@@ -173,12 +182,16 @@ class SparkResource(ConfigurableResource):
     @property
     def spark_session(self) -> SparkSession:
         """The run's session, started on first use (or the one already in this process)."""
+        return self._session_for(None)
+
+    def _session_for(self, rows: int | None) -> SparkSession:
+        """The run's session; one started here for typing `rows` rows chooses its compiler by them."""
         self._await_start()
         if self._session is None:
-            self._session = self._new_session()
+            self._session = self._new_session(rows)
         return self._session
 
-    def _new_session(self) -> SparkSession:
+    def _new_session(self, rows: int | None = None) -> SparkSession:
         log = get_dagster_logger()
         active = SparkSession.getActiveSession()
         if active is not None:
@@ -190,11 +203,13 @@ class SparkResource(ConfigurableResource):
         standalone = self.master.startswith("spark://")
         if standalone:
             _require_reachable(self.master)
-        settings = {"spark.master": self.master, "spark.app.name": self.app_name, **self._settings()}
+        quick = rows is not None and rows < self.quick_jit_rows
+        settings = {"spark.master": self.master, "spark.app.name": self.app_name, **self._settings(quick)}
         if standalone:
             settings = {**self._share_of_cores(settings), **settings}
         self._cores_max = settings.get("spark.cores.max")
-        log.info(f"Starting Spark session on {self.master}")
+        compiler = f"C1 only, for {rows:,} rows" if quick else "C1 and C2"
+        log.info(f"Starting Spark session on {self.master} ({compiler})")
         session = spark_session_from_config(settings)
         self._owns_session = True
         if standalone:
@@ -276,16 +291,17 @@ class SparkResource(ConfigurableResource):
         """Where this run's in-process Spark work ran, for materialization metadata."""
         context = self.spark_session.sparkContext
         placement = {"spark_placement": "in-process", "spark_application_id": context.applicationId,
-                     "spark_master": context.master or self.master}  # fmt: skip
+                     "spark_master": context.master or self.master,
+                     "spark_jit": "quick" if is_quick(dict(context.getConf().getAll())) else "tiered"}  # fmt: skip
         if self._cores_max is not None:
             placement["spark_cores_max"] = self._cores_max
         return placement
 
     @contextmanager
-    def described(self, stage: str) -> Iterator[None]:
+    def described(self, stage: str, rows: int | None = None) -> Iterator[None]:
         """The Spark jobs of the block carry `stage` as their description: the Spark UI and event log say which
-        asset and months ran each job."""
-        context = self.spark_session.sparkContext
+        asset and months ran each job. A session started here for `rows` rows chooses its compiler by them."""
+        context = self._session_for(rows).sparkContext
         context.setJobDescription(stage)
         try:
             yield
@@ -293,7 +309,13 @@ class SparkResource(ConfigurableResource):
             context.setJobDescription(None)  # type: ignore[arg-type]
 
     def run_typed_trips(
-        self, raw_path: str, output: str, month: TripMonth, partitions: int, quarantine: str | None = None
+        self,
+        raw_path: str,
+        output: str,
+        month: TripMonth,
+        partitions: int,
+        quarantine: str | None = None,
+        rows: int | None = None,
     ) -> StageRun:
         """Type one month's raw file (CSV or parquet), its bad rows into `quarantine`, in this run's session.
 
@@ -302,7 +324,7 @@ class SparkResource(ConfigurableResource):
         are swept with stale versions), not in the system's temporary folder.
         """
         staging = None if urlparse(output).scheme not in ("", "file") else str(Path(urlparse(output).path).parent)
-        with self.described(f"typed_trips {month.label}"):
+        with self.described(f"typed_trips {month.label}", rows):
             result = write_typed_trips(self.spark_session, raw_path, output, month, partitions, quarantine, staging)
         return StageRun(result, self.application)
 
@@ -314,7 +336,7 @@ class SparkResource(ConfigurableResource):
         """
         local = urlparse(output).scheme in ("", "file")
         staging = str(Path(urlparse(output).path).parent) if local else None
-        with self.described(f"typed_trips {range_label([month for month, *_ in inputs])}"):
+        with self.described(f"typed_trips {range_label([month for month, *_ in inputs])}", sum(n for *_, n in inputs)):
             results = write_typed_trips_range(self.spark_session, inputs, output, partitions, staging)
         return RangeRun(results, self.application)
 

@@ -478,7 +478,13 @@ class DataprocSparkResource(SparkResource):
         return StageRun(StageResult.from_dict(submitted.summary), submitted.placement)
 
     def run_typed_trips(
-        self, raw_path: str, output: str, month: TripMonth, partitions: int, quarantine: str | None = None
+        self,
+        raw_path: str,
+        output: str,
+        month: TripMonth,
+        partitions: int,
+        quarantine: str | None = None,
+        rows: int | None = None,
     ) -> StageRun:
         """One month typed by a Dataproc job or batch (`job.py typed`), from the lake on GCS to a version there."""
         self._require_gs([raw_path, output, *([quarantine] if quarantine else [])], month, "typed_trips")
