@@ -502,6 +502,7 @@ def main() -> None:
     )
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks/RESULTS.md")
     args = parser.parse_args()
+    args.output.parent.mkdir(parents=True, exist_ok=True)  # made now, not found missing after the whole run
     data, notes = args.data, []
     needed = [f"green_tripdata_2021_{m:02d}.csv.gz" for m in range(1, 8)]
     if not all((data / name).exists() for name in needed):
